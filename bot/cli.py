@@ -1,0 +1,126 @@
+"""The `ako` command: run, check, dev."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from . import config as config_mod
+
+
+def _logging(level: str, logfile: Path | None = None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile is not None:
+        handlers.append(logging.FileHandler(logfile, encoding="utf-8"))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        handlers=handlers,
+        force=True,
+    )
+    for noisy in ("nio", "aiohttp", "peewee"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(path: str) -> config_mod.Config | None:
+    try:
+        return config_mod.load(Path(path))
+    except config_mod.ConfigError as e:
+        print(e, file=sys.stderr)
+        return None
+
+
+def cmd_run(args) -> int:
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    cfg.bot.data_dir.mkdir(parents=True, exist_ok=True)
+    _logging(cfg.bot.log_level)
+    from .runtime import Ako
+
+    async def main() -> None:
+        ako = Ako(cfg)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, ako.stop)
+        await ako.run()
+
+    try:
+        asyncio.run(main())
+    except RuntimeError as e:  # login refused, database too new, …: a sentence, not a traceback
+        logging.getLogger("ako").error("%s", e)
+        return 1
+    return 0
+
+
+def cmd_check(args) -> int:
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    print(f"Config {args.config}: valid.")
+    if cfg.bot.encryption:
+        print("Note: bot.encryption = true is not supported yet; Ako creates unencrypted rooms and cannot read encrypted ones.")
+
+    async def reach() -> int:
+        import nio
+
+        client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
+        try:
+            versions = await client.send("GET", "/_matrix/client/versions")
+            if versions.status != 200:
+                print(f"matrix.homeserver: {cfg.matrix.homeserver} answered {versions.status} to /_matrix/client/versions.")
+                return 1
+            if cfg.matrix.access_token:
+                client.restore_login(cfg.matrix.user_id, "", cfg.matrix.access_token)
+                resp = await client.whoami()
+            else:
+                resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-check")
+            if isinstance(resp, nio.ErrorResponse):
+                print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}")
+                return 1
+            print(f"Reached {cfg.matrix.homeserver} and logged in as {cfg.matrix.user_id}.")
+            if not cfg.matrix.access_token:
+                await client.logout()  # the check's own device, not the bot's
+            return 0
+        except Exception as e:
+            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}")
+            return 1
+        finally:
+            await client.close()
+
+    return asyncio.run(reach())
+
+
+def cmd_dev(args) -> int:
+    from .dev import run_dev
+
+    _logging("INFO")
+    return run_dev(Path(args.state))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ako",
+        description="Ako: shared classes across schools, on Matrix.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the bot", description="Run the bot until stopped (SIGTERM or Ctrl-C).")
+    run.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="validate the config and log in, then exit", description="Validate the config, reach the homeserver and log in, then exit 0 (or explain and exit non-zero).")
+    check.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    check.set_defaults(func=cmd_check)
+    dev = sub.add_parser("dev", help="two local federated homeservers, the bot and demo accounts", description="Start two federated Synapse homeservers on loopback, register demo accounts, run the bot with an example class, and print how to log in. Ctrl-C stops everything.")
+    dev.add_argument("--state", default=".ako-dev", help="folder for all dev state (default: .ako-dev)")
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

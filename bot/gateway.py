@@ -1,0 +1,162 @@
+"""The handlers' RoomGateway, on matrix-nio."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import nio
+
+from commands.context import GatewayError
+
+log = logging.getLogger("ako.matrix")
+
+# Room versions in which the creators hold unlimited power and must not be listed in
+# m.room.power_levels "users" (room version 12, MSC4289).
+CREATOR_POWER_VERSIONS = {"12", "org.matrix.hydra.11"}
+
+
+def effective_power(user_id: str, create_event: dict, power_levels: dict | None) -> float:
+    """A user's power level, per room version; nio reports v12 creators at the default level."""
+    content = create_event.get("content", {})
+    if content.get("room_version", "1") in CREATOR_POWER_VERSIONS:
+        creators = {create_event.get("sender"), *content.get("additional_creators", [])}
+        if user_id in creators:
+            return float("inf")
+    if power_levels is None:
+        return 100 if user_id == create_event.get("sender") else 0
+    return power_levels.get("users", {}).get(user_id, power_levels.get("users_default", 0))
+
+
+def _check(resp, what: str):
+    if isinstance(resp, nio.ErrorResponse):
+        raise GatewayError(f"{what} failed: {resp.status_code} {resp.message}")
+    return resp
+
+
+class MatrixGateway:
+    def __init__(self, client: nio.AsyncClient, bot_user_id: str, server_name: str, creator_power: bool):
+        self.client = client
+        self.bot_user_id = bot_user_id
+        self.server_name = server_name
+        # True when new rooms give their creator unlimited power (v12+): the bot stays out of "users".
+        self.creator_power = creator_power
+
+    async def create_room(
+        self,
+        *,
+        name: str,
+        topic: str = "",
+        space: bool = False,
+        parent: str | None = None,
+        invite=(),
+        power: dict[str, int] | None = None,
+        history_visibility: str = "shared",
+        join_rule: str = "invite",
+        encrypted: bool = False,
+        events_default: int = 0,
+        direct: bool = False,
+    ) -> str:
+        users = dict(power or {})
+        if not self.creator_power:
+            users[self.bot_user_id] = 100
+        pl = {
+            "users": users,
+            "users_default": 0,
+            "events_default": events_default,
+            "state_default": 50,
+            "invite": 50,
+            "kick": 50,
+            "ban": 50,
+            "redact": 50,
+            "events": {
+                "m.room.power_levels": 100,
+                "m.room.encryption": 100,
+                "m.room.server_acl": 100,
+                "m.room.tombstone": 100,
+                "m.room.history_visibility": 100,
+                "m.room.join_rules": 100,
+                "m.space.child": 50,
+                "m.room.name": 50,
+                "m.room.topic": 50,
+                "m.room.avatar": 50,
+                "m.reaction": 0,
+            },
+        }
+        initial_state = [
+            {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": history_visibility}},
+            {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "forbidden"}},
+            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": join_rule}},
+        ]
+        if encrypted:
+            initial_state.append(
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+            )
+        if parent:
+            initial_state.append(
+                {"type": "m.space.parent", "state_key": parent, "content": {"via": [self.server_name], "canonical": True}}
+            )
+        resp = await self.client.room_create(
+            name=name,
+            topic=topic or None,
+            invite=list(invite),
+            initial_state=initial_state,
+            power_level_override=pl,
+            space=space,
+            is_direct=direct,
+        )
+        room_id = _check(resp, f"Creating room {name!r}").room_id
+        log.info("Created %s %s (%s), invited %s", "space" if space else "room", room_id, name, ", ".join(invite) or "nobody")
+        return room_id
+
+    async def add_child(self, space_id: str, room_id: str) -> None:
+        await self.set_state(space_id, "m.space.child", room_id, {"via": [self.server_name], "suggested": True})
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        resp = await self.client.room_invite(room_id, user_id)
+        if isinstance(resp, nio.ErrorResponse):
+            # Already invited or joined is fine: the invite is a convenience, the record is what counts.
+            if resp.status_code in ("M_FORBIDDEN",) and "already" in (resp.message or "").lower():
+                return
+            raise GatewayError(f"Inviting {user_id} to {room_id} failed: {resp.status_code} {resp.message}")
+
+    async def kick(self, room_id: str, user_id: str, reason: str) -> None:
+        resp = await self.client.room_kick(room_id, user_id, reason)
+        if isinstance(resp, nio.ErrorResponse):
+            log.info("Could not remove %s from %s: %s %s", user_id, room_id, resp.status_code, resp.message)
+
+    async def _power_levels(self, room_id: str) -> dict:
+        resp = await self.client.room_get_state_event(room_id, "m.room.power_levels")
+        return dict(_check(resp, f"Reading power levels of {room_id}").content)
+
+    async def set_power(self, room_id: str, user_id: str, level: int) -> None:
+        pl = await self._power_levels(room_id)
+        users = dict(pl.get("users", {}))
+        if users.get(user_id) == level:
+            return
+        users[user_id] = level
+        pl["users"] = users
+        await self.set_state(room_id, "m.room.power_levels", "", pl)
+
+    async def make_read_only(self, room_id: str, level: int) -> None:
+        pl = await self._power_levels(room_id)
+        pl["events_default"] = level
+        await self.set_state(room_id, "m.room.power_levels", "", pl)
+
+    async def set_state(self, room_id: str, event_type: str, state_key: str, content: dict) -> None:
+        resp = await self.client.room_put_state(room_id, event_type, content, state_key=state_key)
+        _check(resp, f"Writing {event_type} in {room_id}")
+
+    async def redact(self, room_id: str, event_id: str, reason: str) -> None:
+        resp = await self.client.room_redact(room_id, event_id, reason=reason)
+        _check(resp, f"Redacting {event_id} in {room_id}")
+
+    async def upload(self, data: bytes, filename: str, mimetype: str) -> str:
+        resp, _ = await self.client.upload(io.BytesIO(data), content_type=mimetype, filename=filename, filesize=len(data))
+        return _check(resp, f"Uploading {filename}").content_uri
+
+    async def get_event(self, room_id: str, event_id: str) -> dict | None:
+        resp = await self.client.room_get_event(room_id, event_id)
+        if isinstance(resp, nio.ErrorResponse):
+            return None
+        return resp.event.source

@@ -1,0 +1,369 @@
+"""Ako running: login, the sync loop, invites, turning events into commands, the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nio
+
+import commands
+from commands.context import Message, Services, Settings
+from commands.dispatch import CommandEvent, Dispatcher
+from storage.db import Database
+from storage.models import server_of
+from storage.repositories import Repositories
+
+from . import render
+from .config import Config
+from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway
+
+log = logging.getLogger("ako")
+
+READY_FILE = "ako.ready"
+SYNC_TIMEOUT_MS = 30_000
+# Lazy-loaded members and no presence: the bot needs timelines, not every member list.
+SYNC_FILTER = {
+    "presence": {"not_types": ["*"]},
+    "account_data": {"not_types": ["*"]},
+    "room": {
+        "state": {"lazy_load_members": True},
+        "timeline": {"limit": 50},
+        "ephemeral": {"not_types": ["*"]},
+        "account_data": {"not_types": ["*"]},
+    },
+}
+_PILL = re.compile(r'<a\s+href="https://matrix\.to/#/(@[^"?]+)[^"]*"\s*>(.*?)</a>', re.S)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+@dataclass
+class Session:
+    user_id: str
+    device_id: str
+    access_token: str
+    homeserver: str
+
+
+class Ako:
+    def __init__(self, config: Config, clock=None):
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.data_dir: Path = config.bot.data_dir
+        self.prefix = config.bot.command_prefix
+        self.user_id = config.matrix.user_id
+        self.client: nio.AsyncClient | None = None
+        self.db: Database | None = None
+        self.repos: Repositories | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.gateway: MatrixGateway | None = None
+        self._outbox_wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    # --- start-up
+
+    async def login(self) -> nio.AsyncClient:
+        """Log in, reusing the device (and token) kept in data_dir so restarts are the same device."""
+        cfg = self.config.matrix
+        session_file = self.data_dir / "session.json"
+        saved: Session | None = None
+        if session_file.exists():
+            raw = json.loads(session_file.read_text())
+            if raw.get("user_id") == cfg.user_id and raw.get("homeserver") == cfg.homeserver:
+                saved = Session(**raw)
+        client_config = nio.AsyncClientConfig(max_limit_exceeded=None, max_timeouts=2, request_timeout=60)
+        client = nio.AsyncClient(
+            cfg.homeserver, cfg.user_id, device_id=saved.device_id if saved else None, config=client_config
+        )
+        if saved:
+            client.restore_login(saved.user_id, saved.device_id, saved.access_token)
+            who = await client.whoami()
+            if not isinstance(who, nio.ErrorResponse):
+                log.info("Resumed session of %s on device %s", cfg.user_id, saved.device_id)
+                return client
+            log.warning("Saved session no longer valid (%s); logging in again on the same device", who.message)
+            client.access_token = ""
+        if cfg.access_token:
+            client.restore_login(cfg.user_id, "", cfg.access_token)
+            who = await client.whoami()
+            if isinstance(who, nio.ErrorResponse):
+                await client.close()
+                raise RuntimeError(f"The access token in matrix.access_token was refused: {who.message}")
+            client.device_id = who.device_id or ""
+        else:
+            resp = await client.login(cfg.password, device_name=cfg.device_name)
+            if isinstance(resp, nio.ErrorResponse):
+                await client.close()
+                raise RuntimeError(f"Login as {cfg.user_id} failed: {resp.message}")
+        session_file.write_text(
+            json.dumps(
+                {"user_id": client.user_id, "device_id": client.device_id, "access_token": client.access_token, "homeserver": cfg.homeserver}
+            )
+        )
+        session_file.chmod(0o600)
+        log.info("Logged in as %s on device %s", client.user_id, client.device_id)
+        return client
+
+    async def _creator_power(self) -> bool:
+        """Whether new rooms on the bot's server are v12+ (creators hold unlimited power)."""
+        try:
+            resp = await self.client.send("GET", "/_matrix/client/v3/capabilities", headers={"Authorization": f"Bearer {self.client.access_token}"})
+            caps = await resp.json()
+            return caps["capabilities"]["m.room_versions"]["default"] in CREATOR_POWER_VERSIONS
+        except Exception:  # an old or unusual server: list the bot in power levels explicitly
+            log.warning("Could not read the homeserver's default room version; assuming pre-v12 rooms")
+            return False
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / READY_FILE).unlink(missing_ok=True)
+        self.db = await Database.open(self.data_dir / "ako.db")
+        self.repos = Repositories.over(self.db)
+        self.client = await self.login()
+        self.gateway = MatrixGateway(self.client, self.user_id, server_of(self.user_id), await self._creator_power())
+        b = self.config.bot
+        settings = Settings(
+            prefix=b.command_prefix,
+            operators=frozenset(b.operators),
+            timezone=b.timezone,
+            allow_guests=b.allow_guests,
+            max_upload_mb=b.max_upload_mb,
+            encrypt_work_rooms=b.encryption and b.encrypt_work_rooms,
+            bot_user_id=self.user_id,
+        )
+        services = Services(self.repos, self.gateway, self.clock, settings)
+        self.dispatcher = Dispatcher(commands.load(), services, self.enqueue)
+
+    async def close(self) -> None:
+        if self.client:
+            await self.client.close()
+        if self.db:
+            await self.db.close()
+
+    async def run(self) -> None:
+        await self.start()
+        sender = asyncio.create_task(self._send_outbox(), name="outbox")
+        try:
+            await self._sync_forever()
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            await self.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # --- the sync loop
+
+    async def _sync_forever(self) -> None:
+        token = await self.repos.sync.next_batch()
+        first_start = token is None
+        if first_start:
+            log.info("First start: skipping the backlog, acting only on what arrives from now on")
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                resp = await self.client.sync(timeout=SYNC_TIMEOUT_MS if not first_start else 0, since=token, sync_filter=SYNC_FILTER)
+            except (asyncio.TimeoutError, OSError, nio.exceptions.RemoteTransportError, Exception) as e:  # noqa: B014
+                if isinstance(e, asyncio.CancelledError):
+                    raise
+                resp = e
+            if isinstance(resp, (nio.SyncError, Exception)):
+                message = resp.message if isinstance(resp, nio.SyncError) else f"{type(resp).__name__}: {resp}"
+                log.warning("Sync failed (%s); retrying in %.0f s", message, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, 60.0) * random.uniform(0.9, 1.1)
+                continue
+            delay = 1.0
+            await self._process(resp, token, skip_timeline=first_start)
+            token = resp.next_batch
+            await self.repos.sync.save_next_batch(token)
+            if first_start:
+                first_start = False
+                (self.data_dir / READY_FILE).write_text(token)
+                log.info("Ako is ready: %s, prefix %r", self.user_id, self.prefix)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _process(self, resp: nio.SyncResponse, since: str | None, skip_timeline: bool) -> None:
+        for room_id, info in resp.rooms.invite.items():
+            await self._on_invite(room_id, info)
+        for room_id in resp.rooms.leave:
+            await self.repos.sync.mark_left(room_id)
+        for room_id, info in resp.rooms.join.items():
+            events = [e.source for e in info.timeline.events]
+            known = await self.repos.sync.is_joined(room_id)
+            if not known:
+                events = self._after_own_join(events)
+                await self.repos.sync.mark_joined(room_id, self.clock.now())
+            elif info.timeline.limited and since and not skip_timeline:
+                events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
+            if skip_timeline:
+                continue
+            for event in events:
+                try:
+                    await self._on_event(room_id, event)
+                except Exception:
+                    log.exception("Event %s in %s could not be handled", event.get("event_id"), room_id)
+
+    def _after_own_join(self, events: list[dict]) -> list[dict]:
+        """Only what happened after the bot joined counts; without our join in view, nothing does."""
+        for i in range(len(events) - 1, -1, -1):
+            e = events[i]
+            if e.get("type") == "m.room.member" and e.get("state_key") == self.user_id and e.get("content", {}).get("membership") == "join":
+                return events[i + 1 :]
+        return []
+
+    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[dict]:
+        """A limited timeline skipped events: fetch them from /messages back to where we were."""
+        fetched: list[dict] = []
+        start = prev_batch
+        for _ in range(50):  # at most 5,000 events per gap
+            resp = await self.client.room_messages(room_id, start=start, end=since, direction=nio.MessageDirection.back, limit=100)
+            if isinstance(resp, nio.ErrorResponse):
+                log.warning("Could not fill the gap in %s: %s", room_id, resp.message)
+                break
+            fetched.extend(e.source for e in resp.chunk)
+            if not resp.chunk or not resp.end or resp.end == start:
+                break
+            start = resp.end
+        fetched.reverse()
+        log.info("Filled a gap of %d events in %s", len(fetched), room_id)
+        return fetched
+
+    async def _on_invite(self, room_id: str, info) -> None:
+        inviter, direct = None, False
+        for ev in info.invite_state:
+            if getattr(ev, "state_key", None) == self.user_id and getattr(ev, "membership", None) == "invite":
+                inviter = ev.sender
+                direct = bool(getattr(ev, "content", {}).get("is_direct"))
+        if inviter is None:
+            return
+        trusted = inviter in self.config.bot.operators or await self.repos.staff.is_staff(inviter)
+        school_user = self.config.bot.allow_guests or await self.repos.schools.get(server_of(inviter)) is not None
+        if not (trusted or (direct and school_user)):
+            log.info("Declining invite to %s from %s (direct=%s): not an operator, staff or a school's user", room_id, inviter, direct)
+            await self.client.room_leave(room_id)
+            return
+        resp = None
+        for attempt in range(5):  # a federated invite may not have reached our server's view yet
+            resp = await self.client.join(room_id)
+            if not isinstance(resp, nio.ErrorResponse):
+                break
+            await asyncio.sleep(0.3 * (attempt + 1))
+        if isinstance(resp, nio.ErrorResponse):
+            log.warning("Could not join %s after invite from %s: %s", room_id, inviter, resp.message)
+            return
+        if direct and await self.repos.rooms.get(room_id) is None:
+            await self.repos.rooms.add(room_id, "dm", None, inviter, self.clock.now())
+        log.info("Joined %s on invite from %s%s", room_id, inviter, " (direct message)" if direct else "")
+
+    async def _on_event(self, room_id: str, event: dict) -> None:
+        if event.get("type") != "m.room.message" or event.get("sender") == self.user_id:
+            return
+        content = event.get("content") or {}
+        if content.get("msgtype") == "m.notice" or content.get("m.new_content") is not None:
+            return
+        relates = content.get("m.relates_to") or {}
+        if relates.get("rel_type") == "m.replace":
+            return
+        body = command_text(content)
+        if not body.startswith(self.prefix) or len(body) <= len(self.prefix):
+            return
+        thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
+        if relates.get("is_falling_back"):
+            reply_to = None
+        await self.dispatcher.handle(
+            CommandEvent(
+                sender=event["sender"],
+                room_id=room_id,
+                event_id=event["event_id"],
+                body=body[len(self.prefix) :],
+                thread_root=thread_root,
+                reply_to=reply_to,
+            )
+        )
+
+    # --- sending
+
+    async def enqueue(self, messages: list[Message]) -> None:
+        """Called inside the handler's transaction: the replies commit with the records."""
+        now = self.clock.now()
+        for message in messages:
+            if message.file is not None:
+                data, filename, mimetype = message.file
+                mxc = await self.gateway.upload(data, filename, mimetype)
+                content = {"msgtype": "m.file", "body": filename, "filename": filename, "url": mxc, "info": {"mimetype": mimetype, "size": len(data)}}
+                if message.markdown:
+                    await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(message), now)
+                await self.repos.outbox.put(message.room_id, "m.room.message", content, now)
+                continue
+            for piece in render.split_markdown(message.markdown):
+                part = Message(**{**message.__dict__, "markdown": piece})
+                await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(part), now)
+        self._outbox_wake.set()
+
+    async def _send_outbox(self) -> None:
+        """Send queued events in order, each with its fixed transaction id (a resend is deduplicated)."""
+        delay = 1.0
+        while True:
+            self._outbox_wake.clear()
+            pending = await self.repos.outbox.unsent()
+            for item in pending:
+                try:
+                    resp = await self.client.room_send(item.room_id, item.event_type, item.content, tx_id=item.txn_id)
+                except Exception as e:  # network trouble: keep the row, try again later
+                    log.warning("Sending to %s failed (%s); retrying in %.0f s", item.room_id, e, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 60)
+                    break
+                if isinstance(resp, nio.ErrorResponse):
+                    give_up = item.attempts >= 4 or resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE")
+                    log.warning("Sending to %s refused: %s %s%s", item.room_id, resp.status_code, resp.message, " (giving up)" if give_up else "")
+                    await self.repos.outbox.mark_failed(item.id, f"{resp.status_code} {resp.message}", give_up, self.clock.now())
+                    if not give_up:
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 60)
+                        break
+                    continue
+                delay = 1.0
+                await self.repos.outbox.mark_sent(item.id, resp.event_id, self.clock.now())
+            else:
+                if len(pending) < 200:
+                    await self._outbox_wake.wait()
+
+
+def command_text(content: dict) -> str:
+    """The typed command: reply fallback removed, mention pills written as Matrix ids."""
+    body = str(content.get("body") or "")
+    relates = content.get("m.relates_to") or {}
+    if relates.get("m.in_reply_to") and body.startswith("> "):
+        lines = body.split("\n")
+        while lines and lines[0].startswith("> "):
+            lines.pop(0)
+        if lines and lines[0] == "":
+            lines.pop(0)
+        body = "\n".join(lines)
+    formatted = content.get("formatted_body")
+    if content.get("format") == "org.matrix.custom.html" and isinstance(formatted, str):
+        for user_id, label in _PILL.findall(formatted):
+            text = html.unescape(re.sub(r"<[^>]+>", "", label))
+            if text and text != user_id and text in body:
+                body = body.replace(text, user_id, 1)
+    return body.strip()

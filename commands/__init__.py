@@ -1,0 +1,12 @@
+"""The classroom: one module per feature, each declaring its commands in the shared registry."""
+
+from __future__ import annotations
+
+from .registry import Registry, registry
+
+
+def load() -> Registry:
+    """Import every feature module so its commands are declared, and return the registry."""
+    from . import classes, help, schools  # noqa: F401
+
+    return registry

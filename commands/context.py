@@ -1,0 +1,199 @@
+"""What a handler is given: who is asking, where, for which class, and the ports to the world.
+
+Handlers never see matrix-nio. They talk to Matrix through :class:`RoomGateway` (rooms,
+invites, power levels, state, media) and answer through :meth:`Context.reply`, which the
+bot turns into events queued in the outbox in the same transaction as the handler's records.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from storage.models import Class, Room, School, server_of
+from storage.repositories import Repositories
+
+
+class Role(enum.Enum):
+    """Who may run a command (SPEC §1). Operators may run everything."""
+
+    ANYONE = "anyone"
+    OPERATOR = "operator"
+    SCHOOL_ADMIN = "school admin"
+    STAFF = "staff"
+    TEACHER = "class teacher"
+    MEMBER = "class member"  # a teacher or a learner of the class
+    LEARNER = "learner"
+
+
+class Where(enum.Enum):
+    """Where a command may run."""
+
+    ANYWHERE = "anywhere"
+    CLASS = "class"  # any room of a class, or a DM naming the class by its code
+    CLASS_ROOM = "class room"
+    WORK_ROOM = "work room"
+    DM = "direct message"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class RoomGateway(Protocol):
+    """The Matrix actions handlers may take. Every method raises ``GatewayError`` on failure."""
+
+    async def create_room(
+        self,
+        *,
+        name: str,
+        topic: str = "",
+        space: bool = False,
+        parent: str | None = None,
+        invite: list[str] = (),
+        power: dict[str, int] | None = None,
+        history_visibility: str = "shared",
+        join_rule: str = "invite",
+        encrypted: bool = False,
+        events_default: int = 0,
+        direct: bool = False,
+    ) -> str: ...
+
+    async def add_child(self, space_id: str, room_id: str) -> None: ...
+
+    async def invite(self, room_id: str, user_id: str) -> None: ...
+
+    async def kick(self, room_id: str, user_id: str, reason: str) -> None: ...
+
+    async def set_power(self, room_id: str, user_id: str, level: int) -> None: ...
+
+    async def make_read_only(self, room_id: str, level: int) -> None:
+        """Only users at ``level`` or above may post from now on."""
+
+    async def set_state(self, room_id: str, event_type: str, state_key: str, content: dict) -> None: ...
+
+    async def redact(self, room_id: str, event_id: str, reason: str) -> None: ...
+
+    async def upload(self, data: bytes, filename: str, mimetype: str) -> str: ...
+
+    async def get_event(self, room_id: str, event_id: str) -> dict | None: ...
+
+
+class GatewayError(Exception):
+    """A Matrix request failed; the text is for logs, not for rooms."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The part of the config handlers need."""
+
+    prefix: str
+    operators: frozenset[str]
+    timezone: str
+    allow_guests: bool
+    max_upload_mb: int
+    encrypt_work_rooms: bool
+    bot_user_id: str
+
+
+@dataclass
+class Services:
+    repos: Repositories
+    rooms: RoomGateway
+    clock: Clock
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    is_operator: bool
+    admin_of: frozenset[str]  # servers whose school admin this user is
+    is_staff: bool
+    school: School | None  # the registered school of the user's server
+    class_role: str | None  # 'teacher' | 'learner' in the context's class
+
+    @property
+    def server(self) -> str:
+        return server_of(self.user_id)
+
+    def has(self, role: Role) -> bool:
+        if self.is_operator or role is Role.ANYONE:
+            return True
+        return {
+            Role.OPERATOR: False,
+            Role.SCHOOL_ADMIN: bool(self.admin_of),
+            Role.STAFF: self.is_staff,
+            Role.TEACHER: self.class_role == "teacher",
+            Role.MEMBER: self.class_role is not None,
+            Role.LEARNER: self.class_role == "learner",
+        }[role]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A reply or notice to send, in markdown. ``mentions`` are the only users pinged."""
+
+    room_id: str
+    markdown: str
+    mentions: tuple[str, ...] = ()
+    reply_to: str | None = None
+    thread_root: str | None = None
+    room_mention: bool = False
+    file: tuple[bytes, str, str] | None = None  # (data, filename, mimetype): sent as m.file
+    txn_key: str | None = None  # a stable key makes the send idempotent across replays
+
+
+@dataclass
+class Context:
+    caller: Caller
+    room_id: str
+    room: Room | None
+    klass: Class | None
+    event_id: str
+    thread_root: str | None
+    reply_to: str | None
+    services: Services
+    command_name: str = ""
+    outgoing: list[Message] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    @property
+    def repos(self) -> Repositories:
+        return self.services.repos
+
+    @property
+    def rooms(self) -> RoomGateway:
+        return self.services.rooms
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def prefix(self) -> str:
+        return self.services.settings.prefix
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.klass.timezone if self.klass else self.services.settings.timezone)
+
+    @property
+    def in_dm(self) -> bool:
+        return self.room is not None and self.room.kind == "dm"
+
+    def reply(self, markdown: str, *, mentions: tuple[str, ...] = (), file: tuple[bytes, str, str] | None = None) -> None:
+        """Answer where the command was asked: in its thread, as a reply to it."""
+        self.outgoing.append(
+            Message(self.room_id, markdown, mentions, reply_to=self.event_id, thread_root=self.thread_root, file=file)
+        )
+
+    def send(self, room_id: str, markdown: str, **kwargs: Any) -> None:
+        """A notice to another room (a work room, the class room, a DM)."""
+        self.outgoing.append(Message(room_id, markdown, **kwargs))

@@ -1,0 +1,154 @@
+"""From a command message to records and replies, exactly once.
+
+The handler's records, the mark that the event was handled, and the replies it queued are
+committed in one transaction; a handler that fails leaves no records, only its error reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from storage.models import server_of
+
+from .context import Caller, Context, Message, Role, Services, Where
+from .converters import ParseEnv
+from .errors import BadArgument, NotAllowed, NotFound, UserError
+from .registry import Command, Registry, parse_args, split_message
+from .tokens import tokenize
+
+log = logging.getLogger("ako.commands")
+
+Enqueue = Callable[[list[Message]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CommandEvent:
+    sender: str
+    room_id: str
+    event_id: str
+    body: str  # the text after the prefix, mentions already written as Matrix ids
+    thread_root: str | None = None
+    reply_to: str | None = None
+
+
+class Dispatcher:
+    def __init__(self, registry: Registry, services: Services, enqueue: Enqueue):
+        self.registry = registry
+        self.services = services
+        self.enqueue = enqueue
+
+    async def caller(self, user_id: str, class_id: int | None) -> Caller:
+        repos = self.services.repos
+        return Caller(
+            user_id=user_id,
+            is_operator=user_id in self.services.settings.operators,
+            admin_of=await repos.schools.admin_of(user_id),
+            is_staff=await repos.staff.is_staff(user_id),
+            school=await repos.schools.get(server_of(user_id)),
+            class_role=await repos.classes.role_of(class_id, user_id) if class_id is not None else None,
+        )
+
+    async def handle(self, event: CommandEvent) -> bool:
+        """Act on one command event. False when it had already been handled."""
+        repos = self.services.repos
+        db = repos.db
+        ctx: Context | None = None
+        try:
+            async with db.transaction():
+                if not await repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now()):
+                    return False
+                ctx = await self._run(event)
+                await self.enqueue(ctx.outgoing)
+            return True
+        except UserError as e:
+            text = e.message
+            cmd = getattr(e, "command", None)
+            if e.show_usage and isinstance(cmd, Command):
+                text += f"\nUsage: `{cmd.usage(self.services.settings.prefix)}`"
+                if cmd.params:
+                    text += f" · `{self.services.settings.prefix}help {cmd.name}` explains it."
+            await self._answer_only(event, text)
+            return True
+        except Exception:
+            ref = secrets.token_hex(2)
+            log.exception("Command failed (ref %s) in %s from %s: %r", ref, event.room_id, event.sender, event.body[:200])
+            await self._answer_only(event, f"Something went wrong (ref {ref}) — the admins have the details.")
+            return True
+
+    async def _answer_only(self, event: CommandEvent, text: str) -> None:
+        async with self.services.repos.db.transaction():
+            await self.services.repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now())
+            await self.enqueue([Message(event.room_id, text, reply_to=event.event_id, thread_root=event.thread_root)])
+
+    async def _run(self, event: CommandEvent) -> Context:
+        repos = self.services.repos
+        prefix = self.services.settings.prefix
+        line, body = split_message(event.body)
+        tokens = tokenize(line)
+        cmd, used = self.registry.resolve(tokens, prefix)
+        try:
+            tokens = tokens[used:]
+            room = await repos.rooms.get(event.room_id)
+            klass = await repos.classes.get(room.class_id) if room and room.class_id is not None else None
+            if cmd.needs_class and klass is None:
+                if not tokens:
+                    raise BadArgument(
+                        f"Run {prefix}{cmd.name} in one of the class's rooms, or name the class by its code: "
+                        f"`{prefix}{cmd.name} CODE …`."
+                    )
+                code = tokens[0].text
+                klass = await repos.classes.by_code(code)
+                if klass is None:
+                    raise NotFound(f"No class has the code {code}. {prefix}classes lists yours.")
+                tokens = tokens[1:]
+            caller = await self.caller(event.sender, klass.id if klass else None)
+            ctx = Context(
+                caller=caller,
+                room_id=event.room_id,
+                room=room,
+                klass=klass,
+                event_id=event.event_id,
+                thread_root=event.thread_root,
+                reply_to=event.reply_to,
+                services=self.services,
+                command_name=cmd.name,
+            )
+            self._check_where(cmd, ctx)
+            self._check_who(cmd, ctx)
+            if klass is not None and klass.archived and not cmd.reads_only and not caller.is_operator:
+                raise NotAllowed(f"{klass.name} is archived: it can be read, not changed.")
+            # the prefix and command words are cut from the line before tokenising the arguments
+            args = parse_args(cmd, line, tokens, body, ParseEnv(self.services.clock.now(), ctx.tz))
+            await cmd.handler(ctx, **args)
+            return ctx
+        except UserError as e:
+            e.command = cmd  # type: ignore[attr-defined]
+            raise
+
+    def _check_where(self, cmd: Command, ctx: Context) -> None:
+        prefix = self.services.settings.prefix
+        kind = ctx.room.kind if ctx.room else None
+        if cmd.where is Where.CLASS_ROOM and kind != "class":
+            raise NotAllowed(f"{prefix}{cmd.name} works in a class room.")
+        if cmd.where is Where.WORK_ROOM and kind != "work":
+            raise NotAllowed(f"{prefix}{cmd.name} works in your work room for the class.")
+        if cmd.where is Where.DM and kind != "dm":
+            raise NotAllowed(f"{prefix}{cmd.name} works in a direct message with me.")
+
+    def _check_who(self, cmd: Command, ctx: Context) -> None:
+        if ctx.caller.has(cmd.who):
+            return
+        prefix = self.services.settings.prefix
+        klass = ctx.klass.name if ctx.klass else "the class"
+        needed = {
+            Role.OPERATOR: "an operator of this Ako",
+            Role.SCHOOL_ADMIN: "a school admin",
+            Role.STAFF: "staff of a registered school",
+            Role.TEACHER: f"a teacher of {klass}",
+            Role.MEMBER: f"a member of {klass}",
+            Role.LEARNER: f"a learner in {klass}",
+        }[cmd.who]
+        raise NotAllowed(f"Only {needed} can use {prefix}{cmd.name}.")

@@ -1,0 +1,101 @@
+"""The rooms a class uses (SPEC §2), created and kept in step with the class's records."""
+
+from __future__ import annotations
+
+from storage.models import Class, server_of
+
+from .context import Context
+from .errors import NotAllowed
+
+TEACHER_POWER = 50
+LEARNER_POWER = 0
+
+# Namespaced state event types for Ako's records written into rooms.
+STATE_CLASS = "nz.ako.class"
+
+
+async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
+    """Space, class room and staff room, with the bot (creator) at the top and the teacher at 50."""
+    power = {teacher: TEACHER_POWER}
+    space = await ctx.rooms.create_room(
+        name=klass.name, topic=f"Class {klass.code} — run by Ako", space=True, invite=[teacher], power=power, events_default=TEACHER_POWER
+    )
+    await ctx.repos.rooms.add(space, "space", klass.id, None, ctx.now)
+    class_room = await ctx.rooms.create_room(
+        name=klass.name,
+        topic=f"Class room of {klass.name}. Class code {klass.code}. Type !help for commands.",
+        parent=space,
+        invite=[teacher],
+        power=power,
+    )
+    await ctx.repos.rooms.add(class_room, "class", klass.id, None, ctx.now)
+    await ctx.rooms.add_child(space, class_room)
+    staff_room = await ctx.rooms.create_room(
+        name=f"{klass.name} — staff",
+        topic=f"Teachers of {klass.name}: planning and marking.",
+        invite=[teacher],
+        power=power,
+        history_visibility="joined",
+        encrypted=ctx.settings.encrypt_work_rooms,
+    )
+    await ctx.repos.rooms.add(staff_room, "staff", klass.id, None, ctx.now)
+    record = {"name": klass.name, "code": klass.code, "timezone": klass.timezone, "server": klass.server}
+    await ctx.rooms.set_state(class_room, STATE_CLASS, "", record)
+
+
+async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
+    """The learner's work room in the class, created on first need: learner, teachers, bot; invite only."""
+    existing = await ctx.repos.rooms.work_room(klass.id, learner)
+    if existing:
+        await ctx.rooms.invite(existing.room_id, learner)
+        return existing.room_id
+    teachers = [m.user_id for m in await ctx.repos.classes.members(klass.id, "teacher")]
+    room_id = await ctx.rooms.create_room(
+        name=f"{klass.name} — work of {learner}",
+        topic=f"Private work room in {klass.name}: submissions, feedback and grades. Only you, your teachers and Ako are here.",
+        invite=[learner, *teachers],
+        power={**{t: TEACHER_POWER for t in teachers}, learner: LEARNER_POWER},
+        history_visibility="joined",
+        join_rule="invite",
+        encrypted=ctx.settings.encrypt_work_rooms,
+    )
+    await ctx.repos.rooms.add(room_id, "work", klass.id, learner, ctx.now)
+    return room_id
+
+
+async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool, str]:
+    """Record the learner, invite them to the space and class room, make their work room."""
+    await check_may_learn(ctx, learner)
+    role = await ctx.repos.classes.role_of(klass.id, learner)
+    if role == "teacher":
+        raise NotAllowed(f"{learner} teaches {klass.name}; a teacher cannot also be a learner in it.")
+    added = await ctx.repos.classes.add_member(klass.id, learner, "learner", ctx.caller.user_id, ctx.now)
+    for kind in ("space", "class"):
+        room = await ctx.repos.rooms.of_class(klass.id, kind)
+        if room:
+            await ctx.rooms.invite(room.room_id, learner)
+    work = await work_room_for(ctx, klass, learner)
+    return added, work
+
+
+async def check_may_learn(ctx: Context, user: str) -> None:
+    """Learners come from registered schools' servers, or any server when guests are allowed."""
+    server = server_of(user)
+    if ctx.settings.allow_guests or await ctx.repos.schools.get(server) is not None:
+        return
+    raise NotAllowed(
+        f"{server} is not the server of a school in this cluster, so {user} cannot join classes. "
+        "Ask your school's IT admin to have the school registered."
+    )
+
+
+async def add_teacher_everywhere(ctx: Context, klass: Class, teacher: str) -> None:
+    """Invite a teacher to every room of the class and give them the teacher's power level."""
+    for room in await ctx.repos.rooms.all_of_class(klass.id):
+        await ctx.rooms.invite(room.room_id, teacher)
+        await ctx.rooms.set_power(room.room_id, teacher, TEACHER_POWER)
+
+
+async def remove_everywhere(ctx: Context, klass: Class, user: str, reason: str) -> None:
+    for room in await ctx.repos.rooms.all_of_class(klass.id):
+        await ctx.rooms.kick(room.room_id, user, reason)

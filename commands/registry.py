@@ -1,0 +1,278 @@
+"""Commands, declared once.
+
+A declaration names the command, its typed parameters, who may run it and where, and one
+line of help. From it come parsing, the usage line, permission checks and ``!help``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from .context import Context, Role, Where
+from .converters import Converter, Markdown, ParseEnv, Text
+from .errors import BadArgument, UnknownCommand
+from .tokens import Token, tokenize
+
+Handler = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: Converter
+    optional: bool = False
+    keyword: str | None = None  # written as `<keyword> <value>`, in any order after the positionals
+    many: bool = False  # one or more values (`@user…`)
+    rest: bool = False  # the rest of the message, including following lines
+    body: bool = False  # the lines after the command line (markdown)
+    help: str = ""
+
+    def usage(self) -> str:
+        metavar = self.type.metavar
+        value = metavar if "|" in metavar else f"<{metavar}>"
+        if self.body:
+            text = f"<{metavar} on the following lines>"
+        elif self.keyword:
+            text = f"{self.keyword} {value}"
+        elif self.many:
+            text = value + "…"
+        elif isinstance(self.type, Text) and not self.rest and not isinstance(self.type, Markdown):
+            text = f'"{value}"'
+        else:
+            text = value
+        return f"[{text}]" if self.optional else text
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # one or two words: "join", "class new"
+    handler: Handler
+    params: tuple[Param, ...]
+    who: Role
+    where: Where
+    summary: str
+    aliases: tuple[str, ...] = ()
+    details: str = ""
+    reads_only: bool = False  # still allowed in an archived class
+
+    @property
+    def needs_class(self) -> bool:
+        return self.where in (Where.CLASS, Where.CLASS_ROOM, Where.WORK_ROOM) or self.who in (
+            Role.TEACHER,
+            Role.MEMBER,
+            Role.LEARNER,
+        )
+
+    def usage(self, prefix: str) -> str:
+        parts = [prefix + self.name] + [p.usage() for p in self.params]
+        return " ".join(parts)
+
+    def permission_text(self) -> str:
+        return {
+            Role.ANYONE: "anyone",
+            Role.OPERATOR: "operators",
+            Role.SCHOOL_ADMIN: "school admins",
+            Role.STAFF: "staff",
+            Role.TEACHER: "teachers of the class",
+            Role.MEMBER: "teachers and learners of the class",
+            Role.LEARNER: "learners of the class",
+        }[self.who]
+
+
+@dataclass
+class Invocation:
+    command: Command
+    args: dict[str, Any]
+    class_code: str | None = None  # a class named by code where the room does not say
+
+
+@dataclass
+class Registry:
+    commands: dict[str, Command] = field(default_factory=dict)
+    _by_alias: dict[str, Command] = field(default_factory=dict)
+
+    def command(
+        self,
+        name: str,
+        *params: Param,
+        who: Role,
+        where: Where = Where.ANYWHERE,
+        summary: str,
+        aliases: tuple[str, ...] = (),
+        details: str = "",
+        reads_only: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            cmd = Command(name, handler, tuple(params), who, where, summary, aliases, details, reads_only)
+            _check_declaration(cmd)
+            for key in (name, *aliases):
+                if key in self._by_alias:
+                    raise ValueError(f"Command name {key!r} declared twice.")
+                self._by_alias[key] = cmd
+            self.commands[name] = cmd
+            return handler
+
+        return register
+
+    def all(self) -> list[Command]:
+        return sorted(self.commands.values(), key=lambda c: c.name)
+
+    def find(self, name: str) -> Command | None:
+        return self._by_alias.get(" ".join(name.lower().split()))
+
+    def groups(self) -> set[str]:
+        return {n.split()[0] for n in self._by_alias if " " in n}
+
+    def resolve(self, tokens: list[Token], prefix: str) -> tuple[Command, int]:
+        """The command the tokens name, and how many tokens its name took."""
+        if not tokens or tokens[0].quoted:
+            raise UnknownCommand(f"Type a command after {prefix}; {prefix}help lists them.")
+        first = tokens[0].text.lower()
+        for size in (3, 2, 1):  # the longest name wins: "class teacher add" before "class"
+            words = tokens[:size]
+            if len(words) < size or any(t.quoted for t in words):
+                continue
+            found = self._by_alias.get(" ".join(t.text.lower() for t in words))
+            if found:
+                return found, size
+        if first in self.groups():
+            subs = sorted({n.split()[1] for n in self._by_alias if n.startswith(first + " ")})
+            given = f" “{tokens[1].text}”" if len(tokens) > 1 else ""
+            raise UnknownCommand(
+                f"{prefix}{first} needs one of: {', '.join(subs)} (not{given or ' nothing'}). "
+                f"{prefix}help {first} shows how."
+            )
+        names = sorted(self._by_alias)
+        near = difflib.get_close_matches(first, [n.split()[0] for n in names], n=1)
+        hint = f" Did you mean {prefix}{near[0]}?" if near else ""
+        raise UnknownCommand(f"I don't know the command {prefix}{first}.{hint} {prefix}help lists what you can do here.")
+
+
+def _check_declaration(cmd: Command) -> None:
+    if not cmd.summary.strip():
+        raise ValueError(f"{cmd.name}: every command needs a one-line summary.")
+    seen_optional = False
+    for p in cmd.params:
+        if p.keyword or p.body:
+            continue
+        if p.optional:
+            seen_optional = True
+        elif seen_optional:
+            raise ValueError(f"{cmd.name}: required parameter {p.name} follows an optional one.")
+
+
+def parse_args(cmd: Command, line: str, tokens: list[Token], body: str, env: ParseEnv) -> dict[str, Any]:
+    """Bind tokens (after the command name) and the following lines to the declared parameters."""
+    args: dict[str, Any] = {}
+    keywords = {p.keyword: p for p in cmd.params if p.keyword}
+    positional = [p for p in cmd.params if not p.keyword and not p.body]
+
+    # Split off `keyword value…` segments, in any order, after the positional words.
+    segments: dict[str, list[Token]] = {}
+    head: list[Token] = []
+    current: list[Token] | None = None
+    rest_param = next((p for p in positional if p.rest), None)
+    for i, tok in enumerate(tokens):
+        key = tok.text.lower()
+        if not tok.quoted and key in keywords and key not in segments and not (rest_param and current is None and _rest_started(positional, head)):
+            current = segments[key] = []
+            continue
+        (current if current is not None else head).append(tok)
+
+    _bind_positionals(cmd, positional, line, head, body, env, args)
+
+    for key, param in keywords.items():
+        toks = segments.get(key)
+        if toks is None:
+            if not param.optional:
+                raise BadArgument(f"{cmd.name} needs {param.usage()}.")
+            args[param.name] = None
+            continue
+        if not toks:
+            raise BadArgument(f"“{key}” must be followed by a {param.type.metavar}.")
+        if len(toks) > 1 and not param.type.greedy:
+            raise BadArgument(f"“{key}” takes one {param.type.metavar}, not “{_span(line, toks)}”.")
+        args[param.name] = param.type.convert(_span(line, toks), env)
+
+    for param in cmd.params:
+        if param.body:
+            if not body.strip():
+                if not param.optional:
+                    raise BadArgument(f"Put the {param.type.metavar} on the lines after the command.")
+                args[param.name] = None
+            else:
+                args[param.name] = param.type.convert(body, env)
+    return args
+
+
+def _rest_started(positional: list[Param], head: list[Token]) -> bool:
+    """Once the positionals before a rest-of-line parameter are filled, keywords are plain words."""
+    before = [p for p in positional if not p.rest]
+    return len(head) >= len(before) and any(p.rest for p in positional)
+
+
+def _span(line: str, toks: list[Token]) -> str:
+    """The original text the tokens cover, quotes removed for a single quoted token."""
+    if len(toks) == 1 and toks[0].quoted:
+        return toks[0].text
+    return line[toks[0].start : toks[-1].end]
+
+
+def _bind_positionals(cmd, params, line, toks, body, env, args) -> None:
+    i = 0
+    for n, param in enumerate(params):
+        remaining = toks[i:]
+        later_required = sum(1 for p in params[n + 1 :] if not p.optional and not p.rest)
+        if param.rest:
+            text = _span(line, remaining) if remaining else ""
+            if body.strip() and not any(p.body for p in cmd.params):
+                text = f"{text}\n{body}" if text else body
+            if not text.strip():
+                if not param.optional:
+                    raise BadArgument(f"{cmd.name} needs {param.usage()}.")
+                args[param.name] = None
+            else:
+                args[param.name] = param.type.convert(text, env)
+            i = len(toks)
+            continue
+        if not remaining or (param.optional and len(remaining) <= later_required):
+            if not param.optional:
+                raise BadArgument(f"{cmd.name} needs {param.usage()}.")
+            args[param.name] = [] if param.many else None
+            continue
+        if param.many:
+            take = len(remaining) - later_required
+            args[param.name] = [param.type.convert(t.text, env) for t in remaining[:take]]
+            i += take
+            continue
+        if param.type.greedy:
+            limit = len(remaining) - later_required
+            has_rest = any(p.rest for p in params[n + 1 :])
+            error: BadArgument | None = None
+            for take in range(limit, 0, -1):
+                try:
+                    args[param.name] = param.type.convert(_span(line, remaining[:take]), env)
+                    i += take
+                    break
+                except BadArgument as e:
+                    error = error or e
+                    if not has_rest and take == limit:
+                        raise
+            else:
+                raise error or BadArgument(f"{cmd.name} needs {param.usage()}.")
+            continue
+        args[param.name] = param.type.convert(remaining[0].text, env)
+        i += 1
+    if i < len(toks):
+        raise BadArgument(f"I didn't expect “{_span(line, toks[i:])}” here.")
+
+
+def split_message(text: str) -> tuple[str, str]:
+    """The command line and the lines after it."""
+    first, _, rest = text.strip("\n").partition("\n")
+    return first.strip(), rest
+
+
+registry = Registry()

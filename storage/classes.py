@@ -1,0 +1,149 @@
+"""Classes, their members and the rooms the bot manages for them."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from .db import Database
+from .models import Class, Member, Room, to_text
+
+_CLASS_COLUMNS = "id, name, code, code_enabled, timezone, server, created_by, archived_at"
+
+
+def _class(row) -> Class:
+    return Class(
+        id=row["id"],
+        name=row["name"],
+        code=row["code"],
+        code_enabled=bool(row["code_enabled"]),
+        timezone=row["timezone"],
+        server=row["server"],
+        created_by=row["created_by"],
+        archived=row["archived_at"] is not None,
+    )
+
+
+class Classes:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def create(self, name: str, code: str, timezone: str, server: str, by: str, at: datetime) -> Class:
+        cur = await self.db.execute(
+            "INSERT INTO classes (name, code, timezone, server, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (name, code, timezone, server, by, to_text(at)),
+        )
+        await self.add_member(cur.lastrowid, by, "teacher", by, at)
+        return await self.get(cur.lastrowid)
+
+    async def get(self, class_id: int) -> Class | None:
+        row = await self.db.fetchone(f"SELECT {_CLASS_COLUMNS} FROM classes WHERE id = ?", (class_id,))
+        return None if row is None else _class(row)
+
+    async def by_code(self, code: str) -> Class | None:
+        row = await self.db.fetchone(
+            f"SELECT {_CLASS_COLUMNS} FROM classes WHERE code = ? COLLATE NOCASE", (code,)
+        )
+        return None if row is None else _class(row)
+
+    async def code_taken(self, code: str) -> bool:
+        return await self.by_code(code) is not None
+
+    async def set_code(self, class_id: int, code: str) -> None:
+        await self.db.execute("UPDATE classes SET code = ?, code_enabled = 1 WHERE id = ?", (code, class_id))
+
+    async def set_code_enabled(self, class_id: int, enabled: bool) -> None:
+        await self.db.execute("UPDATE classes SET code_enabled = ? WHERE id = ?", (int(enabled), class_id))
+
+    async def set_timezone(self, class_id: int, tz: str) -> None:
+        await self.db.execute("UPDATE classes SET timezone = ? WHERE id = ?", (tz, class_id))
+
+    async def archive(self, class_id: int, at: datetime) -> None:
+        await self.db.execute("UPDATE classes SET archived_at = ? WHERE id = ?", (to_text(at), class_id))
+
+    async def of_user(self, user_id: str) -> list[tuple[Class, str]]:
+        rows = await self.db.fetchall(
+            f"SELECT {', '.join('c.' + c for c in _CLASS_COLUMNS.split(', '))}, m.role "
+            "FROM classes c JOIN class_members m ON m.class_id = c.id WHERE m.user_id = ? ORDER BY c.name",
+            (user_id,),
+        )
+        return [(_class(r), r["role"]) for r in rows]
+
+    # --- members
+
+    async def add_member(self, class_id: int, user_id: str, role: str, by: str, at: datetime) -> bool:
+        """Add, or promote a learner to teacher. True when something changed."""
+        current = await self.role_of(class_id, user_id)
+        if current == role or (current == "teacher" and role == "learner"):
+            return False
+        await self.db.execute(
+            "INSERT INTO class_members (class_id, user_id, role, added_by, added_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(class_id, user_id) DO UPDATE SET role = excluded.role",
+            (class_id, user_id, role, by, to_text(at)),
+        )
+        return True
+
+    async def remove_member(self, class_id: int, user_id: str) -> bool:
+        cur = await self.db.execute(
+            "DELETE FROM class_members WHERE class_id = ? AND user_id = ?", (class_id, user_id)
+        )
+        return cur.rowcount > 0
+
+    async def role_of(self, class_id: int, user_id: str) -> str | None:
+        return await self.db.fetchval(
+            "SELECT role FROM class_members WHERE class_id = ? AND user_id = ?", (class_id, user_id)
+        )
+
+    async def members(self, class_id: int, role: str | None = None) -> list[Member]:
+        sql = "SELECT user_id, role FROM class_members WHERE class_id = ?"
+        params: tuple = (class_id,)
+        if role:
+            sql += " AND role = ?"
+            params += (role,)
+        rows = await self.db.fetchall(sql + " ORDER BY role DESC, user_id", params)
+        return [Member(r["user_id"], r["role"]) for r in rows]
+
+
+class Rooms:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def add(self, room_id: str, kind: str, class_id: int | None, owner: str | None, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO rooms (room_id, kind, class_id, owner, created_at) VALUES (?, ?, ?, ?, ?)",
+            (room_id, kind, class_id, owner, to_text(at)),
+        )
+
+    async def get(self, room_id: str) -> Room | None:
+        row = await self.db.fetchone("SELECT room_id, kind, class_id, owner FROM rooms WHERE room_id = ?", (room_id,))
+        return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
+
+    async def of_class(self, class_id: int, kind: str) -> Room | None:
+        row = await self.db.fetchone(
+            "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ? AND kind = ? ORDER BY created_at LIMIT 1",
+            (class_id, kind),
+        )
+        return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
+
+    async def all_of_class(self, class_id: int) -> list[Room]:
+        rows = await self.db.fetchall(
+            "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ?", (class_id,)
+        )
+        return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows]
+
+    async def work_room(self, class_id: int, learner: str) -> Room | None:
+        row = await self.db.fetchone(
+            "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ? AND kind = 'work' AND owner = ?",
+            (class_id, learner),
+        )
+        return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
+
+    async def dm_of(self, user_id: str) -> Room | None:
+        row = await self.db.fetchone(
+            "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner = ? ORDER BY created_at DESC LIMIT 1",
+            (user_id,),
+        )
+        return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
+
+    async def remove(self, room_id: str) -> None:
+        await self.db.execute("DELETE FROM rooms WHERE room_id = ?", (room_id,))

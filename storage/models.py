@@ -1,0 +1,61 @@
+"""Typed records, as the classroom names them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+
+def to_text(moment: datetime) -> str:
+    """Store times as UTC ISO text, so they sort and compare as strings."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def from_text(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def server_of(user_id: str) -> str:
+    """The homeserver name in a Matrix user id: ``@ana:school-b.example`` → ``school-b.example``."""
+    return user_id.split(":", 1)[1] if ":" in user_id else ""
+
+
+@dataclass(frozen=True)
+class School:
+    server: str
+    name: str
+    admins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Class:
+    id: int
+    name: str
+    code: str
+    code_enabled: bool
+    timezone: str
+    server: str
+    created_by: str
+    archived: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    role: str  # 'teacher' | 'learner'
+
+    @property
+    def server(self) -> str:
+        return server_of(self.user_id)
+
+
+@dataclass(frozen=True)
+class Room:
+    room_id: str
+    kind: str  # space | class | staff | work | dm
+    class_id: int | None
+    owner: str | None

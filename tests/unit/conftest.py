@@ -1,0 +1,21 @@
+from datetime import datetime, timezone
+
+import pytest
+
+from storage.db import Database
+
+from .fakes import FakeRooms, FrozenClock, Harness
+
+NOW = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)  # Mon 30 Nov 2026, 16:00 in Auckland
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = await Database.open(tmp_path / "ako.db")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def harness(db):
+    return Harness(db, FrozenClock(NOW), FakeRooms())

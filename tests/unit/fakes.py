@@ -1,0 +1,101 @@
+"""A recording fake of the room gateway, a frozen clock, and handler-test plumbing."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import commands
+from commands.context import Message, Services, Settings
+from commands.dispatch import CommandEvent, Dispatcher
+from storage.db import Database
+from storage.repositories import Repositories
+
+BOT = "@ako:a.test"
+OPERATOR = "@it:a.test"
+
+
+class FrozenClock:
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+@dataclass
+class FakeRooms:
+    """Records every Matrix action a handler takes."""
+
+    actions: list[tuple] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def create_room(self, **kwargs) -> str:
+        room_id = f"!room{next(self._ids)}:a.test"
+        self.actions.append(("create", room_id, kwargs))
+        return room_id
+
+    async def add_child(self, space_id, room_id):
+        self.actions.append(("child", space_id, room_id))
+
+    async def invite(self, room_id, user_id):
+        self.actions.append(("invite", room_id, user_id))
+
+    async def kick(self, room_id, user_id, reason):
+        self.actions.append(("kick", room_id, user_id))
+
+    async def set_power(self, room_id, user_id, level):
+        self.actions.append(("power", room_id, user_id, level))
+
+    async def make_read_only(self, room_id, level):
+        self.actions.append(("read-only", room_id, level))
+
+    async def set_state(self, room_id, event_type, state_key, content):
+        self.actions.append(("state", room_id, event_type, state_key, content))
+
+    async def redact(self, room_id, event_id, reason):
+        self.actions.append(("redact", room_id, event_id))
+
+    async def upload(self, data, filename, mimetype):
+        self.actions.append(("upload", filename, mimetype, len(data)))
+        return f"mxc://a.test/{filename}"
+
+    async def get_event(self, room_id, event_id):
+        return None
+
+    def invites_of(self, user_id) -> list[str]:
+        return [a[1] for a in self.actions if a[0] == "invite" and a[2] == user_id]
+
+
+class Harness:
+    """A dispatcher over a real migrated database, a fake gateway and a frozen clock."""
+
+    def __init__(self, db: Database, clock: FrozenClock, rooms: FakeRooms, **settings):
+        self.db = db
+        self.clock = clock
+        self.rooms = rooms
+        self.sent: list[Message] = []
+        defaults = dict(
+            prefix="!", operators=frozenset({OPERATOR}), timezone="Pacific/Auckland", allow_guests=False,
+            max_upload_mb=20, encrypt_work_rooms=False, bot_user_id=BOT,
+        )
+        defaults.update(settings)
+        self.repos = Repositories.over(db)
+        self.services = Services(self.repos, rooms, clock, Settings(**defaults))
+        self.dispatcher = Dispatcher(commands.load(), self.services, self._enqueue)
+        self._n = 0
+
+    async def _enqueue(self, messages):
+        self.sent.extend(messages)
+
+    async def run(self, sender: str, room_id: str, text: str, **kw) -> list[Message]:
+        """Run one command (without its prefix) and return what it sent."""
+        self._n += 1
+        before = len(self.sent)
+        await self.dispatcher.handle(CommandEvent(sender, room_id, f"$ev{self._n}", text.removeprefix("!"), **kw))
+        return self.sent[before:]
+
+    async def say(self, sender: str, room_id: str, text: str, **kw) -> str:
+        out = await self.run(sender, room_id, text, **kw)
+        return "\n".join(m.markdown for m in out)

@@ -1,0 +1,163 @@
+"""Handlers against the recording fake, a real database and a frozen clock."""
+
+from .fakes import OPERATOR
+
+A, B, C = "a.test", "b.test", "c.test"
+DM = "!dm:a.test"
+ADMIN_A, ADMIN_B = "@admin:a.test", "@admin:b.test"
+TEACHER_A, TEACHER_B = "@teacher:a.test", "@teacher:b.test"
+LEARNER_A, LEARNER_B, LEARNER_C = "@ana:a.test", "@ben:b.test", "@cat:c.test"
+
+
+async def cluster(h):
+    await h.repos.rooms.add(DM, "dm", None, None, h.clock.now())
+    assert "Registered" in await h.say(OPERATOR, DM, '!school add a.test "Kura A"')
+    await h.say(OPERATOR, DM, '!school add b.test "Kura B"')
+    await h.say(OPERATOR, DM, f"!school admin a.test {ADMIN_A}")
+    await h.say(OPERATOR, DM, f"!school admin b.test {ADMIN_B}")
+    await h.say(ADMIN_A, DM, f"!staff add {TEACHER_A}")
+    await h.say(ADMIN_B, DM, f"!staff add {TEACHER_B}")
+
+
+async def new_class(h):
+    reply = await h.say(TEACHER_A, DM, '!class new "Physics 12" PHYS12')
+    assert "PHYS12" in reply
+    klass = await h.repos.classes.by_code("PHYS12")
+    return klass, (await h.repos.rooms.of_class(klass.id, "class")).room_id
+
+
+async def test_only_operators_register_schools(harness):
+    h = harness
+    reply = await h.say("@someone:a.test", DM, '!school add a.test "Kura A"')
+    assert reply == "Only an operator of this Ako can use !school add."
+    assert await h.repos.schools.all() == []
+
+
+async def test_school_admin_names_staff_on_own_server_only(harness):
+    h = harness
+    await cluster(h)
+    reply = await h.say(ADMIN_A, DM, f"!staff add {LEARNER_B}")
+    assert "not on your school's server" in reply
+    assert not await h.repos.staff.is_staff(LEARNER_B)
+    assert "is now staff" in await h.say(ADMIN_A, DM, "!staff add @second:a.test")
+
+
+async def test_admin_must_be_on_the_schools_server(harness):
+    h = harness
+    await cluster(h)
+    reply = await h.say(OPERATOR, DM, f"!school admin a.test {ADMIN_B}")
+    assert "not on a.test" in reply
+
+
+async def test_class_new_creates_space_class_and_staff_rooms(harness):
+    h = harness
+    await cluster(h)
+    klass, class_room = await new_class(h)
+    kinds = {r.kind for r in await h.repos.rooms.all_of_class(klass.id)}
+    assert kinds == {"space", "class", "staff"}
+    creates = [a for a in h.rooms.actions if a[0] == "create"]
+    assert all(a[2]["power"] == {TEACHER_A: 50} for a in creates)
+    assert await h.repos.classes.role_of(klass.id, TEACHER_A) == "teacher"
+
+
+async def test_learner_joins_by_code_and_gets_a_private_work_room(harness):
+    h = harness
+    await cluster(h)
+    klass, class_room = await new_class(h)
+    reply = await h.say(LEARNER_B, "!dm-b:b.test", "!join phys12")
+    assert "Welcome to **Physics 12**" in reply
+    work = await h.repos.rooms.work_room(klass.id, LEARNER_B)
+    assert work is not None
+    create = next(a for a in h.rooms.actions if a[0] == "create" and a[1] == work.room_id)[2]
+    assert create["history_visibility"] == "joined" and create["join_rule"] == "invite"
+    assert set(create["invite"]) == {LEARNER_B, TEACHER_A}
+    assert class_room in h.rooms.invites_of(LEARNER_B)
+    again = await h.say(LEARNER_B, "!dm-b:b.test", "!join PHYS12")
+    assert "already in" in again
+    assert len([r for r in await h.repos.rooms.all_of_class(klass.id) if r.kind == "work"]) == 1
+
+
+async def test_unregistered_server_cannot_join_or_teach(harness):
+    h = harness
+    await cluster(h)
+    klass, class_room = await new_class(h)
+    assert "not the server of a school" in await h.say(LEARNER_C, "!dm-c:c.test", "!join PHYS12")
+    assert await h.repos.classes.role_of(klass.id, LEARNER_C) is None
+    assert "Only a teacher of Physics 12" in await h.say(LEARNER_C, class_room, "!roster")
+
+
+async def test_roster_groups_by_school(harness):
+    h = harness
+    await cluster(h)
+    klass, class_room = await new_class(h)
+    await h.say(LEARNER_A, DM, "!join PHYS12")
+    await h.say(LEARNER_B, DM, "!join PHYS12")
+    roster = await h.say(TEACHER_A, class_room, "!roster")
+    assert roster.index("Kura A") < roster.index(LEARNER_A) < roster.index("Kura B") < roster.index(LEARNER_B)
+    assert "Only a teacher" in await h.say(LEARNER_A, class_room, "!roster")
+
+
+async def test_class_commands_in_a_dm_take_the_code(harness):
+    h = harness
+    await cluster(h)
+    await new_class(h)
+    assert "Roster of Physics 12" in await h.say(TEACHER_A, DM, "!roster PHYS12")
+    assert "name the class by its code" in await h.say(TEACHER_A, DM, "!roster")
+    assert "No class has the code NOPE" in await h.say(TEACHER_A, DM, "!roster NOPE")
+
+
+async def test_bad_input_gets_problem_and_usage(harness):
+    h = harness
+    await cluster(h)
+    reply = await h.say(TEACHER_A, DM, "!class new")
+    assert "needs" in reply and 'Usage: `!class new "<class name>" [<class code>]`' in reply
+    assert "I don't know the command !frobnicate" in await h.say(TEACHER_A, DM, "!frobnicate")
+
+
+async def test_teacher_from_another_school_and_archive(harness):
+    h = harness
+    await cluster(h)
+    klass, class_room = await new_class(h)
+    await h.say(LEARNER_B, DM, "!join PHYS12")
+    assert "now teaches" in await h.say(TEACHER_A, class_room, f"!class teacher add {TEACHER_B}")
+    work = await h.repos.rooms.work_room(klass.id, LEARNER_B)
+    assert work.room_id in h.rooms.invites_of(TEACHER_B)
+    assert ("power", work.room_id, TEACHER_B, 50) in h.rooms.actions
+    assert "is archived" in await h.say(TEACHER_B, class_room, "!class archive")
+    assert "archived" in await h.say(TEACHER_A, class_room, "!class timezone Europe/London")
+    assert "Roster" in await h.say(TEACHER_A, class_room, "!roster")
+
+
+async def test_replayed_event_is_not_acted_on_twice(harness):
+    from commands.dispatch import CommandEvent
+
+    h = harness
+    await cluster(h)
+    ev = CommandEvent(TEACHER_A, DM, "$same", 'class new "Chem" CHEM1')
+    assert await h.dispatcher.handle(ev) is True
+    assert await h.dispatcher.handle(ev) is False
+    assert len([a for a in h.rooms.actions if a[0] == "create"]) == 3
+
+
+async def test_a_bug_is_logged_with_a_reference_and_nothing_is_kept(harness, caplog):
+    h = harness
+    await cluster(h)
+
+    async def boom(**kwargs):
+        raise KeyError("internal detail")
+
+    h.rooms.create_room = boom
+    reply = await h.say(TEACHER_A, DM, '!class new "Chem" CHEM1')
+    assert reply.startswith("Something went wrong (ref ") and "internal detail" not in reply
+    assert await h.repos.classes.by_code("CHEM1") is None
+    assert "internal detail" in caplog.text
+
+
+async def test_help_lists_what_the_caller_may_use(harness):
+    h = harness
+    await cluster(h)
+    learner_help = await h.say(LEARNER_A, DM, "!help")
+    assert "!join" in learner_help and "!school add" not in learner_help
+    assert "!school add" in await h.say(OPERATOR, DM, "!help")
+    detail = await h.say(LEARNER_A, DM, "!help class new")
+    assert '!class new "<class name>"' in detail and "Who: staff" in detail
