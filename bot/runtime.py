@@ -172,6 +172,7 @@ class Ako:
         if first_start:
             log.info("First start: skipping the backlog, acting only on what arrives from now on")
         delay = 1.0
+        ready = self.data_dir / READY_FILE
         while not self._stopping.is_set():
             try:
                 resp = await self.client.sync(timeout=SYNC_TIMEOUT_MS if not first_start else 0, since=token, sync_filter=SYNC_FILTER)
@@ -189,9 +190,9 @@ class Ako:
             await self._process(resp, token, skip_timeline=first_start)
             token = resp.next_batch
             await self.repos.sync.save_next_batch(token)
-            if first_start:
-                first_start = False
-                (self.data_dir / READY_FILE).write_text(token)
+            first_start = False
+            if not ready.exists():
+                ready.write_text(token)
                 log.info("Ako is ready: %s, prefix %r", self.user_id, self.prefix)
 
     async def _sleep(self, seconds: float) -> None:

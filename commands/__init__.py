@@ -7,6 +7,6 @@ from .registry import Registry, registry
 
 def load() -> Registry:
     """Import every feature module so its commands are declared, and return the registry."""
-    from . import classes, help, schools  # noqa: F401
+    from . import assignments, classes, exports, grading, help, schools, submissions  # noqa: F401
 
     return registry

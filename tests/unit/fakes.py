@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import commands
 from commands.context import Message, Services, Settings
@@ -23,12 +23,18 @@ class FrozenClock:
     def now(self) -> datetime:
         return self.moment
 
+    def advance(self, **delta) -> datetime:
+        """Move the frozen clock on: ``h.clock.advance(days=3, hours=2)``."""
+        self.moment += timedelta(**delta)
+        return self.moment
+
 
 @dataclass
 class FakeRooms:
     """Records every Matrix action a handler takes."""
 
     actions: list[tuple] = field(default_factory=list)
+    events: dict[str, dict] = field(default_factory=dict)  # event id → event, for get_event
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def create_room(self, **kwargs) -> str:
@@ -62,7 +68,22 @@ class FakeRooms:
         return f"mxc://a.test/{filename}"
 
     async def get_event(self, room_id, event_id):
-        return None
+        event = self.events.get(event_id)
+        return event if event is not None and event.get("room_id", room_id) == room_id else None
+
+    def post(self, room_id, sender, content, event_id=None) -> str:
+        """Pretend a message was sent, so a command can reply to it; returns its event id."""
+        event_id = event_id or f"$posted{len(self.events) + 1}"
+        self.events[event_id] = {
+            "type": "m.room.message", "room_id": room_id, "sender": sender, "event_id": event_id, "content": content,
+        }
+        return event_id
+
+    def redactions(self) -> list[tuple[str, str]]:
+        return [(a[1], a[2]) for a in self.actions if a[0] == "redact"]
+
+    def states(self, event_type) -> list[tuple]:
+        return [a for a in self.actions if a[0] == "state" and a[2] == event_type]
 
     def invites_of(self, user_id) -> list[str]:
         return [a[1] for a in self.actions if a[0] == "invite" and a[2] == user_id]

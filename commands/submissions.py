@@ -1,0 +1,202 @@
+"""Handing in work (SPEC §3 "Submissions"): every !submit is a new version, kept privately.
+
+Work lives in the learner's work room. A !submit typed in the class room is removed from there
+and recorded in the work room, so work never leaks to other learners.
+"""
+
+from __future__ import annotations
+
+from storage.coursework import SubmittedFile
+
+from . import when
+from .assignments import find, remove_from_view, reply_privately, standing, work_room_of
+from .context import Context, Role, Where
+from .converters import AssignmentId, Markdown
+from .errors import BadArgument, Conflict, NotAllowed, NotFound, UserError
+from .registry import Param, registry
+
+FILE_TYPES = ("m.file", "m.image", "m.video", "m.audio")
+TEXT_TYPES = ("m.text", "m.emote", "m.notice")
+MB = 1024 * 1024
+
+
+def size_text(size: int) -> str:
+    if size >= MB:
+        return f"{size / MB:.1f} MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
+@registry.command(
+    "submit",
+    Param("assignment", AssignmentId()),
+    Param("text", Markdown("work"), optional=True, rest=True),
+    who=Role.LEARNER,
+    where=Where.CLASS,
+    summary="Hand in work: a new version made of your text and the message or file you reply to.",
+    details=(
+        "Run it in your work room: `!submit A1 my answer…`, or reply to your own message or file with `!submit A1`. "
+        "Each !submit is a new version; the receipt says whether it is on time."
+    ),
+)
+async def submit(ctx: Context, assignment: str, text: str | None) -> None:
+    room = ctx.room
+    if room is not None and room.kind == "class":
+        await _submit_from_class_room(ctx, assignment, text)
+        return
+    if room is None or room.kind != "work" or room.owner != ctx.caller.user_id:
+        raise NotAllowed(f"{ctx.prefix}submit works in your own work room for {ctx.klass.name}, where your work stays private.")
+    ctx.reply(await record(ctx, assignment, text))
+
+
+async def _submit_from_class_room(ctx: Context, assignment: str, text: str | None) -> None:
+    """Take the work out of the class room first; then record it, or explain, in the work room."""
+    reason = "Work is handed in privately: Ako moved this to the learner's work room."
+    removed = [await remove_from_view(ctx, ctx.event_id, reason)]
+    if ctx.reply_to:
+        replied = await ctx.rooms.get_event(ctx.room_id, ctx.reply_to)
+        if replied and replied.get("sender") == ctx.caller.user_id:
+            removed.append(await remove_from_view(ctx, ctx.reply_to, reason))
+    work_room = await work_room_of(ctx, ctx.caller.user_id)
+    note = (
+        f"You ran `{ctx.prefix}submit` in the class room of {ctx.klass.name}, where everyone can see it, so I removed it "
+        "from there. Hand in here, in your work room: only you and your teachers see it."
+    )
+    if not all(removed):
+        note += " I could not remove all of it; please delete your message in the class room yourself."
+    try:
+        receipt = await record(ctx, assignment, text)
+    except UserError as e:  # the refusal goes to the work room too: nothing about the work stays in public
+        ctx.send(work_room, f"{note}\n\nNothing was recorded: {e.message}", mentions=(ctx.caller.user_id,))
+        return
+    ctx.send(work_room, f"{note}\n\n{receipt}", mentions=(ctx.caller.user_id,))
+
+
+async def record(ctx: Context, short_id: str, text: str | None) -> str:
+    """Record a new version of the caller's work and return the receipt; refuse with nothing recorded."""
+    learner = ctx.caller.user_id
+    a = await find(ctx, short_id)
+    extension = await ctx.repos.extensions.get(a.id, learner)
+    tz, now = ctx.tz, ctx.now
+    if a.closed:
+        raise Conflict(f"{a.short_id} is closed and takes no more work. Ask your teacher if you need more time.")
+    cutoff = a.cutoff_for(extension)
+    if cutoff is not None and now > cutoff:
+        raise Conflict(
+            f"The cutoff for {a.short_id} was {when.show(cutoff, tz)}; work can't be handed in after it, so nothing was "
+            "recorded. Ask your teacher for an extension."
+        )
+    quoted, file = await _replied_to(ctx)
+    work = "\n\n".join(part for part in (quoted, text) if part)
+    if not work and file is None:
+        raise BadArgument(
+            f"There is nothing to hand in: write your work after `{ctx.prefix}submit {a.short_id}`, "
+            "or send it as a reply to your message or file."
+        )
+    late = a.late_by(now, extension)
+    sub = await ctx.repos.submissions.add(
+        a.id, learner, work, file, ctx.event_id, ctx.reply_to, now, int(late.total_seconds()) if late else 0
+    )
+    due = a.due_for(extension)
+    timing = f"**late by {when.show_duration(late)}**" if late else "on time"
+    parts = []
+    if work:
+        parts.append(f"your text ({len(work)} characters)")
+    if file is not None:
+        size = f", {size_text(file.size)}" if file.size is not None else ""
+        parts.append(f"the file {file.name}{size}")
+    return (
+        f"Received **{a.label}**, version {sub.version}, at {when.show(now, tz)}: {timing} "
+        f"(due {when.show(due, tz)}).\nRecorded: {' and '.join(parts)}."
+    )
+
+
+async def _replied_to(ctx: Context) -> tuple[str | None, SubmittedFile | None]:
+    """The text or file of the message the !submit replies to; (None, None) when it is no reply."""
+    if not ctx.reply_to:
+        return None, None
+    event = await ctx.rooms.get_event(ctx.room_id, ctx.reply_to)
+    if event is None or event.get("type") != "m.room.message":
+        raise NotFound(
+            "I couldn't read the message you replied to, so nothing was recorded. Send it again and reply to it "
+            f"with `{ctx.prefix}submit`."
+        )
+    if event.get("sender") != ctx.caller.user_id:
+        raise NotAllowed("You replied to someone else's message; you can hand in only your own messages and files.")
+    content = event.get("content") or {}
+    kind = content.get("msgtype")
+    if kind in FILE_TYPES:
+        return None, _file_of(ctx, content)
+    if kind in TEXT_TYPES:
+        body = _without_reply_fallback(str(content.get("body") or ""))
+        return (body or None), None
+    raise BadArgument(f"I can't record that kind of message ({kind or 'unknown'}); reply to a text message or a file.")
+
+
+def _file_of(ctx: Context, content: dict) -> SubmittedFile:
+    url = content.get("url") or (content.get("file") or {}).get("url")
+    if not isinstance(url, str) or not url.startswith("mxc://"):
+        raise BadArgument("That file has no Matrix media address, so I can't record it; upload it again and reply to it.")
+    name = str(content.get("filename") or content.get("body") or "file")
+    info = content.get("info") or {}
+    size = info.get("size") if isinstance(info.get("size"), int) else None
+    limit = ctx.settings.max_upload_mb
+    if size is not None and size > limit * MB:
+        raise Conflict(
+            f"{name} is {size_text(size)}; files up to {limit} MB are accepted, so nothing was recorded. "
+            "Make it smaller, or share a link to it as text."
+        )
+    mimetype = info.get("mimetype") if isinstance(info.get("mimetype"), str) else None
+    return SubmittedFile(url, name, mimetype, size)
+
+
+def _without_reply_fallback(body: str) -> str:
+    lines = body.split("\n")
+    if lines and lines[0].startswith("> "):
+        while lines and lines[0].startswith("> "):
+            lines.pop(0)
+        if lines and lines[0] == "":
+            lines.pop(0)
+    return "\n".join(lines).strip()
+
+
+@registry.command(
+    "unsubmit",
+    Param("assignment", AssignmentId()),
+    who=Role.LEARNER,
+    where=Where.CLASS,
+    summary="Withdraw the work you handed in, before the due time.",
+)
+async def unsubmit(ctx: Context, assignment: str) -> None:
+    a = await find(ctx, assignment)
+    learner = ctx.caller.user_id
+    extension = await ctx.repos.extensions.get(a.id, learner)
+    due = a.due_for(extension)
+    if ctx.now >= due:
+        raise Conflict(f"{a.short_id} was due {when.show(due, ctx.tz)}; work can be withdrawn only before the due time.")
+    withdrawn = await ctx.repos.submissions.withdraw(a.id, learner, ctx.now)
+    if not withdrawn:
+        raise NotFound(f"You have no work handed in for {a.short_id}.")
+    await reply_privately(
+        ctx,
+        f"Withdrew your work on **{a.label}**; it shows as not submitted. Hand in again with "
+        f"`{ctx.prefix}submit {a.short_id}` before {when.show(due, ctx.tz)}.",
+    )
+
+
+@registry.command(
+    "mywork",
+    who=Role.LEARNER,
+    where=Where.CLASS,
+    summary="Your status on every assignment: handed in, on time or late, graded.",
+    reads_only=True,
+)
+async def mywork(ctx: Context) -> None:
+    found = await ctx.repos.assignments.of_class(ctx.klass.id, published_only=True)
+    if not found:
+        ctx.reply(f"{ctx.klass.name} has no assignments yet.")
+        return
+    lines = [f"**Your work in {ctx.klass.name}**"]
+    for a in found:
+        mine = await standing(ctx.repos, a, ctx.caller.user_id)
+        lines.append(f"- **{a.label}** · due {when.show(mine.due, ctx.tz)} — {mine.text(ctx.tz, ctx.now, with_extension=False)}")
+    await reply_privately(ctx, "\n".join(lines))

@@ -1,0 +1,487 @@
+"""Coursework records: assignments, extensions, submissions, grades, returns, pending confirmations.
+
+The lateness rules live on :class:`Assignment` because every view (receipts, lists, exports,
+reminders) must apply the same ones: a learner's extension replaces the due time, and pushes
+the cutoff back when it is later than the cutoff.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .db import Database
+from .models import from_text, to_text
+
+# --- models
+
+
+@dataclass(frozen=True)
+class Extension:
+    assignment_id: int
+    learner: str
+    due_at: datetime
+    granted_by: str
+    granted_at: datetime
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: int
+    class_id: int
+    number: int
+    title: str
+    description: str
+    points: float
+    due_at: datetime
+    cutoff_at: datetime | None
+    publish_at: datetime | None
+    published_at: datetime | None
+    closed_at: datetime | None
+    deleted_at: datetime | None
+    copied_from: int | None
+    created_by: str
+    created_at: datetime
+
+    @property
+    def short_id(self) -> str:
+        return f"A{self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.short_id} — {self.title}"
+
+    @property
+    def published(self) -> bool:
+        return self.published_at is not None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    def due_for(self, extension: Extension | None) -> datetime:
+        """The learner's due time: their extension when they have one."""
+        return extension.due_at if extension else self.due_at
+
+    def cutoff_for(self, extension: Extension | None) -> datetime | None:
+        """The learner's last moment to submit; an extension past the cutoff moves it."""
+        if self.cutoff_at is None:
+            return None
+        if extension and extension.due_at > self.cutoff_at:
+            return extension.due_at
+        return self.cutoff_at
+
+    def late_by(self, at: datetime, extension: Extension | None) -> timedelta | None:
+        """How late work received at ``at`` is; None when on time."""
+        late = at - self.due_for(extension)
+        return late if late > timedelta() else None
+
+
+@dataclass(frozen=True)
+class SubmittedFile:
+    url: str  # mxc://
+    name: str
+    mimetype: str | None
+    size: int | None  # bytes
+
+
+@dataclass(frozen=True)
+class Submission:
+    id: int
+    assignment_id: int
+    learner: str
+    version: int
+    text: str
+    file: SubmittedFile | None
+    source_event_id: str
+    reply_event_id: str | None
+    received_at: datetime
+    late_seconds: int  # as the receipt said; views recompute against today's due time
+    withdrawn_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Grade:
+    id: int
+    assignment_id: int
+    learner: str
+    score: float
+    max_score: float
+    feedback: str
+    version: int | None
+    graded_by: str
+    graded_at: datetime
+
+
+@dataclass(frozen=True)
+class Return:
+    id: int
+    assignment_id: int
+    learner: str
+    note: str
+    version: int | None
+    returned_by: str
+    returned_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    id: int
+    user_id: str
+    room_id: str
+    action: str
+    payload: dict[str, Any]
+    question: str
+    created_at: datetime
+    expires_at: datetime
+
+
+# --- repositories
+
+_ASSIGNMENT_COLUMNS = (
+    "id, class_id, number, title, description, points, due_at, cutoff_at, publish_at, published_at, "
+    "closed_at, deleted_at, copied_from, created_by, created_at"
+)
+_EDITABLE = {"title", "description", "points", "due_at", "cutoff_at"}
+
+
+def _assignment(row) -> Assignment:
+    return Assignment(
+        id=row["id"],
+        class_id=row["class_id"],
+        number=row["number"],
+        title=row["title"],
+        description=row["description"],
+        points=row["points"],
+        due_at=from_text(row["due_at"]),
+        cutoff_at=from_text(row["cutoff_at"]),
+        publish_at=from_text(row["publish_at"]),
+        published_at=from_text(row["published_at"]),
+        closed_at=from_text(row["closed_at"]),
+        deleted_at=from_text(row["deleted_at"]),
+        copied_from=row["copied_from"],
+        created_by=row["created_by"],
+        created_at=from_text(row["created_at"]),
+    )
+
+
+def _opt(moment: datetime | None) -> str | None:
+    return None if moment is None else to_text(moment)
+
+
+class Assignments:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def create(
+        self,
+        class_id: int,
+        title: str,
+        description: str,
+        points: float,
+        due_at: datetime,
+        cutoff_at: datetime | None,
+        publish_at: datetime | None,
+        by: str,
+        at: datetime,
+        copied_from: int | None = None,
+    ) -> Assignment:
+        """A new assignment with the class's next short id (A1, A2, …)."""
+        async with self.db.transaction():
+            await self.db.execute(
+                "INSERT INTO assignment_counters (class_id, last_number) VALUES (?, 1) "
+                "ON CONFLICT(class_id) DO UPDATE SET last_number = last_number + 1",
+                (class_id,),
+            )
+            number = await self.db.fetchval("SELECT last_number FROM assignment_counters WHERE class_id = ?", (class_id,))
+            cur = await self.db.execute(
+                "INSERT INTO assignments (class_id, number, title, description, points, due_at, cutoff_at, publish_at, "
+                "copied_from, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (class_id, number, title, description, points, to_text(due_at), _opt(cutoff_at), _opt(publish_at),
+                 copied_from, by, to_text(at)),
+            )
+        return await self.get(cur.lastrowid)
+
+    async def get(self, assignment_id: int) -> Assignment | None:
+        row = await self.db.fetchone(f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE id = ?", (assignment_id,))
+        return None if row is None else _assignment(row)
+
+    async def by_number(self, class_id: int, number: int) -> Assignment | None:
+        """The class's assignment A<number>, unless deleted."""
+        row = await self.db.fetchone(
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE class_id = ? AND number = ? AND deleted_at IS NULL",
+            (class_id, number),
+        )
+        return None if row is None else _assignment(row)
+
+    async def of_class(self, class_id: int, published_only: bool = False) -> list[Assignment]:
+        sql = f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE class_id = ? AND deleted_at IS NULL"
+        if published_only:
+            sql += " AND published_at IS NOT NULL"
+        rows = await self.db.fetchall(sql + " ORDER BY number", (class_id,))
+        return [_assignment(r) for r in rows]
+
+    async def update(self, assignment_id: int, **fields: Any) -> Assignment:
+        """Change title, description, points, due_at or cutoff_at."""
+        unknown = set(fields) - _EDITABLE
+        if unknown:
+            raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+        values = [to_text(v) if isinstance(v, datetime) else v for v in fields.values()]
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        await self.db.execute(f"UPDATE assignments SET {sets} WHERE id = ?", (*values, assignment_id))
+        return await self.get(assignment_id)
+
+    async def mark_published(self, assignment_id: int, at: datetime) -> None:
+        await self.db.execute(
+            "UPDATE assignments SET published_at = ? WHERE id = ? AND published_at IS NULL", (to_text(at), assignment_id)
+        )
+
+    async def close(self, assignment_id: int, at: datetime) -> None:
+        await self.db.execute("UPDATE assignments SET closed_at = ? WHERE id = ?", (to_text(at), assignment_id))
+
+    async def delete(self, assignment_id: int, at: datetime) -> None:
+        """Hidden from every view; the records stay in the database."""
+        await self.db.execute("UPDATE assignments SET deleted_at = ? WHERE id = ?", (to_text(at), assignment_id))
+
+    async def due_for_publishing(self, now: datetime) -> list[Assignment]:
+        """Scheduled assignments whose publish time has come and that are not posted yet."""
+        rows = await self.db.fetchall(
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments "
+            "WHERE published_at IS NULL AND deleted_at IS NULL AND publish_at IS NOT NULL AND publish_at <= ? "
+            "ORDER BY publish_at, id",
+            (to_text(now),),
+        )
+        return [_assignment(r) for r in rows]
+
+    async def due_between(self, start: datetime, end: datetime) -> list[Assignment]:
+        """Published, open assignments whose (class) due time is in [start, end): for reminders."""
+        rows = await self.db.fetchall(
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE deleted_at IS NULL AND closed_at IS NULL "
+            "AND published_at IS NOT NULL AND due_at >= ? AND due_at < ? ORDER BY due_at, id",
+            (to_text(start), to_text(end)),
+        )
+        return [_assignment(r) for r in rows]
+
+
+class Extensions:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def grant(self, assignment_id: int, learner: str, due_at: datetime, by: str, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO extensions (assignment_id, learner, due_at, granted_by, granted_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(assignment_id, learner) DO UPDATE SET due_at = excluded.due_at, "
+            "granted_by = excluded.granted_by, granted_at = excluded.granted_at",
+            (assignment_id, learner, to_text(due_at), by, to_text(at)),
+        )
+
+    async def get(self, assignment_id: int, learner: str) -> Extension | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM extensions WHERE assignment_id = ? AND learner = ?", (assignment_id, learner)
+        )
+        return None if row is None else _extension(row)
+
+    async def of_assignment(self, assignment_id: int) -> dict[str, Extension]:
+        rows = await self.db.fetchall("SELECT * FROM extensions WHERE assignment_id = ?", (assignment_id,))
+        return {r["learner"]: _extension(r) for r in rows}
+
+
+def _extension(row) -> Extension:
+    return Extension(row["assignment_id"], row["learner"], from_text(row["due_at"]), row["granted_by"], from_text(row["granted_at"]))
+
+
+def _submission(row) -> Submission:
+    file = None
+    if row["file_url"]:
+        file = SubmittedFile(row["file_url"], row["file_name"] or "file", row["file_mimetype"], row["file_size"])
+    return Submission(
+        id=row["id"],
+        assignment_id=row["assignment_id"],
+        learner=row["learner"],
+        version=row["version"],
+        text=row["text"],
+        file=file,
+        source_event_id=row["source_event_id"],
+        reply_event_id=row["reply_event_id"],
+        received_at=from_text(row["received_at"]),
+        late_seconds=row["late_seconds"],
+        withdrawn_at=from_text(row["withdrawn_at"]),
+    )
+
+
+class Submissions:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def add(
+        self,
+        assignment_id: int,
+        learner: str,
+        text: str,
+        file: SubmittedFile | None,
+        source_event_id: str,
+        reply_event_id: str | None,
+        received_at: datetime,
+        late_seconds: int,
+    ) -> Submission:
+        """Record the next version of the learner's work (versions keep counting after !unsubmit)."""
+        async with self.db.transaction():
+            version = 1 + (
+                await self.db.fetchval(
+                    "SELECT COALESCE(MAX(version), 0) FROM submissions WHERE assignment_id = ? AND learner = ?",
+                    (assignment_id, learner),
+                )
+            )
+            cur = await self.db.execute(
+                "INSERT INTO submissions (assignment_id, learner, version, text, file_url, file_name, file_mimetype, "
+                "file_size, source_event_id, reply_event_id, received_at, late_seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    assignment_id, learner, version, text,
+                    file.url if file else None, file.name if file else None,
+                    file.mimetype if file else None, file.size if file else None,
+                    source_event_id, reply_event_id, to_text(received_at), late_seconds,
+                ),
+            )
+        row = await self.db.fetchone("SELECT * FROM submissions WHERE id = ?", (cur.lastrowid,))
+        return _submission(row)
+
+    async def latest(self, assignment_id: int, learner: str) -> Submission | None:
+        """The learner's current version (not withdrawn)."""
+        row = await self.db.fetchone(
+            "SELECT * FROM submissions WHERE assignment_id = ? AND learner = ? AND withdrawn_at IS NULL "
+            "ORDER BY version DESC LIMIT 1",
+            (assignment_id, learner),
+        )
+        return None if row is None else _submission(row)
+
+    async def latest_of_assignment(self, assignment_id: int) -> dict[str, Submission]:
+        """Each learner's current version of one assignment."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM submissions WHERE assignment_id = ? AND withdrawn_at IS NULL ORDER BY learner, version",
+            (assignment_id,),
+        )
+        return {r["learner"]: _submission(r) for r in rows}  # the last (highest) version wins
+
+    async def versions(self, assignment_id: int, learner: str) -> list[Submission]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM submissions WHERE assignment_id = ? AND learner = ? ORDER BY version", (assignment_id, learner)
+        )
+        return [_submission(r) for r in rows]
+
+    async def count(self, assignment_id: int) -> tuple[int, int]:
+        """(current submissions, learners with one) for one assignment."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*), COUNT(DISTINCT learner) FROM submissions WHERE assignment_id = ? AND withdrawn_at IS NULL",
+            (assignment_id,),
+        )
+        return row[0], row[1]
+
+    async def withdraw(self, assignment_id: int, learner: str, at: datetime) -> int:
+        """Withdraw every current version; how many there were."""
+        cur = await self.db.execute(
+            "UPDATE submissions SET withdrawn_at = ? WHERE assignment_id = ? AND learner = ? AND withdrawn_at IS NULL",
+            (to_text(at), assignment_id, learner),
+        )
+        return cur.rowcount
+
+
+def _grade(row) -> Grade:
+    return Grade(
+        row["id"], row["assignment_id"], row["learner"], row["score"], row["max_score"], row["feedback"],
+        row["version"], row["graded_by"], from_text(row["graded_at"]),
+    )
+
+
+class Grades:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def add(
+        self, assignment_id: int, learner: str, score: float, max_score: float, feedback: str,
+        version: int | None, by: str, at: datetime,
+    ) -> Grade:
+        cur = await self.db.execute(
+            "INSERT INTO grades (assignment_id, learner, score, max_score, feedback, version, graded_by, graded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (assignment_id, learner, score, max_score, feedback, version, by, to_text(at)),
+        )
+        return _grade(await self.db.fetchone("SELECT * FROM grades WHERE id = ?", (cur.lastrowid,)))
+
+    async def latest(self, assignment_id: int, learner: str) -> Grade | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM grades WHERE assignment_id = ? AND learner = ? ORDER BY id DESC LIMIT 1",
+            (assignment_id, learner),
+        )
+        return None if row is None else _grade(row)
+
+    async def latest_of_assignment(self, assignment_id: int) -> dict[str, Grade]:
+        rows = await self.db.fetchall("SELECT * FROM grades WHERE assignment_id = ? ORDER BY id", (assignment_id,))
+        return {r["learner"]: _grade(r) for r in rows}  # the newest wins
+
+
+def _return(row) -> Return:
+    return Return(
+        row["id"], row["assignment_id"], row["learner"], row["note"], row["version"], row["returned_by"],
+        from_text(row["returned_at"]),
+    )
+
+
+class Returns:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def add(self, assignment_id: int, learner: str, note: str, version: int | None, by: str, at: datetime) -> Return:
+        cur = await self.db.execute(
+            "INSERT INTO returns (assignment_id, learner, note, version, returned_by, returned_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (assignment_id, learner, note, version, by, to_text(at)),
+        )
+        return _return(await self.db.fetchone("SELECT * FROM returns WHERE id = ?", (cur.lastrowid,)))
+
+    async def latest(self, assignment_id: int, learner: str) -> Return | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM returns WHERE assignment_id = ? AND learner = ? ORDER BY id DESC LIMIT 1",
+            (assignment_id, learner),
+        )
+        return None if row is None else _return(row)
+
+    async def latest_of_assignment(self, assignment_id: int) -> dict[str, Return]:
+        rows = await self.db.fetchall("SELECT * FROM returns WHERE assignment_id = ? ORDER BY id", (assignment_id,))
+        return {r["learner"]: _return(r) for r in rows}
+
+
+class Confirmations:
+    """Actions waiting for `!confirm` from one user in one room."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def put(
+        self, user_id: str, room_id: str, action: str, payload: dict, question: str, at: datetime, expires_at: datetime
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO pending_confirmations (user_id, room_id, action, payload, question, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id, room_id) DO UPDATE SET action = excluded.action, "
+            "payload = excluded.payload, question = excluded.question, created_at = excluded.created_at, "
+            "expires_at = excluded.expires_at",
+            (user_id, room_id, action, json.dumps(payload), question, to_text(at), to_text(expires_at)),
+        )
+
+    async def take(self, user_id: str, room_id: str) -> PendingConfirmation | None:
+        """The user's pending action in the room, removed so it runs at most once (expired or not)."""
+        row = await self.db.fetchone(
+            "SELECT * FROM pending_confirmations WHERE user_id = ? AND room_id = ?", (user_id, room_id)
+        )
+        if row is None:
+            return None
+        await self.db.execute("DELETE FROM pending_confirmations WHERE id = ?", (row["id"],))
+        return PendingConfirmation(
+            row["id"], row["user_id"], row["room_id"], row["action"], json.loads(row["payload"]), row["question"],
+            from_text(row["created_at"]), from_text(row["expires_at"]),
+        )
+
+    async def forget_expired(self, now: datetime) -> int:
+        cur = await self.db.execute("DELETE FROM pending_confirmations WHERE expires_at <= ?", (to_text(now),))
+        return cur.rowcount

@@ -1,0 +1,244 @@
+"""Run the bot as a real subprocess (``python -m bot run --config ...``) and write its config."""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.homeserver import Homeserver
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_FILE = "ako.ready"
+LOG_FILE = "bot.log"
+
+_running: set["BotProcess"] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test that forgot to stop its bot must not leave it running."""
+    for bot in list(_running):
+        bot.kill()
+
+
+class BotProcess:
+    def __init__(self, config_path: Path, data_dir: Path, *, ready_timeout: float = 60, env: dict | None = None):
+        self.config_path = Path(config_path)
+        self.data_dir = Path(data_dir)
+        self.ready_timeout = ready_timeout
+        self.extra_env = dict(env or {})
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / LOG_FILE
+
+    @property
+    def ready_path(self) -> Path:
+        return self.data_dir / READY_FILE
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "bot", "run", "--config", str(self.config_path)]
+
+    def start(self) -> "BotProcess":
+        """Launch the bot and wait until it has written ``<data_dir>/ako.ready``."""
+        if self.is_running():
+            raise RuntimeError(f"bot already running (PID {self.process.pid})")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:  # the bot removes it too; removing it here closes the stale-file race
+            self.ready_path.unlink()
+        except FileNotFoundError:
+            pass
+        env = os.environ.copy()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n==== start {time.strftime('%H:%M:%S')} ====\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                self.argv(),
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        _running.add(self)
+        deadline = time.monotonic() + self.ready_timeout
+        while not self.ready_path.exists():
+            code = self.process.poll()
+            if code is not None:
+                raise RuntimeError(f"bot exited with code {code} before it was ready\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"bot not ready after {self.ready_timeout:.0f}s\n{self.log_tail()}")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL (a crash, as far as the bot can tell) and reap."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        _running.discard(self)
+
+    def stop(self, timeout: float = 15) -> int | None:
+        """SIGTERM, wait up to ``timeout`` s, then SIGKILL. Returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGKILL)
+                self.process.wait()
+        _running.discard(self)
+        return self.process.returncode
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_text()
+        return "\n".join(text.splitlines()[-lines:]) if text else f"(no output in {self.log_path})"
+
+    def __enter__(self) -> "BotProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------- config
+
+
+def _toml_string(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_key(k: str) -> str:
+    if k and all(c.isascii() and (c.isalnum() or c in "-_") for c in k):
+        return k
+    return _toml_string(k)
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return _toml_string(v)
+    if isinstance(v, Path):
+        return _toml_string(str(v))
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(str(k))} = {toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML: {v!r}")
+
+
+def dumps_toml(doc: dict[str, dict[str, Any]]) -> str:
+    """Top level = sections (tables) of key/values; nested dicts become inline tables;
+    a value of None drops the key."""
+    lines: list[str] = []
+    for section, values in doc.items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{_toml_key(section)}]")
+        for k, v in values.items():
+            if v is not None:
+                lines.append(f"{_toml_key(str(k))} = {toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_bot_config(
+    path: Path,
+    hs: Homeserver,
+    bot_user_id: str,
+    bot_password: str,
+    operators: list[str],
+    data_dir: Path,
+    **overrides: dict[str, Any],
+) -> Path:
+    """Write the bot's TOML config. ``overrides`` are ``section={key: value}``, merged
+    over the defaults (new sections/keys allowed; a value of None removes a key)."""
+    doc: dict[str, dict[str, Any]] = {
+        "matrix": {
+            "homeserver": hs.client_url,
+            "user_id": bot_user_id,
+            "password": bot_password,
+            "device_name": "ako",
+        },
+        "bot": {
+            "command_prefix": "!",
+            "operators": list(operators),
+            "timezone": "Pacific/Auckland",
+            "data_dir": str(data_dir),
+            "allow_guests": False,
+            "reminder_offsets": ["24h", "1h"],
+            "reminder_grace": "1h",
+            "max_upload_mb": 20,
+            "encryption": False,
+            "encrypt_work_rooms": False,
+        },
+    }
+    if isinstance(overrides.get("overrides"), dict) and all(
+        isinstance(v, dict) for v in overrides["overrides"].values()
+    ):  # also accept write_bot_config(..., overrides={"bot": {...}})
+        overrides = {**overrides.pop("overrides"), **overrides}
+    for section, values in overrides.items():
+        if not isinstance(values, dict):
+            raise TypeError(f"override {section!r} must be a dict of key -> value")
+        doc.setdefault(section, {}).update(values)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps_toml(doc), encoding="utf-8")
+    return path
