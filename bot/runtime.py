@@ -284,9 +284,10 @@ class Ako:
         if relates.get("rel_type") == "m.replace":
             return
         body = command_text(content)
-        if not body.startswith(self.prefix) or len(body) <= len(self.prefix):
-            return
         thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        if not body.startswith(self.prefix) or len(body) <= len(self.prefix):
+            await self.dispatcher.observe(event["sender"], room_id, event, thread_root)
+            return
         reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
         if relates.get("is_falling_back"):
             reply_to = None

@@ -158,6 +158,7 @@ class Context:
     reply_to: str | None
     services: Services
     command_name: str = ""
+    event: dict | None = None  # the raw event, for listeners (thread replies, …)
     outgoing: list[Message] = field(default_factory=list)
 
     @property

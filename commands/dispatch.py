@@ -78,6 +78,36 @@ class Dispatcher:
             await self._answer_only(event, f"Something went wrong (ref {ref}) — the admins have the details.")
             return True
 
+    async def observe(self, sender: str, room_id: str, event: dict, thread_root: str | None) -> bool:
+        """Let the listeners see an ordinary message, once (its id is marked processed with their records)."""
+        if not self.registry.listeners:
+            return False
+        repos = self.services.repos
+        try:
+            async with repos.db.transaction():
+                if not await repos.sync.mark_processed(event["event_id"], room_id, self.services.clock.now()):
+                    return False
+                room = await repos.rooms.get(room_id)
+                klass = await repos.classes.get(room.class_id) if room and room.class_id is not None else None
+                ctx = Context(
+                    caller=await self.caller(sender, klass.id if klass else None),
+                    room_id=room_id,
+                    room=room,
+                    klass=klass,
+                    event_id=event["event_id"],
+                    thread_root=thread_root,
+                    reply_to=None,
+                    services=self.services,
+                    event=event,
+                )
+                for listener in self.registry.listeners:
+                    await listener(ctx)
+                await self.enqueue(ctx.outgoing)
+            return True
+        except Exception:
+            log.exception("A listener failed on %s in %s", event.get("event_id"), room_id)
+            return False
+
     async def _answer_only(self, event: CommandEvent, text: str) -> None:
         async with self.services.repos.db.transaction():
             await self.services.repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now())

@@ -92,6 +92,13 @@ class Invocation:
 class Registry:
     commands: dict[str, Command] = field(default_factory=dict)
     _by_alias: dict[str, Command] = field(default_factory=dict)
+    listeners: list[Handler] = field(default_factory=list)
+
+    def listener(self, handler: Handler) -> Handler:
+        """Declare a handler for ordinary (non-command) messages in rooms the bot is in,
+        such as thread replies to count. It receives a Context whose ``event`` is the raw event."""
+        self.listeners.append(handler)
+        return handler
 
     def command(
         self,
