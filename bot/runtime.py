@@ -23,6 +23,7 @@ from storage.repositories import Repositories
 
 from . import render
 from .config import Config
+from .faults import crash_point
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway
 
 log = logging.getLogger("ako")
@@ -275,7 +276,12 @@ class Ako:
         log.info("Joined %s on invite from %s%s", room_id, inviter, " (direct message)" if direct else "")
 
     async def _on_event(self, room_id: str, event: dict) -> None:
-        if event.get("type") != "m.room.message" or event.get("sender") == self.user_id:
+        if event.get("sender") == self.user_id:
+            return
+        if event.get("type") == "m.room.power_levels" and event.get("state_key") == "":
+            await self.dispatcher.power_changed(event["sender"], room_id, event.get("content") or {})
+            return
+        if event.get("type") != "m.room.message":
             return
         content = event.get("content") or {}
         if content.get("msgtype") == "m.notice" or content.get("m.new_content") is not None:
@@ -291,6 +297,7 @@ class Ako:
         reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
         if relates.get("is_falling_back"):
             reply_to = None
+        crash_point("received")
         await self.dispatcher.handle(
             CommandEvent(
                 sender=event["sender"],
@@ -301,6 +308,7 @@ class Ako:
                 reply_to=reply_to,
             )
         )
+        crash_point("committed")
 
     # --- sending
 
@@ -345,6 +353,7 @@ class Ako:
                         break
                     continue
                 delay = 1.0
+                crash_point("sent")
                 await self.repos.outbox.mark_sent(item.id, resp.event_id, self.clock.now())
             else:
                 if len(pending) < 200:

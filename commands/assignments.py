@@ -7,7 +7,7 @@ learner's standing on it, where private answers may be shown, and ``!confirm``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Protocol
 from zoneinfo import ZoneInfo
@@ -28,22 +28,28 @@ log = logging.getLogger("ako.assignments")
 STATE_ASSIGNMENT = "nz.ako.assignment"
 DEFAULT_POINTS = 100.0
 CONFIRM_WITHIN = timedelta(minutes=10)
+STATE_DESCRIPTION_BYTES = 40_000
 
 POINTS = Number("points", minimum=1, maximum=10_000)
 
 
 def number(value: float) -> str:
-    """17.0 → "17", 20.5 → "20.5"."""
-    return f"{value:g}"
+    """17.0 → "17", 20.5 → "20.5", 1234567.25 → "1234567.25"."""
+    return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
 # --- finding an assignment
 
 
+def teaches(ctx: Context) -> bool:
+    """A teacher of the context's class (operators count as one)."""
+    return ctx.caller.is_operator or ctx.caller.class_role == "teacher"
+
+
 async def find(ctx: Context, short_id: str) -> Assignment:
     """The class's assignment by its short id; learners never see one that is not posted yet."""
     found = await ctx.repos.assignments.by_number(ctx.klass.id, int(short_id[1:]))
-    teacher = ctx.caller.is_operator or ctx.caller.class_role == "teacher"
+    teacher = teaches(ctx)
     if found is None or (not found.published and not teacher):
         raise NotFound(f"{ctx.klass.name} has no assignment {short_id}. `{ctx.prefix}assignments` lists them.")
     return found
@@ -147,7 +153,8 @@ class Standing:
 
 
 def _returned_since(ret: Return | None, sub: Submission | None) -> Return | None:
-    if ret is None or (sub is not None and sub.received_at > ret.returned_at):
+    """The return, unless a newer version has been handed in since."""
+    if ret is None or (sub is not None and sub.version > (ret.version or 0)):
         return None
     return ret
 
@@ -226,12 +233,20 @@ def announcement(a: Assignment, tz: ZoneInfo, prefix: str) -> str:
 
 
 def state_content(a: Assignment, klass: Class) -> dict:
-    """The assignment as a state event, so every school's server holds the class's coursework."""
+    """The assignment as a state event, so every school's server holds the class's coursework.
+
+    A description long enough to push the event past Matrix's 64 KiB limit is cut short there
+    (the database and the class-room post keep all of it).
+    """
+    description = a.description
+    if len(description.encode()) > STATE_DESCRIPTION_BYTES:
+        description = description.encode()[:STATE_DESCRIPTION_BYTES].decode(errors="ignore") + "…"
     return {
         "id": a.short_id,
         "class": klass.code,
         "title": a.title,
-        "description": a.description,
+        "description": description,
+        "description_cut": description != a.description,
         "points": a.points,
         "due": to_text(a.due_at),
         "cutoff": to_text(a.cutoff_at) if a.cutoff_at else None,
@@ -249,15 +264,18 @@ async def write_state(poster: Poster, klass: Class, a: Assignment) -> None:
 
 
 async def publish(poster: Poster, klass: Class, a: Assignment) -> Assignment:
-    """Post the assignment in the class room and write its state event; marks it published."""
+    """Write the assignment's state event and post it in the class room; marks it published.
+
+    The state event goes first: when the server refuses it, nothing is recorded or queued.
+    """
     room = await poster.repos.rooms.of_class(klass.id, "class")
     if room is None:
         raise NotFound(f"{klass.name} has no class room to post {a.short_id} in.")
+    posted = replace(a, published_at=poster.now)
+    await poster.rooms.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, state_content(posted, klass))
     await poster.repos.assignments.mark_published(a.id, poster.now)
-    a = await poster.repos.assignments.get(a.id)
-    poster.send(room.room_id, announcement(a, ZoneInfo(klass.timezone), poster.prefix))
-    await write_state(poster, klass, a)
-    return a
+    poster.send(room.room_id, announcement(posted, ZoneInfo(klass.timezone), poster.prefix))
+    return posted
 
 
 @dataclass
@@ -298,7 +316,10 @@ async def publish_due(services: Services) -> list[Message]:
         klass = await services.repos.classes.get(a.class_id)
         if klass is None or klass.archived:
             continue
-        await publish(poster, klass, a)
+        try:
+            await publish(poster, klass, a)
+        except (GatewayError, NotFound) as e:  # left unpublished: the next run tries again
+            log.warning("Could not post %s of class %s yet: %s", a.short_id, a.class_id, e)
     return poster.outgoing
 
 
@@ -377,7 +398,10 @@ async def assign_new(
         )
         return
     await publish(ctx, ctx.klass, a)
-    ctx.reply(f"Posted **{a.label}** in the class room, due {when.show(due, tz)}. Learners hand in with `{ctx.prefix}submit {a.short_id}`.")
+    ctx.reply(
+        f"Posted **{a.label}** in the class room, due {when.show(due, tz)}. "
+        f"Learners hand in with `{ctx.prefix}submit {a.short_id}`."
+    )
 
 
 @registry.command(
@@ -389,7 +413,7 @@ async def assign_new(
 )
 async def assignments(ctx: Context) -> None:
     tz, klass = ctx.tz, ctx.klass
-    teacher = ctx.caller.is_operator or ctx.caller.class_role == "teacher"
+    teacher = teaches(ctx)
     found = await ctx.repos.assignments.of_class(klass.id, published_only=not teacher)
     if not found:
         hint = f" Set one with `{ctx.prefix}assign new`." if teacher else ""
@@ -431,8 +455,12 @@ def _state_words(a: Assignment, tz: ZoneInfo) -> str:
 )
 async def assign_show(ctx: Context, assignment: str) -> None:
     a = await find(ctx, assignment)
-    text = announcement(a, ctx.tz, ctx.prefix) + _state_words(a, ctx.tz).replace(" · ", "\n", 1)
-    teacher = ctx.caller.is_operator or ctx.caller.class_role == "teacher"
+    text = announcement(a, ctx.tz, ctx.prefix)
+    if not a.published:
+        text += f"\nTo be posted {when.show(a.publish_at, ctx.tz)}." if a.publish_at else "\nNot posted yet."
+    elif a.closed:
+        text += "\nClosed: it takes no more submissions."
+    teacher = teaches(ctx)
     if teacher:
         learners = await learners_of(ctx)
         marks = await standings(ctx.repos, a, learners)
@@ -461,6 +489,8 @@ async def assign_edit(ctx: Context, assignment: str, field: str, value: str) -> 
     tz, env = ctx.tz, ParseEnv(ctx.now, ctx.tz)
     if field == "due":
         due = When().convert(value, env)
+        if not a.published and a.publish_at is not None and due <= a.publish_at:
+            raise BadArgument(f"{when.show(due, tz)} is before {a.short_id} is posted ({when.show(a.publish_at, tz)}).")
         if a.cutoff_at is not None and due > a.cutoff_at:
             raise BadArgument(
                 f"{when.show(due, tz)} is after {a.short_id}'s cutoff ({when.show(a.cutoff_at, tz)}); move the cutoff first."

@@ -108,6 +108,22 @@ class Dispatcher:
             log.exception("A listener failed on %s in %s", event.get("event_id"), room_id)
             return False
 
+    async def power_changed(self, sender: str, room_id: str, content: dict) -> list[str]:
+        """Someone other than Ako changed power levels in a room it manages: restore the records' levels."""
+        from .provision import restore_power
+
+        room = await self.services.repos.rooms.get(room_id)
+        if room is None:
+            return []
+        ctx = Context(
+            caller=await self.caller(sender, room.class_id),
+            room_id=room_id, room=room, klass=None, event_id="", thread_root=None, reply_to=None, services=self.services,
+        )
+        changed = await restore_power(ctx, room_id, content)
+        if changed:
+            log.warning("%s changed power levels in %s; restored %s to what Ako's records say", sender, room_id, ", ".join(changed))
+        return changed
+
     async def _answer_only(self, event: CommandEvent, text: str) -> None:
         async with self.services.repos.db.transaction():
             await self.services.repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now())

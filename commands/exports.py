@@ -15,7 +15,7 @@ import icalendar
 from storage.models import server_of
 
 from . import when
-from .assignments import learners_of, number, standings
+from .assignments import learners_of, number, standings, teaches
 from .context import Context, Role, Where
 from .converters import ServerName
 from .errors import NotAllowed, NotFound
@@ -74,7 +74,7 @@ def _cell(text: str) -> str:
 )
 async def export_grades(ctx: Context, school: str | None) -> None:
     klass, caller = ctx.klass, ctx.caller
-    if caller.is_operator or caller.class_role == "teacher":
+    if teaches(ctx):
         servers = {school} if school else None
     elif caller.admin_of:
         if school is not None and school not in caller.admin_of:
@@ -131,7 +131,7 @@ async def export_grades(ctx: Context, school: str | None) -> None:
 )
 async def export_calendar(ctx: Context) -> None:
     klass, tz, user = ctx.klass, ctx.tz, ctx.caller.user_id
-    teacher = ctx.caller.is_operator or ctx.caller.class_role == "teacher"
+    teacher = teaches(ctx)
     found = await ctx.repos.assignments.of_class(klass.id, published_only=not teacher)
     if not found:
         raise NotFound(f"{klass.name} has no assignments yet, so there are no due dates to export.")

@@ -23,6 +23,7 @@ from .assignments import (
     reply_to_teachers,
     standing,
     standings,
+    teaches,
     work_room_of,
 )
 from .context import Context, Role, Where
@@ -273,7 +274,7 @@ def _cell(s: Standing, now) -> str:
 )
 async def grades(ctx: Context) -> None:
     klass, tz, now = ctx.klass, ctx.tz, ctx.now
-    teacher = ctx.caller.is_operator or ctx.caller.class_role == "teacher"
+    teacher = teaches(ctx)
     found = await ctx.repos.assignments.of_class(klass.id, published_only=True)
     if not found:
         ctx.reply(f"{klass.name} has no posted assignments yet.")

@@ -99,3 +99,39 @@ async def add_teacher_everywhere(ctx: Context, klass: Class, teacher: str) -> No
 async def remove_everywhere(ctx: Context, klass: Class, user: str, reason: str) -> None:
     for room in await ctx.repos.rooms.all_of_class(klass.id):
         await ctx.rooms.kick(room.room_id, user, reason)
+
+
+async def expected_power(ctx: Context, room_id: str) -> dict[str, int] | None:
+    """The power levels Ako's records give users in one of its rooms; None for rooms it does not manage."""
+    room = await ctx.repos.rooms.get(room_id)
+    if room is None or room.class_id is None:
+        return None
+    levels = {m.user_id: TEACHER_POWER for m in await ctx.repos.classes.members(room.class_id, "teacher")}
+    return levels
+
+
+async def restore_power(ctx: Context, room_id: str, current: dict) -> list[str]:
+    """Put back the levels the records say, after someone else changed them. Returns who changed."""
+    expected = await expected_power(ctx, room_id)
+    if expected is None:
+        return []
+    users = dict(current.get("users", {}))
+    bot = ctx.settings.bot_user_id
+    changed = []
+    for user, level in list(users.items()):
+        if user == bot:
+            continue
+        if level != expected.get(user, LEARNER_POWER):
+            changed.append(user)
+            if user in expected:
+                users[user] = expected[user]
+            else:
+                del users[user]
+    for user, level in expected.items():
+        if users.get(user) != level:
+            users[user] = level
+            if user not in changed:
+                changed.append(user)
+    if changed:
+        await ctx.rooms.set_state(room_id, "m.room.power_levels", "", {**current, "users": users})
+    return changed

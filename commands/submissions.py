@@ -45,17 +45,20 @@ async def submit(ctx: Context, assignment: str, text: str | None) -> None:
         return
     if room is None or room.kind != "work" or room.owner != ctx.caller.user_id:
         raise NotAllowed(f"{ctx.prefix}submit works in your own work room for {ctx.klass.name}, where your work stays private.")
-    ctx.reply(await record(ctx, assignment, text))
+    ctx.reply(await record(ctx, assignment, text, await fetch_replied(ctx)))
 
 
 async def _submit_from_class_room(ctx: Context, assignment: str, text: str | None) -> None:
     """Take the work out of the class room first; then record it, or explain, in the work room."""
+    problem: UserError | None = None
+    try:
+        replied = await fetch_replied(ctx)  # before redacting: a redacted event has lost its content
+    except UserError as e:
+        replied, problem = None, e
     reason = "Work is handed in privately: Ako moved this to the learner's work room."
     removed = [await remove_from_view(ctx, ctx.event_id, reason)]
-    if ctx.reply_to:
-        replied = await ctx.rooms.get_event(ctx.room_id, ctx.reply_to)
-        if replied and replied.get("sender") == ctx.caller.user_id:
-            removed.append(await remove_from_view(ctx, ctx.reply_to, reason))
+    if replied is not None and replied.get("sender") == ctx.caller.user_id:
+        removed.append(await remove_from_view(ctx, ctx.reply_to, reason))
     work_room = await work_room_of(ctx, ctx.caller.user_id)
     note = (
         f"You ran `{ctx.prefix}submit` in the class room of {ctx.klass.name}, where everyone can see it, so I removed it "
@@ -64,14 +67,29 @@ async def _submit_from_class_room(ctx: Context, assignment: str, text: str | Non
     if not all(removed):
         note += " I could not remove all of it; please delete your message in the class room yourself."
     try:
-        receipt = await record(ctx, assignment, text)
+        if problem is not None:
+            raise problem
+        receipt = await record(ctx, assignment, text, replied)
     except UserError as e:  # the refusal goes to the work room too: nothing about the work stays in public
         ctx.send(work_room, f"{note}\n\nNothing was recorded: {e.message}", mentions=(ctx.caller.user_id,))
         return
     ctx.send(work_room, f"{note}\n\n{receipt}", mentions=(ctx.caller.user_id,))
 
 
-async def record(ctx: Context, short_id: str, text: str | None) -> str:
+async def fetch_replied(ctx: Context) -> dict | None:
+    """The message the command replies to, as the server gives it; None when it is no reply."""
+    if not ctx.reply_to:
+        return None
+    event = await ctx.rooms.get_event(ctx.room_id, ctx.reply_to)
+    if event is None or event.get("type") != "m.room.message":
+        raise NotFound(
+            "I couldn't read the message you replied to, so nothing was recorded. Send it again and reply to it "
+            f"with `{ctx.prefix}submit`."
+        )
+    return event
+
+
+async def record(ctx: Context, short_id: str, text: str | None, replied: dict | None) -> str:
     """Record a new version of the caller's work and return the receipt; refuse with nothing recorded."""
     learner = ctx.caller.user_id
     a = await find(ctx, short_id)
@@ -85,7 +103,7 @@ async def record(ctx: Context, short_id: str, text: str | None) -> str:
             f"The cutoff for {a.short_id} was {when.show(cutoff, tz)}; work can't be handed in after it, so nothing was "
             "recorded. Ask your teacher for an extension."
         )
-    quoted, file = await _replied_to(ctx)
+    quoted, file = _work_in(ctx, replied)
     work = "\n\n".join(part for part in (quoted, text) if part)
     if not work and file is None:
         raise BadArgument(
@@ -94,7 +112,8 @@ async def record(ctx: Context, short_id: str, text: str | None) -> str:
         )
     late = a.late_by(now, extension)
     sub = await ctx.repos.submissions.add(
-        a.id, learner, work, file, ctx.event_id, ctx.reply_to, now, int(late.total_seconds()) if late else 0
+        a.id, learner, work, file, ctx.event_id, ctx.reply_to if replied else None, now,
+        int(late.total_seconds()) if late else 0,
     )
     due = a.due_for(extension)
     timing = f"**late by {when.show_duration(late)}**" if late else "on time"
@@ -110,16 +129,10 @@ async def record(ctx: Context, short_id: str, text: str | None) -> str:
     )
 
 
-async def _replied_to(ctx: Context) -> tuple[str | None, SubmittedFile | None]:
-    """The text or file of the message the !submit replies to; (None, None) when it is no reply."""
-    if not ctx.reply_to:
+def _work_in(ctx: Context, event: dict | None) -> tuple[str | None, SubmittedFile | None]:
+    """The text or file of the replied-to message; (None, None) when there is none."""
+    if event is None:
         return None, None
-    event = await ctx.rooms.get_event(ctx.room_id, ctx.reply_to)
-    if event is None or event.get("type") != "m.room.message":
-        raise NotFound(
-            "I couldn't read the message you replied to, so nothing was recorded. Send it again and reply to it "
-            f"with `{ctx.prefix}submit`."
-        )
     if event.get("sender") != ctx.caller.user_id:
         raise NotAllowed("You replied to someone else's message; you can hand in only your own messages and files.")
     content = event.get("content") or {}

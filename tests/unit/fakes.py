@@ -62,6 +62,8 @@ class FakeRooms:
 
     async def redact(self, room_id, event_id, reason):
         self.actions.append(("redact", room_id, event_id))
+        if event_id in self.events:  # as a server does: the content is gone
+            self.events[event_id] = {**self.events[event_id], "content": {}}
 
     async def upload(self, data, filename, mimetype):
         self.actions.append(("upload", filename, mimetype, len(data)))
@@ -120,3 +122,47 @@ class Harness:
     async def say(self, sender: str, room_id: str, text: str, **kw) -> str:
         out = await self.run(sender, room_id, text, **kw)
         return "\n".join(m.markdown for m in out)
+
+
+# --- a class with learners from two schools, for the coursework tests
+
+ADMIN_A, ADMIN_B = "@admin:a.test", "@admin:b.test"
+TEACHER_A, TEACHER_B = "@teacher:a.test", "@teacher:b.test"
+LEARNER_A, LEARNER_B, LEARNER_C = "@ana:a.test", "@ben:b.test", "@cat:c.test"
+SHARED_DM = "!dm:a.test"
+
+
+@dataclass
+class Classroom:
+    klass: object
+    class_room: str
+    staff_room: str
+    work: dict  # learner → their work room id
+
+
+async def classroom(h: Harness, code: str = "PHYS12", name: str = "Physics 12") -> Classroom:
+    """Schools A and B with admins and a teacher each; a class taught by A's teacher, with Ana (A) and Ben (B)."""
+    if await h.repos.rooms.get(SHARED_DM) is None:
+        await h.repos.rooms.add(SHARED_DM, "dm", None, None, h.clock.now())
+        await h.say(OPERATOR, SHARED_DM, '!school add a.test "Kura A"')
+        await h.say(OPERATOR, SHARED_DM, '!school add b.test "Kura B"')
+        await h.say(OPERATOR, SHARED_DM, f"!school admin a.test {ADMIN_A}")
+        await h.say(OPERATOR, SHARED_DM, f"!school admin b.test {ADMIN_B}")
+        await h.say(ADMIN_A, SHARED_DM, f"!staff add {TEACHER_A}")
+        await h.say(ADMIN_B, SHARED_DM, f"!staff add {TEACHER_B}")
+    await h.say(TEACHER_A, SHARED_DM, f'!class new "{name}" {code}')
+    klass = await h.repos.classes.by_code(code)
+    await h.say(LEARNER_A, SHARED_DM, f"!join {code}")
+    await h.say(LEARNER_B, SHARED_DM, f"!join {code}")
+    rooms = h.repos.rooms
+    return Classroom(
+        klass,
+        (await rooms.of_class(klass.id, "class")).room_id,
+        (await rooms.of_class(klass.id, "staff")).room_id,
+        {u: (await rooms.work_room(klass.id, u)).room_id for u in (LEARNER_A, LEARNER_B)},
+    )
+
+
+def texts(messages, room_id=None) -> str:
+    """The markdown of the messages (to one room), joined."""
+    return "\n".join(m.markdown for m in messages if room_id is None or m.room_id == room_id)

@@ -161,3 +161,16 @@ async def test_help_lists_what_the_caller_may_use(harness):
     assert "!school add" in await h.say(OPERATOR, DM, "!help")
     detail = await h.say(LEARNER_A, DM, "!help class new")
     assert '!class new "<class name>"' in detail and "Who: staff" in detail
+
+
+async def test_power_level_drift_is_restored(harness):
+    h = harness
+    await cluster(h)
+    klass, class_room = await new_class(h)
+    await h.say(LEARNER_A, DM, "!join PHYS12")
+    drifted = {"users": {TEACHER_A: 100, LEARNER_A: 50, "@stranger:c.test": 100}, "events_default": 0}
+    changed = await h.dispatcher.power_changed("@someone:a.test", class_room, drifted)
+    assert set(changed) == {TEACHER_A, LEARNER_A, "@stranger:c.test"}
+    restored = [a for a in h.rooms.actions if a[0] == "state" and a[2] == "m.room.power_levels"][-1][4]
+    assert restored["users"] == {TEACHER_A: 50} and restored["events_default"] == 0
+    assert await h.dispatcher.power_changed("@someone:a.test", class_room, restored) == []

@@ -1,0 +1,27 @@
+"""Crash injection for the crash-consistency tests.
+
+``AKO_CRASH_AT=<point>[:<n>]`` makes the process kill itself with SIGKILL the n-th time
+(default 1st) it reaches ``<point>``. Only the test suite sets it; unset, this costs a dict lookup.
+Points: ``received`` (a command event is about to be handled), ``committed`` (its records and
+replies are committed, nothing sent yet), ``sent`` (a reply was accepted by the homeserver but
+not yet marked sent), ``reminder-sent`` (a reminder was sent, not yet marked).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_hits: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    spec = os.environ.get("AKO_CRASH_AT")
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
