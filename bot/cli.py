@@ -96,6 +96,37 @@ def cmd_check(args) -> int:
     return asyncio.run(reach())
 
 
+def cmd_backup(args) -> int:
+    """An online backup through SQLite's backup API: consistent while the bot runs."""
+    import sqlite3
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    source = cfg.bot.data_dir / "ako.db"
+    if not source.exists():
+        print(f"No database at {source} (bot.data_dir); nothing to back up.", file=sys.stderr)
+        return 1
+    target = Path(args.file)
+    if target.exists():
+        print(f"{target} exists; choose a new file name.", file=sys.stderr)
+        return 1
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        def progress(status, remaining, pages):
+            if pages:
+                print(f"  {pages - remaining}/{pages} pages", file=sys.stderr)
+
+        src.backup(dst, pages=256, progress=progress)
+        check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        src.close()
+        dst.close()
+    print(f"Backed up {source} to {target} (integrity: {check}). To restore: stop Ako, copy it to {source}, start Ako.")
+    return 0 if check == "ok" else 1
+
+
 def cmd_dev(args) -> int:
     from .dev import run_dev
 
@@ -115,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config and log in, then exit", description="Validate the config, reach the homeserver and log in, then exit 0 (or explain and exit non-zero).")
     check.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
     check.set_defaults(func=cmd_check)
+    backup = sub.add_parser("backup", help="online backup of the database to a file", description="Copy the bot's SQLite database to FILE while the bot runs (SQLite backup API), then check the copy.")
+    backup.add_argument("file", help="the backup file to create")
+    backup.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    backup.set_defaults(func=cmd_backup)
     dev = sub.add_parser("dev", help="two local federated homeservers, the bot and demo accounts", description="Start two federated Synapse homeservers on loopback, register demo accounts, run the bot with an example class, and print how to log in. Ctrl-C stops everything.")
     dev.add_argument("--state", default=".ako-dev", help="folder for all dev state (default: .ako-dev)")
     dev.set_defaults(func=cmd_dev)

@@ -25,3 +25,21 @@ def crash_point(name: str) -> None:
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] >= int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def inject_failures(registry) -> None:
+    """``AKO_FAIL_COMMAND=<name>`` makes that command's handler raise, to prove a bug stays contained."""
+    name = os.environ.get("AKO_FAIL_COMMAND")
+    if not name:
+        return
+    cmd = registry.find(name)
+    if cmd is None:
+        return
+
+    async def failing(ctx, **kwargs):
+        raise RuntimeError(f"injected failure in {name}")
+
+    registry.commands[cmd.name] = replaced = type(cmd)(**{**cmd.__dict__, "handler": failing})
+    for key, value in list(registry._by_alias.items()):
+        if value is cmd:
+            registry._by_alias[key] = replaced

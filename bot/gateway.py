@@ -28,6 +28,17 @@ def effective_power(user_id: str, create_event: dict, power_levels: dict | None)
     return power_levels.get("users", {}).get(user_id, power_levels.get("users_default", 0))
 
 
+def canonical(value):
+    """Matrix events are canonical JSON, which has no floats: 20.0 → 20, 20.5 → "20.5"."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else repr(value)
+    if isinstance(value, dict):
+        return {k: canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
 def _check(resp, what: str):
     if isinstance(resp, nio.ErrorResponse):
         raise GatewayError(f"{what} failed: {resp.status_code} {resp.message}")
@@ -144,7 +155,7 @@ class MatrixGateway:
         await self.set_state(room_id, "m.room.power_levels", "", pl)
 
     async def set_state(self, room_id: str, event_type: str, state_key: str, content: dict) -> None:
-        resp = await self.client.room_put_state(room_id, event_type, content, state_key=state_key)
+        resp = await self.client.room_put_state(room_id, event_type, canonical(content), state_key=state_key)
         _check(resp, f"Writing {event_type} in {room_id}")
 
     async def redact(self, room_id: str, event_id: str, reason: str) -> None:

@@ -23,8 +23,8 @@ from storage.repositories import Repositories
 
 from . import render
 from .config import Config
-from .faults import crash_point
-from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway
+from .faults import crash_point, inject_failures
+from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
 
 log = logging.getLogger("ako")
 
@@ -36,7 +36,9 @@ SYNC_FILTER = {
     "account_data": {"not_types": ["*"]},
     "room": {
         "state": {"lazy_load_members": True},
-        "timeline": {"limit": 50},
+        # Small on purpose: a busy room's gap is filled from /messages (see _fill_gap), and a
+        # restart with thousands of rooms does not pull 50 events of each.
+        "timeline": {"limit": 10},
         "ephemeral": {"not_types": ["*"]},
         "account_data": {"not_types": ["*"]},
     },
@@ -144,7 +146,9 @@ class Ako:
             bot_user_id=self.user_id,
         )
         services = Services(self.repos, self.gateway, self.clock, settings)
-        self.dispatcher = Dispatcher(commands.load(), services, self.enqueue)
+        registry = commands.load()
+        inject_failures(registry)
+        self.dispatcher = Dispatcher(registry, services, self.enqueue)
 
     async def close(self) -> None:
         if self.client:
@@ -337,7 +341,7 @@ class Ako:
             pending = await self.repos.outbox.unsent()
             for item in pending:
                 try:
-                    resp = await self.client.room_send(item.room_id, item.event_type, item.content, tx_id=item.txn_id)
+                    resp = await self.client.room_send(item.room_id, item.event_type, canonical(item.content), tx_id=item.txn_id)
                 except Exception as e:  # network trouble: keep the row, try again later
                     log.warning("Sending to %s failed (%s); retrying in %.0f s", item.room_id, e, delay)
                     await asyncio.sleep(delay)

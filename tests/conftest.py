@@ -28,12 +28,15 @@ E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs against real Synapse homeservers (and the bot as a subprocess)")
+    config.addinivalue_line("markers", "disruptive: stops a homeserver; runs after every other test")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+    # Tests that stop a homeserver run last, so federation back-off cannot slow the others.
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 
 @pytest.fixture(scope="session")
