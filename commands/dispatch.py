@@ -6,6 +6,7 @@ committed in one transaction; a handler that fails leaves no records, only its e
 
 from __future__ import annotations
 
+import enum
 import logging
 import secrets
 from dataclasses import dataclass
@@ -22,6 +23,14 @@ from .tokens import tokenize
 log = logging.getLogger("ako.commands")
 
 Enqueue = Callable[[list[Message]], Awaitable[None]]
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    ALREADY_HANDLED = "already handled"
+    REFUSED = "refused"  # not allowed: the caller's role or the room
+    USER_ERROR = "user error"  # bad argument, not found, conflict
+    BUG = "bug"
 
 
 @dataclass(frozen=True)
@@ -51,18 +60,18 @@ class Dispatcher:
             class_role=await repos.classes.role_of(class_id, user_id) if class_id is not None else None,
         )
 
-    async def handle(self, event: CommandEvent) -> bool:
-        """Act on one command event. False when it had already been handled."""
+    async def handle(self, event: CommandEvent) -> Outcome:
+        """Act on one command event, once. Returns what became of it."""
         repos = self.services.repos
         db = repos.db
         ctx: Context | None = None
         try:
             async with db.transaction():
                 if not await repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now()):
-                    return False
+                    return Outcome.ALREADY_HANDLED
                 ctx = await self._run(event)
                 await self.enqueue(ctx.outgoing)
-            return True
+            return Outcome.DONE
         except UserError as e:
             text = e.message
             cmd = getattr(e, "command", None)
@@ -71,12 +80,12 @@ class Dispatcher:
                 if cmd.params:
                     text += f" · `{self.services.settings.prefix}help {cmd.name}` explains it."
             await self._answer_only(event, text)
-            return True
+            return Outcome.REFUSED if isinstance(e, NotAllowed) else Outcome.USER_ERROR
         except Exception:
             ref = secrets.token_hex(2)
             log.exception("Command failed (ref %s) in %s from %s: %r", ref, event.room_id, event.sender, event.body[:200])
             await self._answer_only(event, f"Something went wrong (ref {ref}) — the admins have the details.")
-            return True
+            return Outcome.BUG
 
     async def observe(self, sender: str, room_id: str, event: dict, thread_root: str | None) -> bool:
         """Let the listeners see an ordinary message, once (its id is marked processed with their records)."""

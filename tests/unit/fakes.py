@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -38,7 +39,7 @@ class FakeRooms:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def create_room(self, **kwargs) -> str:
-        room_id = f"!room{next(self._ids)}:a.test"
+        room_id = f"!room{next(self._ids)}-{uuid.uuid4().hex[:8]}:a.test"  # unique across fakes sharing a database
         self.actions.append(("create", room_id, kwargs))
         return room_id
 

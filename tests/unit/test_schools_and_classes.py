@@ -129,13 +129,13 @@ async def test_teacher_from_another_school_and_archive(harness):
 
 
 async def test_replayed_event_is_not_acted_on_twice(harness):
-    from commands.dispatch import CommandEvent
+    from commands.dispatch import CommandEvent, Outcome
 
     h = harness
     await cluster(h)
     ev = CommandEvent(TEACHER_A, DM, "$same", 'class new "Chem" CHEM1')
-    assert await h.dispatcher.handle(ev) is True
-    assert await h.dispatcher.handle(ev) is False
+    assert await h.dispatcher.handle(ev) is Outcome.DONE
+    assert await h.dispatcher.handle(ev) is Outcome.ALREADY_HANDLED
     assert len([a for a in h.rooms.actions if a[0] == "create"]) == 3
 
 
