@@ -29,6 +29,7 @@ _WEEKDAYS = {
     for name in names
 }
 _UNITS = {
+    "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
     "m": "minutes", "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
     "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
     "d": "days", "day": "days", "days": "days",
@@ -103,7 +104,7 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
         n, unit = int(m.group(1)), _UNITS.get(m.group(2))
         if unit is None:
             return None
-        if unit in ("minutes", "hours"):  # elapsed time: exact across DST changes
+        if unit in ("seconds", "minutes", "hours"):  # elapsed time: exact across DST changes
             return (now + timedelta(**{unit: n})).astimezone(tz)
         return localize(local_now.replace(tzinfo=None) + timedelta(**{unit: n}), tz)
 

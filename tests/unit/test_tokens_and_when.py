@@ -35,6 +35,7 @@ NOW = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)  # Monday 16:00 NZDT
         ("Fri 17:00", datetime(2026, 12, 4, 17, 0, tzinfo=AKL)),
         ("tomorrow 9:00", datetime(2026, 12, 1, 9, 0, tzinfo=AKL)),
         ("in 3 days", datetime(2026, 12, 3, 16, 0, tzinfo=AKL)),
+        ("in 90 seconds", datetime(2026, 11, 30, 16, 1, 30, tzinfo=AKL)),
         ("monday 9am", datetime(2026, 12, 7, 9, 0, tzinfo=AKL)),  # today is Monday 16:00: next week
         ("next monday 9am", datetime(2026, 12, 7, 9, 0, tzinfo=AKL)),
         ("5pm", datetime(2026, 11, 30, 17, 0, tzinfo=AKL)),
