@@ -64,7 +64,15 @@ def cmd_check(args) -> int:
         return 2
     print(f"Config {args.config}: valid.")
     if cfg.bot.encryption:
-        print("Note: bot.encryption = true is not supported yet; Ako creates unencrypted rooms and cannot read encrypted ones.")
+        from nio.crypto import ENCRYPTION_ENABLED
+
+        if not ENCRYPTION_ENABLED:
+            print("bot.encryption = true, but matrix-nio's encryption support is not installed: pip install 'matrix-nio[e2e]'.")
+            return 1
+        rooms = "work and staff rooms are created encrypted" if cfg.bot.encrypt_work_rooms else "work and staff rooms are created unencrypted"
+        print(f"End-to-end encryption: on; crypto store in {cfg.bot.data_dir / 'crypto'} (keep it with session.json); {rooms}.")
+    else:
+        print("End-to-end encryption: off; Ako cannot read encrypted rooms and tells senders so.")
 
     async def reach() -> int:
         import nio

@@ -74,8 +74,8 @@ class BotSection(_Section):
     reminder_offsets: list[str] = ["24h", "1h"]
     reminder_grace: str = "1h"
     max_upload_mb: Annotated[int, Field(ge=1, le=1024)] = 20
-    encryption: bool = False
-    encrypt_work_rooms: bool = False
+    encryption: bool = True
+    encrypt_work_rooms: bool = True
     log_level: str = "INFO"
 
     @field_validator("command_prefix")

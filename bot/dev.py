@@ -47,8 +47,8 @@ def _write_config(path: Path, hs, bot_password: str, operator: str, data_dir: Pa
                 'reminder_offsets = ["24h", "1h"]',
                 'reminder_grace = "1h"',
                 "max_upload_mb = 20",
-                "encryption = false",
-                "encrypt_work_rooms = false",
+                "encryption = true",
+                "encrypt_work_rooms = true",
                 "",
             ]
         )

@@ -67,7 +67,12 @@ class MatrixGateway:
         encrypted: bool = False,
         events_default: int = 0,
         direct: bool = False,
+        directory: bool = False,
+        alias: str | None = None,
+        guest_access: str = "forbidden",
     ) -> str:
+        """``directory``: published in the server's public room list; ``alias``: the local part of
+        a canonical alias (``ako-library`` → ``#ako-library:<server>``)."""
         users = dict(power or {})
         if not self.creator_power:
             users[self.bot_user_id] = 100
@@ -96,7 +101,7 @@ class MatrixGateway:
         }
         initial_state = [
             {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": history_visibility}},
-            {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "forbidden"}},
+            {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": guest_access}},
             {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": join_rule}},
         ]
         if encrypted:
@@ -115,6 +120,8 @@ class MatrixGateway:
             power_level_override=pl,
             space=space,
             is_direct=direct,
+            visibility=nio.RoomVisibility.public if directory else nio.RoomVisibility.private,
+            alias=alias,
         )
         room_id = _check(resp, f"Creating room {name!r}").room_id
         log.info("Created %s %s (%s), invited %s", "space" if space else "room", room_id, name, ", ".join(invite) or "nobody")

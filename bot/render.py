@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import html as html_lib
+import json
+import logging
 import re
 
-import markdown as md
 import nh3
+from markdown_it import MarkdownIt
 
 from commands.context import Message
+
+log = logging.getLogger("ako.render")
 
 # The HTML the Matrix spec lists for m.room.message formatted_body (client-server API,
 # "m.room.message msgtypes": tags and attributes clients should allow).
@@ -27,10 +32,34 @@ URL_SCHEMES = {"https", "http", "ftp", "mailto", "magnet", "mxc"}
 
 MAX_EVENT_BYTES = 60_000  # under Matrix's 64 KiB event limit, leaving room for the envelope
 
+# CommonMark (what Element and most clients write), parsed in linear time with a nesting cap:
+# text from learners is rendered here, so a pathological message (thousands of unclosed
+# brackets, lists 500 deep) must cost milliseconds, not minutes or a RecursionError.
+# Python-Markdown took 40 s on 20,000 "[" and overflowed the stack on deep lists.
+_MARKDOWN = MarkdownIt("commonmark", {"breaks": True, "html": True, "maxNesting": 20}).enable(["table", "strikethrough"])
+# Links of any scheme become <a>; the sanitiser then drops an href whose scheme is not allowed, so
+# [x](javascript:…) shows as the word x, not as literal markdown.
+_MARKDOWN.validateLink = lambda url: True
+
+
+# Brackets are the costliest markup to parse (about 0.1 ms each, every one a possible link):
+# text with more than this many is shown as plain text, so no message takes more than ~0.5 s.
+MAX_BRACKETS = 2_000
+
 
 def to_html(markdown_text: str) -> str:
-    html = md.markdown(markdown_text, extensions=["fenced_code", "tables", "sane_lists", "nl2br"])
-    return sanitise(html)
+    if markdown_text.count("[") > MAX_BRACKETS:
+        return _plain_html(markdown_text)
+    try:
+        html = _MARKDOWN.render(markdown_text)
+    except (RecursionError, ValueError, IndexError) as e:  # never lose a message to its formatting
+        log.warning("Markdown could not be rendered (%s); sending it as plain text", type(e).__name__)
+        return _plain_html(markdown_text)
+    return sanitise(html).strip()
+
+
+def _plain_html(text: str) -> str:
+    return html_lib.escape(text, quote=False).replace("\n", "<br>")
 
 
 def sanitise(html: str) -> str:
@@ -43,7 +72,7 @@ def sanitise(html: str) -> str:
         strip_comments=True,
     )
     # <img> may only show media from Matrix itself (spec: clients must not load other images).
-    return re.sub(r'<img\b[^>]*\bsrc="(?!mxc://)[^"]*"[^>]*>', "", clean)
+    return re.sub(r'<img\b(?![^>]*\bsrc="mxc://)[^>]*>', "", clean)
 
 
 def plain(markdown_text: str) -> str:
@@ -51,8 +80,17 @@ def plain(markdown_text: str) -> str:
     return markdown_text
 
 
+def event_bytes(content: dict) -> int:
+    """The size of the content as the homeserver counts it (JSON, UTF-8; only control characters escaped)."""
+    return len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode())
+
+
 def content_for(message: Message) -> dict:
-    """An m.notice for the message: body, sanitised HTML, intentional mentions, relations."""
+    """An m.notice for the message: body, sanitised HTML, intentional mentions, relations.
+
+    The body is at most a third of the event limit (see :func:`split_markdown`); when escaping
+    makes the HTML too big for one event (every ``&`` becomes ``&amp;``), the HTML is left out
+    and the plain body alone is sent rather than an event the server refuses."""
     content: dict = {
         "msgtype": "m.notice",
         "body": plain(message.markdown),
@@ -70,27 +108,41 @@ def content_for(message: Message) -> dict:
         relates = {"m.in_reply_to": {"event_id": message.reply_to}}
     if relates:
         content["m.relates_to"] = relates
+    if event_bytes(content) > MAX_EVENT_BYTES:
+        del content["format"], content["formatted_body"]
     return content
 
 
+def _cost(text: str) -> int:
+    """Bytes the text takes in an event's JSON (quotes, backslashes and control characters are escaped)."""
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
 def split_markdown(markdown_text: str, limit: int = MAX_EVENT_BYTES // 3) -> list[str]:
-    """Split long text at line breaks into pieces whose rendered event stays under the limit."""
-    if len(markdown_text.encode()) <= limit:
+    """Split long text at line breaks into pieces whose event body stays under ``limit`` bytes."""
+    if _cost(markdown_text) <= limit:
         return [markdown_text]
-    pieces, current = [], ""
+    pieces, current, current_cost = [], "", 0
     for line in markdown_text.split("\n"):
-        while len(line.encode()) > limit:  # a single enormous line: hard cut
-            cut = line.encode()[:limit].decode(errors="ignore")
+        line_cost = _cost(line)
+        if line_cost > limit:  # a single enormous line: hard cut, character by character
             if current:
                 pieces.append(current)
-                current = ""
-            pieces.append(cut)
-            line = line[len(cut):]
-        if len((current + "\n" + line).encode()) > limit and current:
+                current, current_cost = "", 0
+            cut, cut_cost = [], 0
+            for ch in line:
+                c = _cost(ch)
+                if cut_cost + c > limit:
+                    pieces.append("".join(cut))
+                    cut, cut_cost = [], 0
+                cut.append(ch)
+                cut_cost += c
+            line, line_cost = "".join(cut), cut_cost
+        if current and current_cost + 2 + line_cost > limit:
             pieces.append(current)
-            current = line
+            current, current_cost = line, line_cost
         else:
-            current = f"{current}\n{line}" if current else line
+            current, current_cost = (f"{current}\n{line}", current_cost + 2 + line_cost) if current else (line, line_cost)
     if current:
         pieces.append(current)
     return pieces

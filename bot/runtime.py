@@ -21,10 +21,12 @@ from storage.db import Database
 from storage.models import server_of
 from storage.repositories import Repositories
 
+from . import encryption as e2ee
 from . import render
 from .config import Config
 from .faults import crash_point, inject_failures
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
+from .scheduler import Scheduler
 
 log = logging.getLogger("ako")
 
@@ -71,26 +73,45 @@ class Ako:
         self.repos: Repositories | None = None
         self.dispatcher: Dispatcher | None = None
         self.gateway: MatrixGateway | None = None
+        self.scheduler: Scheduler | None = None
+        self.e2ee: e2ee.Encryption | None = None
+        self._synced = asyncio.Event()  # set after the first sync: nio knows the rooms, the outbox may send
         self._outbox_wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._syncing: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
 
     # --- start-up
 
     async def login(self) -> nio.AsyncClient:
-        """Log in, reusing the device (and token) kept in data_dir so restarts are the same device."""
+        """Log in, reusing the device (and token) kept in data_dir so restarts are the same device.
+
+        With encryption, the device's crypto store (data_dir/crypto) is part of the device: a saved
+        device without its store would come back with new keys under an old id, which other clients
+        refuse, so a new device is started instead.
+        """
         cfg = self.config.matrix
+        encryption = self.config.bot.encryption
         session_file = self.data_dir / "session.json"
         saved: Session | None = None
         if session_file.exists():
             raw = json.loads(session_file.read_text())
             if raw.get("user_id") == cfg.user_id and raw.get("homeserver") == cfg.homeserver:
                 saved = Session(**raw)
-        client_config = nio.AsyncClientConfig(max_limit_exceeded=None, max_timeouts=2, request_timeout=60)
+        if saved and encryption and cfg.password and not e2ee.store_file(self.data_dir, saved.user_id, saved.device_id).exists():
+            log.warning("Device %s has no crypto store in %s; starting a new device", saved.device_id, e2ee.store_dir(self.data_dir))
+            await self._log_out(saved)
+            saved = None
+        store_path = ""
+        if encryption:
+            e2ee.store_dir(self.data_dir).mkdir(parents=True, exist_ok=True)
+            store_path = str(e2ee.store_dir(self.data_dir))
+        client_config = e2ee.client_config(encryption, max_limit_exceeded=None, max_timeouts=2, request_timeout=60)
         client = nio.AsyncClient(
-            cfg.homeserver, cfg.user_id, device_id=saved.device_id if saved else None, config=client_config
+            cfg.homeserver, cfg.user_id, device_id=saved.device_id if saved else None, store_path=store_path, config=client_config
         )
         if saved:
-            client.restore_login(saved.user_id, saved.device_id, saved.access_token)
+            client.restore_login(saved.user_id, saved.device_id, saved.access_token)  # loads the crypto store of that device
             who = await client.whoami()
             if not isinstance(who, nio.ErrorResponse):
                 log.info("Resumed session of %s on device %s", cfg.user_id, saved.device_id)
@@ -98,12 +119,19 @@ class Ako:
             log.warning("Saved session no longer valid (%s); logging in again on the same device", who.message)
             client.access_token = ""
         if cfg.access_token:
-            client.restore_login(cfg.user_id, "", cfg.access_token)
+            client.user_id, client.access_token = cfg.user_id, cfg.access_token
             who = await client.whoami()
             if isinstance(who, nio.ErrorResponse):
                 await client.close()
                 raise RuntimeError(f"The access token in matrix.access_token was refused: {who.message}")
-            client.device_id = who.device_id or ""
+            if who.device_id:
+                client.restore_login(cfg.user_id, who.device_id, cfg.access_token)
+            elif encryption:
+                await client.close()
+                raise RuntimeError(
+                    "The access token in matrix.access_token belongs to no device, and end-to-end encryption needs one: "
+                    "log in with matrix.password, or set bot.encryption = false."
+                )
         else:
             resp = await client.login(cfg.password, device_name=cfg.device_name)
             if isinstance(resp, nio.ErrorResponse):
@@ -117,6 +145,19 @@ class Ako:
         session_file.chmod(0o600)
         log.info("Logged in as %s on device %s", client.user_id, client.device_id)
         return client
+
+    async def _log_out(self, saved: Session) -> None:
+        """End a device we will not use again, so it does not linger in everyone's device lists."""
+        old = nio.AsyncClient(saved.homeserver, saved.user_id, device_id=saved.device_id, config=e2ee.client_config(False, max_timeouts=1, request_timeout=20))
+        old.user_id, old.access_token = saved.user_id, saved.access_token
+        try:
+            resp = await old.logout()
+            if isinstance(resp, nio.ErrorResponse):
+                log.info("Could not log out old device %s: %s", saved.device_id, resp.message)
+        except Exception as e:  # best effort: the new device works either way
+            log.info("Could not log out old device %s: %s", saved.device_id, e)
+        finally:
+            await old.close()
 
     async def _creator_power(self) -> bool:
         """Whether new rooms on the bot's server are v12+ (creators hold unlimited power)."""
@@ -144,11 +185,15 @@ class Ako:
             max_upload_mb=b.max_upload_mb,
             encrypt_work_rooms=b.encryption and b.encrypt_work_rooms,
             bot_user_id=self.user_id,
+            reminder_offsets=tuple(b.offsets()),
+            reminder_grace=b.grace(),
         )
         services = Services(self.repos, self.gateway, self.clock, settings)
         registry = commands.load()
         inject_failures(registry)
         self.dispatcher = Dispatcher(registry, services, self.enqueue)
+        self.scheduler = Scheduler(services, self.enqueue)
+        services.timetable = self.scheduler  # handlers tell the clock when they change what is due
 
     async def close(self) -> None:
         if self.client:
@@ -159,28 +204,49 @@ class Ako:
     async def run(self) -> None:
         await self.start()
         sender = asyncio.create_task(self._send_outbox(), name="outbox")
+        self.scheduler.start()  # first catches up on what fell due while the bot was down
+        self._syncing = asyncio.create_task(self._sync_forever(), name="sync")
         try:
-            await self._sync_forever()
+            await self._syncing
+        except asyncio.CancelledError:
+            log.info("Stopping")
         finally:
+            self.scheduler.shutdown()
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
             await self.close()
 
     def stop(self) -> None:
+        """Stop now: a long-poll sync in flight is cancelled; an unfinished command is rolled back
+        and handled again at the next start."""
         self._stopping.set()
+        if self._syncing is not None:
+            self._syncing.cancel()
 
     # --- the sync loop
 
     async def _sync_forever(self) -> None:
+        b = self.config.bot
+        self.e2ee = e2ee.Encryption(self.client, self.db, bot_user_id=self.user_id, allow_guests=b.allow_guests, clock=self.clock, enqueue=self.enqueue)
+        await self.e2ee.start()
         token = await self.repos.sync.next_batch()
         first_start = token is None
         if first_start:
             log.info("First start: skipping the backlog, acting only on what arrives from now on")
+        # nio keeps no room state across restarts and we resume from our own token: the first sync
+        # asks for every room's full state, so nio knows members and which rooms are encrypted
+        # before the outbox sends and before device-list changes arrive.
+        full_state = True
         delay = 1.0
         ready = self.data_dir / READY_FILE
         while not self._stopping.is_set():
+            await self.e2ee.upkeep()
+            timeout = 0 if first_start or full_state else SYNC_TIMEOUT_MS
+            give_up_in = await self.e2ee.seconds_to_next_give_up()
+            if give_up_in is not None:  # wake up in time to give up on a message whose key never came
+                timeout = min(timeout, max(1000, int(give_up_in * 1000) + 100))
             try:
-                resp = await self.client.sync(timeout=SYNC_TIMEOUT_MS if not first_start else 0, since=token, sync_filter=SYNC_FILTER)
+                resp = await self.client.sync(timeout=timeout, since=token, sync_filter=SYNC_FILTER, full_state=full_state or None)
             except (asyncio.TimeoutError, OSError, nio.exceptions.RemoteTransportError, Exception) as e:  # noqa: B014
                 if isinstance(e, asyncio.CancelledError):
                     raise
@@ -195,7 +261,8 @@ class Ako:
             await self._process(resp, token, skip_timeline=first_start)
             token = resp.next_batch
             await self.repos.sync.save_next_batch(token)
-            first_start = False
+            first_start = full_state = False
+            self._synced.set()
             if not ready.exists():
                 ready.write_text(token)
                 log.info("Ako is ready: %s, prefix %r", self.user_id, self.prefix)
@@ -222,10 +289,18 @@ class Ako:
             if skip_timeline:
                 continue
             for event in events:
-                try:
-                    await self._on_event(room_id, event)
-                except Exception:
-                    log.exception("Event %s in %s could not be handled", event.get("event_id"), room_id)
+                if event.get("type") == "m.room.encrypted":  # nio decrypted what it could; this it could not
+                    await self._handle(room_id, event, self.e2ee.cannot_decrypt)
+                else:
+                    await self._handle(room_id, event, self._on_event)
+        if not skip_timeline:
+            await self.e2ee.retry_waiting(lambda room_id, event: self._handle(room_id, event, self._on_event))
+
+    async def _handle(self, room_id: str, event: dict, handler) -> None:
+        try:
+            await handler(room_id, event)
+        except Exception:
+            log.exception("Event %s in %s could not be handled", event.get("event_id"), room_id)
 
     def _after_own_join(self, events: list[dict]) -> list[dict]:
         """Only what happened after the bot joined counts; without our join in view, nothing does."""
@@ -264,7 +339,7 @@ class Ako:
         school_user = self.config.bot.allow_guests or await self.repos.schools.get(server_of(inviter)) is not None
         if not (trusted or (direct and school_user)):
             log.info("Declining invite to %s from %s (direct=%s): not an operator, staff or a school's user", room_id, inviter, direct)
-            await self.client.room_leave(room_id)
+            self._decline_later(room_id)
             return
         resp = None
         for attempt in range(5):  # a federated invite may not have reached our server's view yet
@@ -278,6 +353,20 @@ class Ako:
         if direct and await self.repos.rooms.get(room_id) is None:
             await self.repos.rooms.add(room_id, "dm", None, inviter, self.clock.now())
         log.info("Joined %s on invite from %s%s", room_id, inviter, " (direct message)" if direct else "")
+
+    def _decline_later(self, room_id: str) -> None:
+        """Reject an invite after a moment: a remote inviter's server may not yet hold the invite,
+        and a rejection it cannot see leaves the inviter waiting (Synapse then rejects only locally)."""
+
+        async def decline() -> None:
+            await asyncio.sleep(2)
+            resp = await self.client.room_leave(room_id)
+            if isinstance(resp, nio.ErrorResponse):
+                log.info("Declining %s failed: %s", room_id, resp.message)
+
+        task = asyncio.create_task(decline(), name=f"decline {room_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _on_event(self, room_id: str, event: dict) -> None:
         if event.get("sender") == self.user_id:
@@ -324,24 +413,31 @@ class Ako:
                 data, filename, mimetype = message.file
                 mxc = await self.gateway.upload(data, filename, mimetype)
                 content = {"msgtype": "m.file", "body": filename, "filename": filename, "url": mxc, "info": {"mimetype": mimetype, "size": len(data)}}
+                key = message.txn_key
                 if message.markdown:
-                    await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(message), now)
-                await self.repos.outbox.put(message.room_id, "m.room.message", content, now)
+                    await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(message), now, txn_id=key)
+                    key = key and f"{key}.file"
+                await self.repos.outbox.put(message.room_id, "m.room.message", content, now, txn_id=key)
                 continue
-            for piece in render.split_markdown(message.markdown):
+            for i, piece in enumerate(render.split_markdown(message.markdown)):
                 part = Message(**{**message.__dict__, "markdown": piece})
-                await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(part), now)
+                # a stable key makes the send idempotent; the first event carries it as is (outbox.sent_event)
+                key = message.txn_key and (message.txn_key if i == 0 else f"{message.txn_key}.{i + 1}")
+                await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(part), now, txn_id=key)
         self._outbox_wake.set()
 
     async def _send_outbox(self) -> None:
-        """Send queued events in order, each with its fixed transaction id (a resend is deduplicated)."""
+        """Send queued events in order, each with its fixed transaction id (a resend is deduplicated).
+
+        Encrypted rooms get encrypted events (see bot/encryption.py for whose devices get the keys)."""
+        await self._synced.wait()
         delay = 1.0
         while True:
             self._outbox_wake.clear()
             pending = await self.repos.outbox.unsent()
             for item in pending:
                 try:
-                    resp = await self.client.room_send(item.room_id, item.event_type, canonical(item.content), tx_id=item.txn_id)
+                    resp = await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
                 except Exception as e:  # network trouble: keep the row, try again later
                     log.warning("Sending to %s failed (%s); retrying in %.0f s", item.room_id, e, delay)
                     await asyncio.sleep(delay)

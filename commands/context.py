@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,9 @@ class RoomGateway(Protocol):
         encrypted: bool = False,
         events_default: int = 0,
         direct: bool = False,
+        directory: bool = False,  # listed in the server's public room directory
+        alias: str | None = None,  # local part of a canonical alias on the bot's server
+        guest_access: str = "forbidden",
     ) -> str: ...
 
     async def add_child(self, space_id: str, room_id: str) -> None: ...
@@ -86,6 +89,20 @@ class GatewayError(Exception):
     """A Matrix request failed; the text is for logs, not for rooms."""
 
 
+class Timetable(Protocol):
+    """The scheduler's clock, as handlers see it: the database says what is due and when;
+    a handler that changed it says so, and the clock re-reads it after the transaction."""
+
+    def changed(self) -> None: ...
+
+
+class NoTimetable:
+    """No scheduler running (tests, ``ako check``): changes are picked up at the next start."""
+
+    def changed(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Settings:
     """The part of the config handlers need."""
@@ -97,6 +114,8 @@ class Settings:
     max_upload_mb: int
     encrypt_work_rooms: bool
     bot_user_id: str
+    reminder_offsets: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
+    reminder_grace: timedelta = timedelta(hours=1)
 
 
 @dataclass
@@ -105,6 +124,7 @@ class Services:
     rooms: RoomGateway
     clock: Clock
     settings: Settings
+    timetable: Timetable = field(default_factory=NoTimetable)
 
 
 @dataclass(frozen=True)

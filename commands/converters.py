@@ -13,10 +13,11 @@ from .errors import BadArgument
 
 # Matrix user ids (spec appendix "User Identifiers"), ASCII only: a lookalike letter from
 # another script is refused rather than matched to a real account.
-_USER_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:\d{1,5})?$")
-_SERVER = re.compile(r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*(:\d{1,5})?$")
-_CODE = re.compile(r"^[A-Za-z0-9]{3,16}$")
-_ASSIGNMENT = re.compile(r"^[Aa](\d{1,6})$")
+_USER_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:\d{1,5})?\Z")
+_SERVER = re.compile(r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*(:\d{1,5})?\Z")
+_CODE = re.compile(r"^[A-Za-z0-9]{3,16}\Z")
+_ASSIGNMENT = re.compile(r"^[Aa](\d{1,6})\Z")
+MAX_AHEAD = timedelta(days=3653)  # dates further than ten years from now are refused
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class When(Converter):
             )
         if not self.allow_past and moment <= env.now:
             raise BadArgument(f"{when.show(moment, env.tz)} is in the past.")
+        if abs(moment - env.now) > MAX_AHEAD:  # later sums (reminders, calendars) must stay in range
+            raise BadArgument(f"{when.show(moment, env.tz)} is more than ten years away; give a date within ten years.")
         return moment
 
 

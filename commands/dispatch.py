@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -23,6 +24,7 @@ from .tokens import tokenize
 log = logging.getLogger("ako.commands")
 
 Enqueue = Callable[[list[Message]], Awaitable[None]]
+ECHO_LIMIT = 80  # characters of the user's own text quoted back in a refusal
 
 
 class Outcome(enum.Enum):
@@ -41,6 +43,14 @@ class CommandEvent:
     body: str  # the text after the prefix, mentions already written as Matrix ids
     thread_root: str | None = None
     reply_to: str | None = None
+
+
+_ECHO = re.compile(r"“([^”]{%d,})”" % (ECHO_LIMIT + 1))
+
+
+def shorten_echoes(text: str) -> str:
+    """A refusal quotes what was typed (“…”); a 64 KiB paste is quoted by its start only."""
+    return _ECHO.sub(lambda m: f"“{m.group(1)[:ECHO_LIMIT]}…”", text)
 
 
 class Dispatcher:
@@ -73,7 +83,7 @@ class Dispatcher:
                 await self.enqueue(ctx.outgoing)
             return Outcome.DONE
         except UserError as e:
-            text = e.message
+            text = shorten_echoes(e.message)
             cmd = getattr(e, "command", None)
             if e.show_usage and isinstance(cmd, Command):
                 text += f"\nUsage: `{cmd.usage(self.services.settings.prefix)}`"

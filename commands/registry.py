@@ -152,9 +152,10 @@ class Registry:
                 f"{prefix}help {first} shows how."
             )
         names = sorted(self._by_alias)
-        near = difflib.get_close_matches(first, [n.split()[0] for n in names], n=1)
+        near = difflib.get_close_matches(first, [n.split()[0] for n in names], n=1) if len(first) <= 40 else []
         hint = f" Did you mean {prefix}{near[0]}?" if near else ""
-        raise UnknownCommand(f"I don't know the command {prefix}{first}.{hint} {prefix}help lists what you can do here.")
+        shown = first if len(first) <= 40 else first[:40] + "…"
+        raise UnknownCommand(f"I don't know the command {prefix}{shown}.{hint} {prefix}help lists what you can do here.")
 
 
 def _check_declaration(cmd: Command) -> None:

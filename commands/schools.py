@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storage.models import server_of
 
+from . import staffroom
 from .context import Context, Role
 from .converters import ServerName, Text, UserId
 from .errors import NotAllowed, NotFound
@@ -80,6 +81,15 @@ async def staff_add(ctx: Context, users: list[str]) -> None:
     for user in users:
         added = await ctx.repos.staff.add(user, server_of(user), ctx.caller.user_id, ctx.now)
         lines.append(f"{user} is {'now' if added else 'already'} staff.")
+    not_invited = await staffroom.welcome(ctx, users)
+    invited = [u for u in users if u not in not_invited]
+    if invited:
+        lines.append(f"I've invited {', '.join(invited)} to the cluster's staffroom (its space and general room).")
+    if not_invited:
+        lines.append(
+            f"I could not invite {', '.join(not_invited)} to the staffroom just now; "
+            f"`{ctx.prefix}staffroom` sends the invitation again."
+        )
     ctx.reply("\n".join(lines))
 
 
@@ -96,7 +106,11 @@ async def staff_remove(ctx: Context, user: str) -> None:
     removed = await ctx.repos.staff.remove(user)
     if not removed:
         raise NotFound(f"{user} is not staff.")
-    ctx.reply(f"{user} is no longer staff. The classes they teach keep them as a teacher until removed there.")
+    await staffroom.farewell(ctx, user)
+    ctx.reply(
+        f"{user} is no longer staff, and I've removed them from the staffroom. "
+        "The classes they teach keep them as a teacher until removed there."
+    )
 
 
 @registry.command("staff", who=Role.ANYONE, summary="Staff of every registered school.", reads_only=True)

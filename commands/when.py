@@ -82,6 +82,15 @@ def parse_time_of_day(text: str) -> time | None:
 
 def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
     """Read ``text`` as a moment in ``tz``; None when it is not a date or time."""
+    if len(text) > 100:  # no date is this long; dateparser would take seconds to say so
+        return None
+    try:
+        return _parse_when(text, now, tz)
+    except (OverflowError, ValueError):  # "in 99999999999 days", year 9999 in a zone behind UTC
+        return None
+
+
+def _parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
     s = " ".join(text.strip().lower().replace(",", " ").split())
     if not s:
         return None
@@ -174,8 +183,11 @@ def parse_duration(text: str) -> timedelta | None:
     if not s or _DURATION_PART.sub("", s):
         return None
     total = timedelta()
-    for n, unit in _DURATION_PART.findall(s):
-        total += timedelta(**{_UNITS[unit.lower()]: int(n)})
+    try:
+        for n, unit in _DURATION_PART.findall(s):
+            total += timedelta(**{_UNITS[unit.lower()]: int(n)})
+    except OverflowError:  # "99999999999w": no duration a classroom means
+        return None
     return total if total > timedelta() else None
 
 

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from .classes import Classes, Rooms
 from .coursework import Assignments, Confirmations, Extensions, Grades, Returns, Submissions
 from .db import Database
+from .forum import Topics
 from .outbox import Outbox
+from .programmes import ClusterRooms, Programmes, Subjects
+from .reminders import Calendar, Ledger, Reminders
 from .schools import Schools, Staff
 from .sync import SyncState
+from .users import Users
 
 
 @dataclass
@@ -27,6 +31,14 @@ class Repositories:
     grades: Grades
     returns: Returns
     confirmations: Confirmations
+    topics: Topics
+    reminders: Reminders
+    ledger: Ledger
+    calendar: Calendar
+    users: Users
+    cluster_rooms: ClusterRooms
+    subjects: Subjects
+    programmes: Programmes
 
     @classmethod
     def over(cls, db: Database) -> "Repositories":
@@ -38,4 +50,12 @@ class Repositories:
             grades=Grades(db),
             returns=Returns(db),
             confirmations=Confirmations(db),
+            topics=Topics(db),
+            reminders=Reminders(db),
+            ledger=Ledger(db),
+            calendar=Calendar(db),
+            users=Users(db),
+            cluster_rooms=ClusterRooms(db),
+            subjects=Subjects(db),
+            programmes=Programmes(db),
         )

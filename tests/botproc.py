@@ -226,7 +226,10 @@ def write_bot_config(
             "reminder_offsets": ["24h", "1h"],
             "reminder_grace": "1h",
             "max_upload_mb": 20,
-            "encryption": False,
+            # The product default: the bot reads and answers encrypted rooms. Its work and staff
+            # rooms stay unencrypted here so that plain (unencrypted) test users can read them;
+            # tests/e2e/test_encryption.py runs its own bot with both defaults on.
+            "encryption": True,
             "encrypt_work_rooms": False,
         },
     }

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from nio import (
@@ -108,24 +110,47 @@ class MatrixUser:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    async def create(cls, hs: Homeserver, localpart: str, password: str | None = None) -> "MatrixUser":
-        """Register (or log in, if it exists) and start the background sync."""
+    async def create(
+        cls,
+        hs: Homeserver,
+        localpart: str,
+        password: str | None = None,
+        *,
+        encrypted: bool = False,
+        store_dir: Path | None = None,
+    ) -> "MatrixUser":
+        """Register (or log in, if it exists) and start the background sync.
+
+        ``encrypted=True`` makes an end-to-end encryption capable client (its crypto store in
+        ``store_dir``, default a fresh temporary folder): it uploads, queries and claims keys in
+        its sync loop, decrypts what it receives and encrypts what it sends into encrypted rooms,
+        sharing room keys with every device (unverified ones too). Undecryptable events stay in
+        the timeline as ``m.room.encrypted`` dicts."""
         password = password or f"pw-{localpart}"
         user_id, token = await asyncio.to_thread(hs.register, localpart, password)
         config = AsyncClientConfig(
             max_limit_exceeded=0,
             max_timeouts=2,
             request_timeout=30,
-            encryption_enabled=False,
+            encryption_enabled=encrypted,
             store_sync_tokens=False,
         )
-        client = AsyncClient(hs.client_url, user_id, config=config)
+        if encrypted:
+            store_dir = Path(store_dir or tempfile.mkdtemp(prefix=f"ako-e2ee-{localpart}-"))
+            store_dir.mkdir(parents=True, exist_ok=True)
+        client = AsyncClient(hs.client_url, user_id, store_path=str(store_dir) if encrypted else "", config=config)
         client.access_token = token
         who = await client.whoami()
         if not isinstance(who, WhoamiResponse):
             await client.close()
             raise MatrixError(f"whoami for {user_id}", who)
-        client.restore_login(who.user_id, who.device_id or "", token)
+        if who.device_id:
+            client.restore_login(who.user_id, who.device_id, token)
+        else:
+            client.user_id = who.user_id
+        if encrypted and client.olm is None:
+            await client.close()
+            raise MatrixError(f"{user_id} has no device for end-to-end encryption", who)
         self = cls(hs, client)
         # the first sync establishes "now"; later waits only see newer events
         await self._sync_once(timeout_ms=0)
@@ -149,7 +174,25 @@ class MatrixUser:
         await self.close()
 
     # ------------------------------------------------------------------ sync
+    @property
+    def encrypted(self) -> bool:
+        return self.client.olm is not None
+
+    async def _key_upkeep(self) -> None:
+        """What sync_forever would do for encryption: keys up, keys of others in, to-device out."""
+        c = self.client
+        if c.olm is None:
+            return
+        if c.should_upload_keys:
+            await c.keys_upload()
+        if c.should_query_keys:
+            await c.keys_query()
+        if c.should_claim_keys:
+            await c.keys_claim(c.get_users_for_key_claiming())
+        await c.send_to_device_messages()
+
     async def _sync_once(self, timeout_ms: int) -> None:
+        await self._key_upkeep()
         resp = await self.client.sync(timeout=timeout_ms, sync_filter=_SYNC_FILTER)
         if not isinstance(resp, SyncResponse):
             raise MatrixError(f"sync for {self.user_id}", resp)
@@ -217,12 +260,17 @@ class MatrixUser:
         """A position in the room's timeline to pass as ``wait_for(..., since=mark)``."""
         return len(self.timeline(room_id))
 
-    async def dm(self, other_user_id: str, *, name: str | None = None) -> str:
+    async def dm(self, other_user_id: str, *, name: str | None = None, encrypted: bool = False) -> str:
+        """A direct message room with ``other_user_id`` invited; ``encrypted`` as Element makes them."""
+        initial_state = []
+        if encrypted:
+            initial_state.append({"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}})
         resp = await self.client.room_create(
             is_direct=True,
             preset=RoomPreset.private_chat,
             invite=[other_user_id],
             name=name,
+            initial_state=initial_state,
         )
         if isinstance(resp, RoomCreateError):
             raise MatrixError(f"{self.user_id} creating a DM with {other_user_id}", resp)
@@ -300,6 +348,10 @@ class MatrixUser:
 
     async def send_content(self, room_id: str, content: dict, event_type: str = "m.room.message") -> str:
         """Send an arbitrary event content; returns the event id."""
+        if self.client.olm is not None:  # nio encrypts only for rooms it has synced (a join is not enough)
+            deadline = time.monotonic() + 30
+            while room_id not in self.client.rooms and await self._wait_change(deadline):
+                pass
         resp = await self.client.room_send(room_id, event_type, content, ignore_unverified_devices=True)
         if not isinstance(resp, RoomSendResponse):
             raise MatrixError(f"{self.user_id} sending to {room_id}", resp)

@@ -58,11 +58,18 @@ SAMPLES = {
     "Days": "monday",
     "TimeOfDay": "9:00",
     "TopicId": "T1",
+    "ProgrammeId": "P1",
+    "ItemId": "I1",
+    "DueOffset": "week 2 fri 17:00",
+    "StartDate": "monday",
 }
 
 
 # Where the generic sample is not a plausible target for the command.
-SAMPLE_USER = {"class teacher add": STAFF_OTHER, "staff add": "@newstaff:a.test", "staff remove": STAFF_OTHER}
+SAMPLE_USER = {
+    "class teacher add": STAFF_OTHER, "staff add": "@newstaff:a.test", "staff remove": STAFF_OTHER,
+    "programme author add": STAFF_OTHER,
+}
 
 
 def sample_args(cmd: Command) -> tuple[str, str]:
@@ -118,6 +125,15 @@ SPECIAL = {
     ("join", "class teacher"): False,
     # Grade exports: teachers of the class, and school admins for their own school's learners.
     **{("export grades", r): r in ("operator", "class teacher", "school admin") for r in ROLES},
+    # Programme P1 is authored by the class teacher alone: other staff may read it, not change it.
+    **{
+        (name, "staff not in the class"): False
+        for name in (
+            "programme add", "programme resource", "programme import", "programme move", "programme remove",
+            "programme author add", "programme publish", "programme unpublish",
+            "programme use",  # and only a teacher of the class (OTHER1) may put it into that class
+        )
+    },
 }
 
 
@@ -145,6 +161,7 @@ async def prepared(tmp_path_factory):
     await h.say(LEARNER, dm, "!join PHYS12")
     await h.say(OTHER_LEARNER, dm, "!join OTHER1")
     assert "A1" in await h.say(TEACHER, dm, '!assign new PHYS12 "Essay" due friday 5pm points 20')
+    assert "Created **P1" in await h.say(TEACHER, dm, '!programme new "Forces"')
     klass = await h.repos.classes.by_code("PHYS12")
     rooms = {
         "class": (await h.repos.rooms.of_class(klass.id, "class")).room_id,

@@ -1,0 +1,215 @@
+"""Forum topics: thread roots in the class room, and their replies counted (SPEC §3 "Forum threads").
+
+A topic is recorded in the same transaction that queues its root message, under the outbox
+transaction id ``ako.topic.<class>.<number>``. The root's event id becomes known when the outbox
+sends it; a thread reply names that event id, and the outbox leads back to the topic. So the
+bot never needs to see its own messages, and a reply is counted once, with the mark that its
+event was processed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+
+from storage.forum import Topic, TopicActivity
+
+from . import when
+from .context import Context, Role, Where
+from .converters import Choice, Converter, Markdown, Text
+from .errors import BadArgument, Conflict, NotFound
+from .registry import Param, registry
+from .zones import shown_tz
+
+log = logging.getLogger("ako.forum")
+
+_TOPIC_ID = re.compile(r"^[Tt](\d{1,6})$")
+
+
+class TopicId(Converter):
+    metavar = "topic"
+
+    def convert(self, text, env) -> int:
+        m = _TOPIC_ID.match(text.strip())
+        if not m:
+            raise BadArgument(f"“{text}” is not a topic id; they look like T1, T2, …")
+        return int(m.group(1))
+
+
+def root_txn(class_id: int, number: int) -> str:
+    return f"ako.topic.{class_id}.{number}"
+
+
+async def class_room_of(ctx: Context) -> str:
+    room = await ctx.repos.rooms.of_class(ctx.klass.id, "class")
+    if room is None:
+        raise NotFound(f"{ctx.klass.name} has no class room to hold topics.")
+    return room.room_id
+
+
+async def find(ctx: Context, number: int) -> Topic:
+    topic = await ctx.repos.topics.by_number(ctx.klass.id, number)
+    if topic is None:
+        raise NotFound(f"{ctx.klass.name} has no topic T{number}. `{ctx.prefix}topics` lists them.")
+    return topic
+
+
+def root_text(topic_label: str, body: str, author: str, prefix: str) -> str:
+    parts = [f"**{topic_label}**"]
+    if body:
+        parts += ["", body]
+    parts += ["", f"_Topic started by {author}. Reply in this thread; `{prefix}topics` lists the open topics._"]
+    return "\n".join(parts)
+
+
+@registry.command(
+    "topic",
+    Param("title", Text("title", max_len=200), rest=True),
+    Param("body", Markdown("text"), body=True, optional=True),
+    who=Role.MEMBER,
+    where=Where.CLASS,
+    summary="Start a forum topic: a thread in the class room that everyone can reply to.",
+    details='Example: `!topic "Question about the lab"`, with the question as markdown on the following lines.',
+)
+async def topic_new(ctx: Context, title: str, body: str | None) -> None:
+    room_id = await class_room_of(ctx)
+    number = await ctx.repos.topics.next_number(ctx.klass.id)
+    txn = root_txn(ctx.klass.id, number)
+    topic = await ctx.repos.topics.create(ctx.klass.id, number, title, body or "", ctx.caller.user_id, room_id, txn, ctx.now)
+    ctx.send(room_id, root_text(topic.label, topic.body, topic.author, ctx.prefix), txn_key=txn)
+    if ctx.room_id != room_id or ctx.thread_root:  # in the class room's timeline, the topic itself is the answer
+        ctx.reply(f"Started **{topic.label}** in the class room of {ctx.klass.name}.")
+
+
+@registry.listener
+async def count_thread_reply(ctx: Context) -> None:
+    """A thread reply under a topic's root counts once: who, when, and whether a teacher answered."""
+    if ctx.thread_root is None or ctx.room is None or ctx.room.kind != "class":
+        return
+    topic = await ctx.repos.topics.by_root(ctx.room_id, ctx.thread_root)
+    if topic is None:
+        return
+    await ctx.repos.topics.add_reply(
+        topic.id, ctx.event_id, ctx.caller.user_id, ctx.caller.class_role == "teacher", _sent_at(ctx)
+    )
+
+
+def _sent_at(ctx: Context) -> datetime:
+    """When the reply was sent, as its server says (replies counted after downtime keep their
+    time), never later than now."""
+    ts = (ctx.event or {}).get("origin_server_ts")
+    if isinstance(ts, int) and ts > 0:
+        sent = datetime.fromtimestamp(ts / 1000, timezone.utc)
+        return min(sent, ctx.now)
+    return ctx.now
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def activity_line(a: TopicActivity, teachers: set[str], tz) -> str:
+    t = a.topic
+    pin = "📌 " if t.pinned else ""
+    closed = " · closed" if t.closed else ""
+    if a.replies:
+        replies = f"{_count(a.replies, 'reply', 'replies')} from {_count(a.repliers, 'person', 'people')}"
+    else:
+        replies = "no replies yet"
+    line = f"- {pin}**{t.label}** — {replies} · last activity {when.show(a.last_activity, tz)}{closed}"
+    if not a.answered and t.author not in teachers and not t.closed:
+        line += " · **unanswered**"
+    return line
+
+
+@registry.command(
+    "topics",
+    Param("which", Choice("open", "all"), optional=True),
+    who=Role.MEMBER,
+    where=Where.CLASS,
+    summary="The class's open forum topics: replies, last activity, and which still wait for a teacher.",
+    details="`!topics all` includes closed topics. A learner's topic is unanswered until a teacher replies in it.",
+    reads_only=True,
+)
+async def topics(ctx: Context, which: str | None) -> None:
+    found = await ctx.repos.topics.activity(ctx.klass.id, include_closed=which == "all")
+    if not found:
+        ctx.reply(f"{ctx.klass.name} has no open topics. Start one with `{ctx.prefix}topic \"<title>\"`.")
+        return
+    teachers = {m.user_id for m in await ctx.repos.classes.members(ctx.klass.id, "teacher")}
+    tz = await shown_tz(ctx)
+    heading = "Topics" if which == "all" else "Open topics"
+    lines = [f"**{heading} in {ctx.klass.name}**"]
+    lines += [activity_line(a, teachers, tz) for a in found]
+    ctx.reply("\n".join(lines))
+
+
+@registry.command(
+    "topic close",
+    Param("topic", TopicId()),
+    who=Role.TEACHER,
+    where=Where.CLASS,
+    summary="Close a forum topic: it leaves the list, and its thread is told it is closed.",
+)
+async def topic_close(ctx: Context, topic: int) -> None:
+    t = await find(ctx, topic)
+    if t.closed:
+        raise Conflict(f"{t.short_id} is already closed; `{ctx.prefix}topic reopen {t.short_id}` opens it again.")
+    await ctx.repos.topics.set_closed(t.id, ctx.caller.user_id, ctx.now)
+    root = await ctx.repos.topics.root_event(t)
+    if root is not None:
+        ctx.send(
+            t.room_id,
+            f"This topic is closed by {ctx.caller.user_id}. Start a new one with `{ctx.prefix}topic \"<title>\"`.",
+            thread_root=root,
+        )
+    ctx.reply(f"Closed **{t.label}**.")
+
+
+@registry.command(
+    "topic reopen",
+    Param("topic", TopicId()),
+    who=Role.TEACHER,
+    where=Where.CLASS,
+    summary="Open a closed forum topic again.",
+)
+async def topic_reopen(ctx: Context, topic: int) -> None:
+    t = await find(ctx, topic)
+    if not t.closed:
+        raise Conflict(f"{t.short_id} is open.")
+    await ctx.repos.topics.set_closed(t.id, None, None)
+    root = await ctx.repos.topics.root_event(t)
+    if root is not None:
+        ctx.send(t.room_id, "This topic is open again.", thread_root=root)
+    ctx.reply(f"Reopened **{t.label}**.")
+
+
+@registry.command(
+    "topic pin",
+    Param("topic", TopicId()),
+    who=Role.TEACHER,
+    where=Where.CLASS,
+    summary="Pin a forum topic to the top of the list.",
+)
+async def topic_pin(ctx: Context, topic: int) -> None:
+    t = await find(ctx, topic)
+    if t.pinned:
+        raise Conflict(f"{t.short_id} is already pinned; `{ctx.prefix}topic unpin {t.short_id}` unpins it.")
+    await ctx.repos.topics.set_pinned(t.id, ctx.now)
+    ctx.reply(f"Pinned **{t.label}**: it heads `{ctx.prefix}topics`.")
+
+
+@registry.command(
+    "topic unpin",
+    Param("topic", TopicId()),
+    who=Role.TEACHER,
+    where=Where.CLASS,
+    summary="Unpin a forum topic.",
+)
+async def topic_unpin(ctx: Context, topic: int) -> None:
+    t = await find(ctx, topic)
+    if not t.pinned:
+        raise Conflict(f"{t.short_id} is not pinned.")
+    await ctx.repos.topics.set_pinned(t.id, None)
+    ctx.reply(f"Unpinned **{t.label}**.")

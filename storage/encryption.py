@@ -1,0 +1,62 @@
+"""Records of end-to-end encryption: messages waiting for their room key, and senders told of a failure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from .db import Database
+from .models import from_text, to_text
+
+
+@dataclass(frozen=True)
+class Undecrypted:
+    event_id: str
+    room_id: str
+    sender: str
+    session_id: str
+    source: dict
+    received_at: datetime
+
+
+class EncryptionRecords:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def registered_servers(self) -> frozenset[str]:
+        """The homeservers of the cluster's schools (whose users' devices the bot trusts on first use)."""
+        return frozenset(r["server"] for r in await self.db.fetchall("SELECT server FROM schools"))
+
+    async def wait_for_key(self, event: Undecrypted) -> bool:
+        """Keep an encrypted message until its key arrives. False when it was already kept."""
+        cur = await self.db.execute(
+            "INSERT OR IGNORE INTO undecrypted_events (event_id, room_id, sender, session_id, source, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (event.event_id, event.room_id, event.sender, event.session_id, json.dumps(event.source), to_text(event.received_at)),
+        )
+        return cur.rowcount > 0
+
+    async def waiting(self) -> list[Undecrypted]:
+        rows = await self.db.fetchall(
+            "SELECT event_id, room_id, sender, session_id, source, received_at FROM undecrypted_events ORDER BY received_at"
+        )
+        return [
+            Undecrypted(r["event_id"], r["room_id"], r["sender"], r["session_id"], json.loads(r["source"]), from_text(r["received_at"]))
+            for r in rows
+        ]
+
+    async def done_waiting(self, event_id: str) -> None:
+        await self.db.execute("DELETE FROM undecrypted_events WHERE event_id = ?", (event_id,))
+
+    async def record_notice(self, room_id: str, sender: str, event_id: str, at: datetime) -> bool:
+        """Remember that the sender was told in this room. False when they had been told before."""
+        cur = await self.db.execute(
+            "INSERT OR IGNORE INTO decryption_notices (room_id, sender, event_id, told_at) VALUES (?, ?, ?, ?)",
+            (room_id, sender, event_id, to_text(at)),
+        )
+        return cur.rowcount > 0
+
+    async def notices(self) -> list[tuple[str, str]]:
+        rows = await self.db.fetchall("SELECT room_id, sender FROM decryption_notices ORDER BY told_at")
+        return [(r["room_id"], r["sender"]) for r in rows]
