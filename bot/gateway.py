@@ -178,3 +178,16 @@ class MatrixGateway:
         if isinstance(resp, nio.ErrorResponse):
             return None
         return resp.event.source
+
+    async def members(self, room_id: str) -> list[str]:
+        resp = await self.client.room_get_state(room_id)
+        events = _check(resp, f"Reading the members of {room_id}").events
+        return [
+            e["state_key"] for e in events
+            if e.get("type") == "m.room.member" and (e.get("content") or {}).get("membership") in ("join", "invite")
+        ]
+
+    async def leave(self, room_id: str) -> None:
+        resp = await self.client.room_leave(room_id)
+        if isinstance(resp, nio.ErrorResponse):
+            log.info("Could not leave %s: %s %s", room_id, resp.status_code, resp.message)

@@ -52,8 +52,8 @@ def to_html(markdown_text: str) -> str:
         return _plain_html(markdown_text)
     try:
         html = _MARKDOWN.render(markdown_text)
-    except (RecursionError, ValueError, IndexError) as e:  # never lose a message to its formatting
-        log.warning("Markdown could not be rendered (%s); sending it as plain text", type(e).__name__)
+    except Exception:  # a bug in the renderer must not lose the message: send it as plain text
+        log.exception("Markdown could not be rendered; sending it as plain text")
         return _plain_html(markdown_text)
     return sanitise(html).strip()
 

@@ -337,6 +337,8 @@ class Ako:
             return
         trusted = inviter in self.config.bot.operators or await self.repos.staff.is_staff(inviter)
         school_user = self.config.bot.allow_guests or await self.repos.schools.get(server_of(inviter)) is not None
+        if await self.repos.blocked.is_blocked(server_of(inviter)):  # !school block
+            trusted = school_user = False
         if not (trusted or (direct and school_user)):
             log.info("Declining invite to %s from %s (direct=%s): not an operator, staff or a school's user", room_id, inviter, direct)
             self._decline_later(room_id)

@@ -73,10 +73,17 @@ async def work_room_of(ctx: Context, learner: str) -> str:
 # --- where answers about one learner's work may be shown (SPEC §4 "Privacy")
 
 
+def own_dm(ctx: Context) -> bool:
+    """The caller's own direct message with the bot. Someone else's "direct message" is a room its
+    owner invited the bot to, and may share with anyone: no one else's private answers go there."""
+    room = ctx.room
+    return room is not None and room.kind == "dm" and room.owner in (None, ctx.caller.user_id)
+
+
 async def reply_privately(ctx: Context, text: str) -> None:
     """A learner's own work or grades: shown in their work room or our DM, else sent to their work room."""
     room = ctx.room
-    if room is not None and (room.kind == "dm" or (room.kind == "work" and room.owner == ctx.caller.user_id)):
+    if room is not None and (own_dm(ctx) or (room.kind == "work" and room.owner == ctx.caller.user_id)):
         ctx.reply(text)
         return
     ctx.send(await work_room_of(ctx, ctx.caller.user_id), text)
@@ -86,7 +93,7 @@ async def reply_privately(ctx: Context, text: str) -> None:
 async def reply_to_teachers(ctx: Context, text: str) -> None:
     """Views of every learner's work: shown in the staff room or a DM, else sent to the staff room."""
     room = ctx.room
-    if room is not None and room.kind in ("staff", "dm"):
+    if room is not None and (room.kind == "staff" or own_dm(ctx)):
         ctx.reply(text)
         return
     staff = await ctx.repos.rooms.of_class(ctx.klass.id, "staff")
@@ -391,6 +398,7 @@ async def assign_new(
         ctx.klass.id, title, description or "", points if points is not None else DEFAULT_POINTS,
         due, cutoff, publish_at, ctx.caller.user_id, ctx.now,
     )
+    ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
     if publish_at is not None:
         ctx.reply(
             f"Set **{a.label}** ({number(a.points)} points, due {when.show(due, tz)}). "
@@ -469,7 +477,7 @@ async def assign_show(ctx: Context, assignment: str) -> None:
         ctx.reply(text)
         return
     room = ctx.room
-    if room is not None and (room.kind == "dm" or room.owner == ctx.caller.user_id):
+    if room is not None and (own_dm(ctx) or room.owner == ctx.caller.user_id):
         text += f"\nYou: {(await standing(ctx.repos, a, ctx.caller.user_id)).text(ctx.tz, ctx.now)}"
     ctx.reply(text)
 
@@ -518,6 +526,7 @@ async def assign_edit(ctx: Context, assignment: str, field: str, value: str) -> 
         room = await ctx.repos.rooms.of_class(ctx.klass.id, "class")
         if room is not None and room.room_id != ctx.room_id:
             ctx.send(room.room_id, f"**{a.short_id}** {change}.")
+    ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
     ctx.reply(f"**{a.label}** {change}.")
 
 
@@ -535,6 +544,7 @@ async def assign_close(ctx: Context, assignment: str) -> None:
     await ctx.repos.assignments.close(a.id, ctx.now)
     a = await ctx.repos.assignments.get(a.id)
     await write_state(ctx, ctx.klass, a)
+    ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
     ctx.reply(f"**{a.label}** is closed: it takes no more submissions. Grading goes on as before.")
 
 
@@ -578,6 +588,7 @@ async def _delete(ctx: Context, a: Assignment) -> None:
         await ctx.rooms.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, {})  # empty content: removed
         if room.room_id != ctx.room_id:
             ctx.send(room.room_id, f"**{a.label}** has been withdrawn by your teacher.")
+    ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
     ctx.reply(f"Deleted **{a.label}**.")
 
 
@@ -604,6 +615,7 @@ async def extend(ctx: Context, assignment: str, learner: str, due: datetime) -> 
         ctx.reply(told, mentions=(learner,))
         return
     ctx.send(work_room, told, mentions=(learner,))
+    ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
     ctx.reply(f"{learner} now has until {when.show(due, tz)} for {a.short_id}; I've told them in their work room.")
 
 
@@ -641,4 +653,5 @@ async def assign_copy(ctx: Context, assignment: str, target: str) -> None:
     note = ""
     if a.due_at <= ctx.now:
         note = f" Its due time has passed; set a new one there with `{ctx.prefix}assign edit {copy.short_id} due <when>`."
+    ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
     ctx.reply(f"Copied {a.short_id} into {other.label} as **{copy.short_id}**, due {when.show(copy.due_at, tz)}; {where}.{note}")

@@ -84,6 +84,11 @@ class RoomGateway(Protocol):
 
     async def get_event(self, room_id: str, event_id: str) -> dict | None: ...
 
+    async def members(self, room_id: str) -> list[str]:
+        """Users joined to or invited into the room, as the bot's server sees it."""
+
+    async def leave(self, room_id: str) -> None: ...
+
 
 class GatewayError(Exception):
     """A Matrix request failed; the text is for logs, not for rooms."""

@@ -151,6 +151,9 @@ class Dispatcher:
     async def _run(self, event: CommandEvent) -> Context:
         repos = self.services.repos
         prefix = self.services.settings.prefix
+        sender_server = server_of(event.sender)
+        if await repos.blocked.is_blocked(sender_server) and event.sender not in self.services.settings.operators:
+            raise NotAllowed(f"{sender_server} is blocked in this cluster; I take no commands from its users.")
         line, body = split_message(event.body)
         tokens = tokenize(line)
         cmd, used = self.registry.resolve(tokens, prefix)

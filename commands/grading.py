@@ -18,6 +18,7 @@ from .assignments import (
     learner_in_class,
     learners_of,
     number,
+    own_dm,
     remove_from_view,
     reply_privately,
     reply_to_teachers,
@@ -144,7 +145,7 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
         return
     ctx.send(work_room, message, mentions=(learner,))
     room = ctx.room
-    if room is None or room.kind not in ("staff", "dm"):  # learners may read this room: take the command out
+    if room is None or not (room.kind == "staff" or own_dm(ctx)):  # learners may read this room: take the command out
         if await remove_from_view(ctx, ctx.event_id, "Grades and feedback stay in the learner's work room."):
             done += " I removed your message from this room so that it stays private."
         else:

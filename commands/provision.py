@@ -41,6 +41,8 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
     await ctx.repos.rooms.add(staff_room, "staff", klass.id, None, ctx.now)
     record = {"name": klass.name, "code": klass.code, "timezone": klass.timezone, "server": klass.server}
     await ctx.rooms.set_state(class_room, STATE_CLASS, "", record)
+    for room_id in (space, class_room, staff_room):
+        await deny_blocked_servers(ctx, room_id)
 
 
 async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
@@ -60,7 +62,17 @@ async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
         encrypted=ctx.settings.encrypt_work_rooms,
     )
     await ctx.repos.rooms.add(room_id, "work", klass.id, learner, ctx.now)
+    await deny_blocked_servers(ctx, room_id)
     return room_id
+
+
+async def deny_blocked_servers(ctx: Context, room_id: str) -> None:
+    """A new room of a class carries the cluster's server ACL, once any server is blocked."""
+    from .blocking import server_acl  # blocking builds on provision
+
+    acl = await server_acl(ctx)
+    if acl.content["deny"]:
+        await ctx.rooms.set_state(room_id, "m.room.server_acl", "", acl.content)
 
 
 async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool, str]:
@@ -79,8 +91,11 @@ async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool,
 
 
 async def check_may_learn(ctx: Context, user: str) -> None:
-    """Learners come from registered schools' servers, or any server when guests are allowed."""
+    """Learners come from registered schools' servers, or any server when guests are allowed,
+    never from a server an operator has blocked."""
     server = server_of(user)
+    if await ctx.repos.blocked.is_blocked(server):
+        raise NotAllowed(f"{server} is blocked in this cluster, so {user} cannot join classes.")
     if ctx.settings.allow_guests or await ctx.repos.schools.get(server) is not None:
         return
     raise NotAllowed(

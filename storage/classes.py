@@ -138,6 +138,20 @@ class Rooms:
         )
         return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
 
+    async def of_every_class(self) -> list[Room]:
+        """Every room that belongs to a class (spaces, class, staff and work rooms)."""
+        rows = await self.db.fetchall(
+            "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id IS NOT NULL ORDER BY class_id, created_at"
+        )
+        return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows]
+
+    async def dms_on(self, server: str) -> list[Room]:
+        """Direct messages with users of one server."""
+        rows = await self.db.fetchall(
+            "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner LIKE ?", (f"%:{server}",)
+        )
+        return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows if r["owner"].split(":", 1)[1] == server]
+
     async def dm_of(self, user_id: str) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner = ? ORDER BY created_at DESC LIMIT 1",

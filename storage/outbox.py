@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from .db import Database
 from .models import to_text
+
+
+# A Matrix user id written in a message (ASCII only, like the converter accepts).
+_NAMED = re.compile(r"@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(?::\d{1,5})?")
+
+
+def named_users(text: str) -> list[str]:
+    """The user ids a text names (a full stop after an id is punctuation, not part of it)."""
+    return [m.rstrip(".-") for m in _NAMED.findall(text)]
+
+
+@dataclass(frozen=True)
+class SentAbout:
+    id: int
+    room_id: str
+    event_id: str | None  # None: never sent, or the server refused it
+    sent: bool
 
 
 @dataclass(frozen=True)
@@ -27,11 +45,45 @@ class Outbox:
 
     async def put(self, room_id: str, event_type: str, content: dict, at: datetime, txn_id: str | None = None) -> str:
         txn_id = txn_id or f"ako.{uuid.uuid4().hex}"
-        await self.db.execute(
+        cur = await self.db.execute(
             "INSERT OR IGNORE INTO outbox (txn_id, room_id, event_type, content, created_at) VALUES (?, ?, ?, ?, ?)",
             (txn_id, room_id, event_type, json.dumps(content, ensure_ascii=False), to_text(at)),
         )
+        if cur.rowcount:
+            await self._note_whom_about(cur.lastrowid, room_id, content)
         return txn_id
+
+    async def _note_whom_about(self, outbox_id: int, room_id: str, content: dict) -> None:
+        """Whom the message is about: the users it names or mentions, the owner of the room it goes to."""
+        about = set(named_users(str(content.get("body") or "")))
+        mentions = (content.get("m.mentions") or {}).get("user_ids") or []
+        about.update(u for u in mentions if isinstance(u, str))
+        owner = await self.db.fetchval("SELECT owner FROM rooms WHERE room_id = ? AND kind IN ('work', 'dm')", (room_id,))
+        if owner:
+            about.add(owner)
+        for user in about:
+            await self.db.execute("INSERT OR IGNORE INTO outbox_about (user_id, outbox_id) VALUES (?, ?)", (user, outbox_id))
+
+    async def about(self, user_id: str, rooms: list[str] = ()) -> list[SentAbout]:
+        """Every message about the user, or sent to one of ``rooms``, oldest first."""
+        marks = ",".join("?" * len(rooms))
+        in_rooms = f" OR room_id IN ({marks})" if rooms else ""
+        rows = await self.db.fetchall(
+            "SELECT id, room_id, event_id, sent_at FROM outbox WHERE id IN (SELECT outbox_id FROM outbox_about WHERE user_id = ?)"
+            f"{in_rooms} ORDER BY id",
+            (user_id, *rooms),
+        )
+        return [SentAbout(r["id"], r["room_id"], r["event_id"], r["sent_at"] is not None) for r in rows]
+
+    async def forget(self, outbox_ids: list[int]) -> None:
+        """After their events are redacted: keep the rows (their transaction ids stop a resend) without
+        the content; rows never sent are dropped so they never go out."""
+        for outbox_id in outbox_ids:
+            await self.db.execute("DELETE FROM outbox WHERE id = ? AND sent_at IS NULL", (outbox_id,))
+            await self.db.execute(
+                "UPDATE outbox SET content = '{\"body\": \"\", \"redacted\": true}', last_error = NULL WHERE id = ?", (outbox_id,)
+            )
+            await self.db.execute("DELETE FROM outbox_about WHERE outbox_id = ?", (outbox_id,))
 
     async def unsent(self, limit: int = 200) -> list[Outgoing]:
         rows = await self.db.fetchall(

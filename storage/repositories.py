@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .blocking import BlockedServers
 from .classes import Classes, Rooms
 from .coursework import Assignments, Confirmations, Extensions, Grades, Returns, Submissions
 from .db import Database
 from .forum import Topics
 from .outbox import Outbox
+from .privacy import PersonalData
 from .programmes import ClusterRooms, Programmes, Subjects
 from .reminders import Calendar, Ledger, Reminders
 from .schools import Schools, Staff
@@ -39,6 +41,8 @@ class Repositories:
     cluster_rooms: ClusterRooms
     subjects: Subjects
     programmes: Programmes
+    blocked: BlockedServers
+    personal: PersonalData
 
     @classmethod
     def over(cls, db: Database) -> "Repositories":
@@ -58,4 +62,6 @@ class Repositories:
             cluster_rooms=ClusterRooms(db),
             subjects=Subjects(db),
             programmes=Programmes(db),
+            blocked=BlockedServers(db),
+            personal=PersonalData(db),
         )

@@ -19,3 +19,12 @@ async def db(tmp_path):
 @pytest.fixture
 async def harness(db):
     return Harness(db, FrozenClock(NOW), FakeRooms())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _security_figures():
+    """At the end of the run, docs/security.md gets this suite's figures when AKO_SECURITY_DOC names it."""
+    yield
+    from tests import security_doc
+
+    security_doc.record_unit_suite()

@@ -36,6 +36,7 @@ class FakeRooms:
 
     actions: list[tuple] = field(default_factory=list)
     events: dict[str, dict] = field(default_factory=dict)  # event id → event, for get_event
+    joined: dict[str, set] = field(default_factory=dict)  # room id → members, for members()
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def create_room(self, **kwargs) -> str:
@@ -73,6 +74,12 @@ class FakeRooms:
     async def get_event(self, room_id, event_id):
         event = self.events.get(event_id)
         return event if event is not None and event.get("room_id", room_id) == room_id else None
+
+    async def members(self, room_id):
+        return sorted(self.joined.get(room_id, set()))
+
+    async def leave(self, room_id):
+        self.actions.append(("leave", room_id))
 
     def post(self, room_id, sender, content, event_id=None) -> str:
         """Pretend a message was sent, so a command can reply to it; returns its event id."""

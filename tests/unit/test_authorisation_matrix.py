@@ -125,6 +125,8 @@ SPECIAL = {
     ("join", "class teacher"): False,
     # Grade exports: teachers of the class, and school admins for their own school's learners.
     **{("export grades", r): r in ("operator", "class teacher", "school admin") for r in ROLES},
+    # !forget: a school admin forgets their own school's learners only (the sample learner is on B).
+    ("forget", "school admin"): False,
     # Programme P1 is authored by the class teacher alone: other staff may read it, not change it.
     **{
         (name, "staff not in the class"): False

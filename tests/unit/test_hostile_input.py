@@ -31,7 +31,7 @@ import commands
 from bot import render
 from bot.runtime import Ako, command_text
 from commands import converters as conv
-from commands.context import Message, Role
+from commands.context import Message, Role, Where
 from commands.dispatch import CommandEvent, Outcome
 from commands.errors import UserError
 from commands.grading import GradeWords, ReturnWords
@@ -182,6 +182,7 @@ def check_content(content: dict, mentions: tuple[str, ...], room_mention: bool =
     if "formatted_body" in content:
         problems = html_problems(content["formatted_body"])
         FIGURES["html problems"] += len(problems)
+        FIGURES["bad links"] += sum(1 for p in problems if p.startswith(("link", "image")))
         assert not problems, problems
     assert render.event_bytes(content) <= render.MAX_EVENT_BYTES + 2_000, render.event_bytes(content)
     expected = {"user_ids": list(mentions)} if mentions else {}
@@ -317,9 +318,7 @@ def test_xss_payloads_come_out_without_scripts_or_bad_links():
         html = render.to_html(payload)
         assert not html_problems(html), (payload, html)
         lowered = html.lower()
-        assert "<script" not in lowered and "onerror" not in lowered and "javascript:" not in "".join(
-            part for part in lowered.split('"') if part.startswith(("javascript", " javascript"))
-        )
+        assert "<script" not in lowered and "onerror" not in lowered and "onload" not in lowered and "<iframe" not in lowered
         FIGURES["xss payloads"] += 1
 
 
@@ -343,10 +342,12 @@ def test_no_command_asks_for_room_mentions_unless_only_teachers_may_run_it():
                 for kw in getattr(node, "keywords", []) or []:
                     if kw.arg == "room_mention" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
                         found.append((path.name, func.name))
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Message" and len(node.args) >= 6:
+                    found.append((path.name, func.name))  # room_mention given by position
+    FIGURES["room mentions outside teacher commands"] += sum(1 for w in found if w[1] not in teacher_only)
+    FIGURES["room mention sites"] = len(found)
     for where in found:
         assert where[1] in teacher_only, f"{where}: @room from a command learners may run"
-    FIGURES["room mentions outside teacher commands"] += 0
-    FIGURES["room mention sites"] = len(found)
 
 
 # --- reply fallbacks: a quoted "command" is never a command
@@ -481,7 +482,48 @@ async def _template(tmp_dir: Path) -> tuple[Path, dict]:
 
 
 NAMES = sorted({n for c in commands.load().all() for n in (c.name, *c.aliases)})
+SAMPLE = {
+    "AssignmentId": "A1", "ClassCode": "PHYS12", "UserId": LEARNER, "When": "friday 5pm", "PersonalWhen": "friday 5pm",
+    "Number": "10", "TimeZone": "Europe/London", "ZoneOrReset": "Europe/London", "ServerName": "b.test",
+    "GradeWords": f"{LEARNER} 5/20", "ReturnWords": LEARNER, "ReminderId": "R1", "Days": "monday", "TimeOfDay": "9:00",
+    "TopicId": "T1", "ProgrammeId": "P1", "ItemId": "I1", "DueOffset": "week 2 fri 17:00", "StartDate": "monday",
+    "Duration": "1h",
+}
+
+
+def _printable(text: str) -> str:
+    """Hostile, but through the converters' control-character check: what reaches handlers and replies."""
+    return "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
+
+
+def _well_formed(cmd_name: str, text: str) -> str:
+    """A command whose words are plausible and whose free text is hostile: reaches the handler."""
+    cmd = commands.load().find(cmd_name)
+    free = _printable(text)
+    words, body = [], ""
+    for p in cmd.params:
+        kind = type(p.type).__name__
+        if kind in ("Text", "Markdown", "GradeWords", "ReturnWords", "Shown"):
+            value = free if kind in ("Text", "Markdown") else f"{SAMPLE.get(kind, LEARNER + ' 5/20')} {free}"
+            if kind == "Text" and not p.rest:
+                value = '"' + value.replace('"', "").replace("“", "").replace("\n", " ")[:90] + '"'
+        elif kind == "Choice":
+            value = p.type.choices[0]
+        elif p.optional and not p.body:
+            continue
+        else:
+            value = SAMPLE.get(kind, "x")
+        if p.body:
+            body = free or "x"
+        elif p.keyword:
+            words += [p.keyword, value]
+        else:
+            words.append(value)
+    return " ".join([cmd.name, *words]) + (f"\n{body}" if body else "")
+
+
 command_line = st.one_of(
+    st.tuples(st.sampled_from(sorted(c.name for c in commands.load().all())), any_text).map(lambda t: _well_formed(*t)),
     st.tuples(st.sampled_from(NAMES), any_text).map(lambda t: f"{t[0]} {t[1]}"),
     st.tuples(st.sampled_from(NAMES), st.lists(st.one_of(hostile_text, st.sampled_from(["A1", "PHYS12", LEARNER, "@tеacher:a.test", "17/20", "friday 5pm", "due", "points", "@room"])), max_size=6)).map(
         lambda t: " ".join([t[0], *t[1]])
@@ -501,6 +543,31 @@ def hostile_dir(tmp_path_factory):
 async def test_any_command_text_ends_done_or_as_a_sentence(hostile_dir, sender, room, line, threaded):
     """Through the dispatcher as the bot runs it: never a bug; every reply renders safely; mentions
     only of the sender or of users the command named; never @room."""
+    await _dispatch(hostile_dir, sender, room, line, threaded)
+
+
+def _runner(cmd) -> tuple[str, str]:
+    """Who may run the command, and where, in the prepared classroom."""
+    room = {Where.CLASS_ROOM: "class", Where.WORK_ROOM: "work", Where.DM: "dm"}.get(cmd.where, "class")
+    sender = {Role.LEARNER: LEARNER, Role.OPERATOR: OPERATOR, Role.SCHOOL_ADMIN: OPERATOR}.get(cmd.who, TEACHER)
+    if cmd.name in ("submit", "unsubmit", "mywork"):
+        room = "work"
+    return sender, room
+
+
+COMMANDS = sorted(c.name for c in commands.load().all())
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(st.sampled_from(COMMANDS), any_text, st.booleans())
+async def test_hostile_text_in_a_well_formed_command_reaches_the_handler_and_comes_out_safe(hostile_dir, name, text, threaded):
+    """The command run by someone allowed to, where it belongs, with the free text hostile: the
+    handler runs, records it, and whatever it says renders within Matrix's rules."""
+    sender, room = _runner(commands.load().find(name))
+    await _dispatch(hostile_dir, sender, room, _well_formed(name, text), threaded)
+
+
+async def _dispatch(hostile_dir, sender, room, line, threaded) -> None:
     started = time.perf_counter()
     template, rooms = await _template(hostile_dir)
     copy = hostile_dir / f"case{next(_n)}.db"

@@ -1,0 +1,118 @@
+"""`!export grades` for a large class, bot-side: the dispatcher and handler against a populated
+SQLite, with a gateway that answers at once (so the upload of the file is not counted)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import commands
+from commands.context import Services, Settings
+from commands.dispatch import CommandEvent, Dispatcher
+from storage.db import Database
+from storage.repositories import Repositories
+
+from .records import ClassRecord, insert_classes, insert_schools
+
+TEACHER = "@teacher:a.test"
+OPERATOR = "@it:a.test"
+DM = "!teacher-dm:a.test"
+
+
+class InstantRooms:
+    """A RoomGateway that does nothing, instantly; uploads are counted."""
+
+    def __init__(self):
+        self.uploaded: list[int] = []
+
+    async def create_room(self, **kwargs) -> str:
+        return "!new:a.test"
+
+    async def upload(self, data, filename, mimetype) -> str:
+        self.uploaded.append(len(data))
+        return f"mxc://a.test/{filename}"
+
+    async def get_event(self, room_id, event_id):
+        return None
+
+    def __getattr__(self, name):
+        async def nothing(*args, **kwargs):
+            return None
+
+        return nothing
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+async def export_grades(learners: int, assignments: int, runs: int = 3, workdir: Path | None = None) -> dict:
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="ako-gradebook-"))
+    path = workdir / "gradebook.db"
+    path.unlink(missing_ok=True)
+    db = await Database.open(path)  # applies Ako's migrations
+    await db.close()
+    t0 = time.monotonic()
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA foreign_keys=ON")
+        insert_schools(con, {"a.test": "Kura A", "b.test": "Kura B"}, [TEACHER], OPERATOR)
+        people = [f"@learner{i:04d}:{'a' if i % 2 == 0 else 'b'}.test" for i in range(learners)]
+        insert_classes(
+            con,
+            [ClassRecord("Big class", "BIG1", TEACHER, people, "a.test", rooms=[(DM, "dm", TEACHER)],
+                         assignments=assignments, submitted=0.9, graded=0.9)],
+        )
+        con.execute("UPDATE rooms SET class_id = NULL WHERE room_id = ?", (DM,))
+        con.commit()
+    finally:
+        con.close()
+    populate = time.monotonic() - t0
+
+    db = await Database.open(path)
+    rooms = InstantRooms()
+    settings = Settings(
+        prefix="!", operators=frozenset({OPERATOR}), timezone="Pacific/Auckland", allow_guests=False,
+        max_upload_mb=20, encrypt_work_rooms=False, bot_user_id="@ako:a.test",
+    )
+    sent = []
+
+    async def enqueue(messages):
+        sent.extend(messages)
+
+    dispatcher = Dispatcher(commands.load(), Services(Repositories.over(db), rooms, Clock(), settings), enqueue)
+    times = []
+    try:
+        for i in range(runs):
+            before = len(sent)
+            t = time.perf_counter()
+            await dispatcher.handle(CommandEvent(TEACHER, DM, f"$export{i}", "export grades BIG1"))
+            times.append(time.perf_counter() - t)
+            files = [m.file for m in sent[before:] if m.file is not None]
+            if not files:
+                raise RuntimeError(f"!export grades sent no file: {[m.markdown for m in sent[before:]]}")
+    finally:
+        await db.close()
+    data = files[0][0]
+    rows = data.decode().count("\n")
+    return {
+        "learners": learners,
+        "assignments": assignments,
+        "runs": runs,
+        "median_s": round(statistics.median(times), 3),
+        "max_s": round(max(times), 3),
+        "csv_rows": rows,
+        "csv_kb": round(len(data) / 1024, 1),
+        "populate_s": round(populate, 1),
+        "note": "dispatcher + handler + its transaction; the file's upload to the homeserver not included",
+    }
+
+
+if __name__ == "__main__":  # python -m bench.gradebook: this figure alone
+    print(asyncio.run(export_grades(1000, 50)))
