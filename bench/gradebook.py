@@ -4,10 +4,12 @@ SQLite, with a gateway that answers at once (so the upload of the file is not co
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import statistics
 import tempfile
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -45,6 +47,16 @@ class InstantRooms:
             return None
 
         return nothing
+
+
+class _Failures(logging.Handler):
+    """Keeps the last line of the traceback the dispatcher logs for a failed command."""
+
+    last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.last = "".join(traceback.format_exception(*record.exc_info)).strip().splitlines()[-1]
 
 
 class Clock:
@@ -87,6 +99,8 @@ async def export_grades(learners: int, assignments: int, runs: int = 3, workdir:
         sent.extend(messages)
 
     dispatcher = Dispatcher(commands.load(), Services(Repositories.over(db), rooms, Clock(), settings), enqueue)
+    failures = _Failures()
+    logging.getLogger("ako.commands").addHandler(failures)
     times = []
     try:
         for i in range(runs):
@@ -96,8 +110,9 @@ async def export_grades(learners: int, assignments: int, runs: int = 3, workdir:
             times.append(time.perf_counter() - t)
             files = [m.file for m in sent[before:] if m.file is not None]
             if not files:
-                raise RuntimeError(f"!export grades sent no file: {[m.markdown for m in sent[before:]]}")
+                raise RuntimeError(f"!export grades sent no file: {[m.markdown for m in sent[before:]]} {failures.last}")
     finally:
+        logging.getLogger("ako.commands").removeHandler(failures)
         await db.close()
     data = files[0][0]
     rows = data.decode().count("\n")
@@ -114,5 +129,19 @@ async def export_grades(learners: int, assignments: int, runs: int = 3, workdir:
     }
 
 
-if __name__ == "__main__":  # python -m bench.gradebook: this figure alone
-    print(asyncio.run(export_grades(1000, 50)))
+if __name__ == "__main__":  # python -m bench.gradebook [LEARNERSxASSIGNMENTS] [--into bench/results.json]
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m bench.gradebook", description="The gradebook figure alone.")
+    p.add_argument("size", nargs="?", default="1000x50", help="LEARNERSxASSIGNMENTS (default 1000x50)")
+    p.add_argument("--into", type=Path, help="a results JSON whose gradebook entry to replace")
+    a = p.parse_args()
+    n_learners, n_assignments = (int(x) for x in a.size.lower().split("x"))
+    result = asyncio.run(export_grades(n_learners, n_assignments))
+    result["measured_at"] = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    print(result)
+    if a.into:
+        doc = json.loads(a.into.read_text())
+        doc["gradebook"] = result
+        a.into.write_text(json.dumps(doc, indent=2) + "\n")

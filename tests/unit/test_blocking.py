@@ -17,7 +17,6 @@ from bot.runtime import Ako
 from commands.blocking import acl_allows, host_of, server_acl
 from storage.repositories import Repositories
 
-from .conftest import NOW
 from .fakes import BOT, LEARNER_A, LEARNER_B, OPERATOR, SHARED_DM, TEACHER_A, classroom
 
 ROGUE = "@eve:c.test"
