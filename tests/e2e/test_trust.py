@@ -643,6 +643,9 @@ async def test_blocking_c_removes_its_users_though_no_acl_can_tell_it_from_a(clu
         "its user in the class room (invited by a teacher's own client) removed; no ACL entry (it would deny A and B too), "
         "and the reply says so; its new invites declined"
     )
+    # Later modules share the servers and the bot: lift the block again.
+    reply = await cluster.operator.command(cluster.operator_dm, f"!school unblock {hs_c.server_name}")
+    assert "unblock" in reply["body"].lower() or "no longer" in reply["body"].lower(), reply["body"]
 
 
 async def _is(coro, value):
