@@ -417,11 +417,14 @@ def scan_outbox(cluster) -> dict:
         content = json.loads(content)
         room_mentions += bool((content.get("m.mentions") or {}).get("room"))
         body = content.get("body") or ""
-        hits = [(learner, cid, what) for learner, cid, what, pattern in items if pattern.search(body)]
+        hits = [(learner, cid, what, pattern.pattern) for learner, cid, what, pattern in items if pattern.search(body)]
         if hits:
             private += 1
-        for learner, cid, what in hits:
-            if not allowed(room, learner, cid):
+        for learner, cid, what, text in hits:
+            # The same text (e.g. a score of 17/20) may belong to several learners: it leaks only if
+            # no learner it belongs to may see this room.
+            owners = [(l, c) for l, c, _, t in hits if t == text]
+            if not any(allowed(room, l, c) for l, c in owners):
                 leaks += 1
                 found.append((room, rooms.get(room), what, learner, body[:120]))
     return {"events": len(events), "private": private, "items": len(items), "leaks": leaks, "found": found, "room_mentions": room_mentions}
