@@ -416,7 +416,8 @@ def scan_outbox(cluster) -> dict:
     for room, content, event_id in events:
         content = json.loads(content)
         room_mentions += bool((content.get("m.mentions") or {}).get("room"))
-        body = content.get("body") or ""
+        # Usage examples in refusals ("write a number such as 17, 17.5 or 17/20.") are nobody's grade.
+        body = re.sub(r"such as [^.\n]*\.", "", content.get("body") or "")
         hits = [(learner, cid, what, pattern.pattern) for learner, cid, what, pattern in items if pattern.search(body)]
         if hits:
             private += 1
