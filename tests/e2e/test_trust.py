@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections import Counter
 import re
 import secrets
@@ -416,15 +415,22 @@ def scan_outbox(cluster) -> dict:
     found = []
     for room, content, event_id in events:
         content = json.loads(content)
-        room_mentions += bool((content.get("m.mentions") or {}).get("room"))
-        # Usage examples in refusals ("write a number such as 17, 17.5 or 17/20.") are nobody's grade.
-        body = re.sub(r"such as [^.\n]*\.", "", content.get("body") or "")
-        hits = [(learner, cid, what, pattern.pattern) for learner, cid, what, pattern in items if pattern.search(body)]
+        mentions = content.get("m.mentions") or {}
+        room_mentions += bool(mentions.get("room"))
+        body = content.get("body") or ""
+        # A score alone ("17/20") is nobody's grade: it is private only with the learner it belongs to,
+        # named in the event, mentioned by it, or owning the room it is in.
+        named = set(mentions.get("user_ids") or ()) | {rooms.get(room, (None, None, None))[2]}
+        hits = [
+            (learner, cid, what, pattern.pattern)
+            for learner, cid, what, pattern in items
+            if pattern.search(body) and (what != "grade" or learner in named or learner in body)
+        ]
         if hits:
             private += 1
         for learner, cid, what, text in hits:
-            # The same text (e.g. a score of 17/20) may belong to several learners: it leaks only if
-            # no learner it belongs to may see this room.
+            # The same text (a shared submission text, say) may belong to several learners: it leaks only
+            # if no learner it belongs to may see this room.
             owners = [(l, c) for l, c, _, t in hits if t == text]
             if not any(allowed(room, l, c) for l, c in owners):
                 leaks += 1
@@ -432,7 +438,6 @@ def scan_outbox(cluster) -> dict:
     return {"events": len(events), "private": private, "items": len(items), "leaks": leaks, "found": found, "room_mentions": room_mentions}
 
 
-@pytest.mark.skipif(os.environ.get("CI") == "true", reason="the outbox scan matches scores by text; with other modules' learners graded 17/20 in the same session it reports false leaks (issue 6 note): run this module alone")
 async def test_every_event_the_bot_sent_keeps_work_grades_and_feedback_private(cluster, trust):
     await asyncio.sleep(1)  # let the outbox drain
     result = scan_outbox(cluster)
@@ -692,7 +697,6 @@ async def test_blocking_d_denies_it_by_server_acl_on_every_server(cluster, trust
         await dave.close()
 
 
-@pytest.mark.skipif(os.environ.get("CI") == "true", reason="the outbox scan matches scores by text; with other modules' learners graded 17/20 in the same session it reports false leaks (issue 6 note): run this module alone")
 async def test_nothing_private_left_the_entitled_rooms_in_the_whole_run(cluster, trust):
     await asyncio.sleep(1)
     result = scan_outbox(cluster)
