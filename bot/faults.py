@@ -4,7 +4,9 @@
 (default 1st) it reaches ``<point>``. Only the test suite sets it; unset, this costs a dict lookup.
 Points: ``received`` (a command event is about to be handled), ``committed`` (its records and
 replies are committed, nothing sent yet), ``sent`` (a reply was accepted by the homeserver but
-not yet marked sent), ``reminder-sent`` (a reminder was sent, not yet marked).
+not yet marked sent), ``reminder-due`` (a scheduled send — reminder, digest, publication — is being
+queued inside its transaction, nothing of it committed) and ``reminder-committed`` (its records and
+messages are committed; the outbox may not have sent them yet).
 """
 
 from __future__ import annotations

@@ -165,6 +165,12 @@ class MatrixGateway:
         resp = await self.client.room_put_state(room_id, event_type, canonical(content), state_key=state_key)
         _check(resp, f"Writing {event_type} in {room_id}")
 
+    async def state(self, room_id: str, event_type: str, state_key: str = "") -> dict | None:
+        resp = await self.client.room_get_state_event(room_id, event_type, state_key)
+        if isinstance(resp, nio.ErrorResponse) and resp.status_code == "M_NOT_FOUND":
+            return None
+        return _check(resp, f"Reading {event_type} in {room_id}").content
+
     async def redact(self, room_id: str, event_id: str, reason: str) -> None:
         resp = await self.client.room_redact(room_id, event_id, reason=reason)
         _check(resp, f"Redacting {event_id} in {room_id}")

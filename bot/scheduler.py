@@ -21,6 +21,8 @@ from commands import timetable
 from commands.context import Services
 from commands.timetable import Enqueue, Slot
 
+from .faults import crash_point
+
 log = logging.getLogger("ako.scheduler")
 
 SWEEP_JOB = "ako.sweep"
@@ -40,6 +42,7 @@ class Scheduler:
         )
         self._dirty = False
         self._task: asyncio.Task | None = None
+        self._jobs_logged = False
 
     def start(self, paused: bool = False) -> None:
         """Start the clock (inside the running event loop) and catch up on what fell due while down."""
@@ -87,7 +90,17 @@ class Scheduler:
     async def refresh(self) -> None:
         """Do what is due, then set the clock for what comes next."""
         now = self.services.clock.now()
-        tally = await timetable.run_due(self.services, self.enqueue, now, self.started_at)
+        queued = 0
+
+        async def enqueue(messages):  # inside the send's transaction: nothing of it is committed yet
+            nonlocal queued
+            crash_point("reminder-due")
+            queued += len(messages)
+            await self.enqueue(messages)
+
+        tally = await timetable.run_due(self.services, enqueue, now, self.started_at)
+        if queued:
+            crash_point("reminder-committed")
         if tally.sent or tally.late or tally.dropped or tally.published:
             log.info(
                 "Scheduled sends: %d on time, %d late, %d dropped, %d posted",
@@ -105,4 +118,14 @@ class Scheduler:
             if job is not None and job.next_run_time == slot.at:
                 continue
             self._aps.add_job(self._wake, DateTrigger(run_date=slot.at), id=key, name=key, replace_existing=True)
-        log.debug("Timetable: %d moments ahead", len(wanted))
+        jobs = len(self._aps.get_jobs())
+        if self._jobs_logged:
+            log.debug("Timetable: %d moments ahead, %d jobs", len(wanted), jobs)
+        else:  # once per start, for the admin (and the restart tests): rebuilt, not added to
+            log.info("Timetable read: %d moment%s in the next %s, %d scheduler jobs", len(wanted), "" if len(wanted) == 1 else "s", _days(timetable.HORIZON), jobs)
+            self._jobs_logged = True
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} days" if days != 1 else "day"

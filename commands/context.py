@@ -78,6 +78,9 @@ class RoomGateway(Protocol):
 
     async def set_state(self, room_id: str, event_type: str, state_key: str, content: dict) -> None: ...
 
+    async def state(self, room_id: str, event_type: str, state_key: str = "") -> dict | None:
+        """The content of one state event, or None when the room has none."""
+
     async def redact(self, room_id: str, event_id: str, reason: str) -> None: ...
 
     async def upload(self, data: bytes, filename: str, mimetype: str) -> str: ...

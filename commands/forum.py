@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from storage.forum import Topic, TopicActivity
 
 from . import when
-from .context import Context, Role, Where
+from .context import Context, GatewayError, Role, Where
 from .converters import Choice, Converter, Markdown, Text
 from .errors import BadArgument, Conflict, NotFound
 from .registry import Param, registry
@@ -24,6 +24,7 @@ from .zones import shown_tz
 
 log = logging.getLogger("ako.forum")
 
+PINNED = "m.room.pinned_events"
 _TOPIC_ID = re.compile(r"^[Tt](\d{1,6})$")
 
 
@@ -197,7 +198,7 @@ async def topic_pin(ctx: Context, topic: int) -> None:
     if t.pinned:
         raise Conflict(f"{t.short_id} is already pinned; `{ctx.prefix}topic unpin {t.short_id}` unpins it.")
     await ctx.repos.topics.set_pinned(t.id, ctx.now)
-    ctx.reply(f"Pinned **{t.label}**: it heads `{ctx.prefix}topics`.")
+    ctx.reply(f"Pinned **{t.label}**: it heads `{ctx.prefix}topics`" + await _mirror_pin(ctx, t, pin=True))
 
 
 @registry.command(
@@ -212,4 +213,22 @@ async def topic_unpin(ctx: Context, topic: int) -> None:
     if not t.pinned:
         raise Conflict(f"{t.short_id} is not pinned.")
     await ctx.repos.topics.set_pinned(t.id, None)
-    ctx.reply(f"Unpinned **{t.label}**.")
+    ctx.reply(f"Unpinned **{t.label}**" + await _mirror_pin(ctx, t, pin=False))
+
+
+async def _mirror_pin(ctx: Context, t: Topic, *, pin: bool) -> str:
+    """Pin or unpin the topic's root in the room's own pinned events, which clients show at the top;
+    pins that others set there stay. Returns the end of the reply's sentence."""
+    root = await ctx.repos.topics.root_event(t)
+    if root is None:
+        return ". Its first message is still on its way, so the room's pinned messages are unchanged."
+    try:
+        current = (await ctx.rooms.state(t.room_id, PINNED) or {}).get("pinned")
+        current = [e for e in current if isinstance(e, str)] if isinstance(current, list) else []
+        pinned = [e for e in current if e != root] + ([root] if pin else [])
+        if pinned != current:
+            await ctx.rooms.set_state(t.room_id, PINNED, "", {"pinned": pinned})
+    except GatewayError as e:
+        log.warning("Could not %s %s in %s: %s", "pin" if pin else "unpin", t.short_id, t.room_id, e)
+        return ", but the room's pinned messages could not be changed just now."
+    return f" and {'among' if pin else 'out of'} the room's pinned messages."

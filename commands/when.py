@@ -38,7 +38,7 @@ _UNITS = {
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2}))?$")
 _TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")
 _IN = re.compile(r"^in\s+(\d+)\s*([a-z]+)$")
-_DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m)", re.I)
+_DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)", re.I)
 
 END_OF_DAY = time(23, 59)
 
@@ -178,7 +178,7 @@ def _dateparser(s: str, local_now: datetime, tz: ZoneInfo) -> datetime | None:
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """``24h``, ``1h30m``, ``90m``, ``2d``, ``1w`` → timedelta; None if not a duration."""
+    """``24h``, ``1h30m``, ``90m``, ``2d``, ``1w``, ``30s`` → timedelta; None if not a duration."""
     s = text.strip().lower().replace(" ", "")
     if not s or _DURATION_PART.sub("", s):
         return None

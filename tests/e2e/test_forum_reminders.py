@@ -145,6 +145,18 @@ async def test_a_topic_with_replies_from_a_and_b_shows_two_replies(fr):
     assert "**T1 · Pendulum question** — 2 replies from 2 people" in listing, listing
     assert "unanswered" not in listing
 
+    # pinning it pins its root in the room itself, as every client (on either server) shows it
+    reply = await teacher.command(fr.class_room, "!topic pin T1")
+    assert "among the room's pinned messages" in reply["body"], reply["body"]
+    for user in (ana, ben):
+        deadline = time.monotonic() + 30
+        while True:
+            resp = await user.client.room_get_state_event(fr.class_room, "m.room.pinned_events")
+            if getattr(resp, "content", {}).get("pinned") == [root_id]:
+                break
+            assert time.monotonic() < deadline, f"{user.user_id} never saw T1 pinned: {resp}"
+            await asyncio.sleep(0.3)
+
     # closing it posts in the thread
     mark = ana.mark(fr.class_room)
     reply = await teacher.command(fr.class_room, "!topic close T1")

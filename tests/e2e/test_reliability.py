@@ -41,12 +41,12 @@ async def restart(cluster, crash_at: str | None = None) -> None:
     FIGURES["restarts"] += 1
 
 
-async def wait_dead(cluster, timeout: float = 30) -> int:
+async def wait_dead(bot, timeout: float = 30) -> int:
     deadline = time.monotonic() + timeout
-    while cluster.bot.process.poll() is None:
+    while bot.process.poll() is None:
         assert time.monotonic() < deadline, "the bot did not reach its crash point"
         await asyncio.sleep(0.1)
-    return cluster.bot.process.returncode
+    return bot.process.returncode
 
 
 async def enrol(user, bot_id: str, code: str) -> str:
@@ -91,7 +91,7 @@ async def test_submit_and_grade_survive_a_kill_at_each_point(cluster, course, ne
 
     await restart(cluster, crash_at=point)
     event_id = await learner.send(work, f"!submit A1 essay written before the {point} crash")
-    code = await wait_dead(cluster)
+    code = await wait_dead(cluster.bot)
     FIGURES["kills"].append({"command": "!submit", "point": point, "exit": code})
     await restart(cluster)
     await learner.wait_for(work, lambda e: (e["content"].get("m.relates_to") or {}).get("m.in_reply_to", {}).get("event_id") == event_id, since=0, timeout=60)
@@ -99,7 +99,7 @@ async def test_submit_and_grade_survive_a_kill_at_each_point(cluster, course, ne
     teacher = cluster.teacher_a
     await restart(cluster, crash_at=point)
     grade_event = await teacher.send(course, f"!grade {CODE} A1 {learner.user_id} 17/20 Clear argument.")
-    code = await wait_dead(cluster)
+    code = await wait_dead(cluster.bot)
     FIGURES["kills"].append({"command": "!grade", "point": point, "exit": code})
     await restart(cluster)
     await teacher.wait_for(course, lambda e: (e["content"].get("m.relates_to") or {}).get("m.in_reply_to", {}).get("event_id") == grade_event, since=0, timeout=60)
@@ -279,7 +279,8 @@ def write_doc(path: Path) -> None:
         "# Reliability figures",
         "",
         f"Written by `tests/e2e/test_reliability.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-        "(run with `AKO_RELIABILITY_DOC=docs/reliability.md pytest tests/e2e/test_reliability.py`). Not edited by hand.",
+        "and `tests/e2e/test_clock.py` (run with `AKO_RELIABILITY_DOC=docs/reliability.md pytest tests/e2e/test_clock.py "
+        "tests/e2e/test_reliability.py`, or the whole suite). Not edited by hand.",
         "",
         "## Kills injected (SIGKILL at an injection point, then a restart)",
         "",
@@ -294,6 +295,25 @@ def write_doc(path: Path) -> None:
         *[f"| {c['point']} | {c['submissions']} | {c['receipts']} | {c['grades']} | {c['grade_notices']} |" for c in FIGURES.get("crash_checks", [])],
         "",
     ]
+    if "reminder_checks" in FIGURES:
+        lines += [
+            "A `!remindme` due 3 s after it was set, the bot killed at each point of its sending "
+            "(`reminder-due`: inside its transaction; `reminder-committed`: after the commit; `sent`: accepted by "
+            "the homeserver, not yet marked), then started again:",
+            "",
+            "| point | reminders that arrived |",
+            "|---|---|",
+            *[f"| {c['point']} | {c['reminders']} |" for c in FIGURES["reminder_checks"]],
+            "",
+        ]
+    if "clock_restarts" in FIGURES:
+        r = FIGURES["clock_restarts"]
+        lines += [
+            f"The scheduler over {r['restarts']} restarts ({r['kills']} of them SIGKILL) in {r['seconds']} s, with two "
+            f"reminders and a digest waiting: scheduler jobs after each start {r['jobs after each']}; the reminder due "
+            "after them arrived once.",
+            "",
+        ]
     if "downtime" in FIGURES:
         d = FIGURES["downtime"]
         lines += [

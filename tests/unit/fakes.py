@@ -62,6 +62,10 @@ class FakeRooms:
     async def set_state(self, room_id, event_type, state_key, content):
         self.actions.append(("state", room_id, event_type, state_key, content))
 
+    async def state(self, room_id, event_type, state_key=""):
+        found = [a[4] for a in self.actions if a[:4] == ("state", room_id, event_type, state_key)]
+        return found[-1] if found else None
+
     async def redact(self, room_id, event_id, reason):
         self.actions.append(("redact", room_id, event_id))
         if event_id in self.events:  # as a server does: the content is gone
