@@ -29,14 +29,23 @@ E2E_DIR = Path(__file__).resolve().parent / "e2e"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs against real Synapse homeservers (and the bot as a subprocess)")
     config.addinivalue_line("markers", "disruptive: stops a homeserver; runs after every other test")
+    config.addinivalue_line("markers", "overture: starts background work; runs first")
+    config.addinivalue_line("markers", "finale: checks background work; runs last before the disruptive tests")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
-    # Tests that stop a homeserver run last, so federation back-off cannot slow the others.
-    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+    # Background work (a rate-limited rush) starts first and is checked last; tests that stop a
+    # homeserver run after everything, so federation back-off cannot slow the others.
+    def place(item: pytest.Item) -> int:
+        for rank, marker in enumerate(("overture", None, "finale", "disruptive")):
+            if marker and item.get_closest_marker(marker) is not None:
+                return rank
+        return 1
+
+    items.sort(key=place)
 
 
 @pytest.fixture(scope="session")
