@@ -32,6 +32,7 @@ log = logging.getLogger("ako")
 
 READY_FILE = "ako.ready"
 SYNC_TIMEOUT_MS = 30_000
+RETRY_CAP = 15.0  # seconds between tries at most: 4 requests a minute to a server that is down
 # Lazy-loaded members and no presence: the bot needs timelines, not every member list.
 SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
@@ -77,6 +78,7 @@ class Ako:
         self.e2ee: e2ee.Encryption | None = None
         self._synced = asyncio.Event()  # set after the first sync: nio knows the rooms, the outbox may send
         self._outbox_wake = asyncio.Event()
+        self._reconnected = asyncio.Event()  # a sync succeeded after failing: the outbox stops waiting
         self._stopping = asyncio.Event()
         self._syncing: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
@@ -233,20 +235,21 @@ class Ako:
         first_start = token is None
         if first_start:
             log.info("First start: skipping the backlog, acting only on what arrives from now on")
-        # nio keeps no room state across restarts and we resume from our own token: the first sync
-        # asks for every room's full state, so nio knows members and which rooms are encrypted
-        # before the outbox sends and before device-list changes arrive.
-        full_state = True
+        # nio keeps no room state across restarts and we resume from our own token, without asking
+        # for every room's full state (30 s at 3,200 rooms; bench/RESULTS.md): nio's crypto store
+        # keeps which rooms are encrypted, a room that became encrypted meanwhile brings its
+        # m.room.encryption in this sync, sending fetches members nio lacks, and
+        # Encryption._know_room asks the server about any room nio has not seen.
         delay = 1.0
         ready = self.data_dir / READY_FILE
         while not self._stopping.is_set():
             await self.e2ee.upkeep()
-            timeout = 0 if first_start or full_state else SYNC_TIMEOUT_MS
+            timeout = 0 if first_start or not self._synced.is_set() else SYNC_TIMEOUT_MS
             give_up_in = await self.e2ee.seconds_to_next_give_up()
             if give_up_in is not None:  # wake up in time to give up on a message whose key never came
                 timeout = min(timeout, max(1000, int(give_up_in * 1000) + 100))
             try:
-                resp = await self.client.sync(timeout=timeout, since=token, sync_filter=SYNC_FILTER, full_state=full_state or None)
+                resp = await self.client.sync(timeout=timeout, since=token, sync_filter=SYNC_FILTER)
             except (asyncio.TimeoutError, OSError, nio.exceptions.RemoteTransportError, Exception) as e:  # noqa: B014
                 if isinstance(e, asyncio.CancelledError):
                     raise
@@ -255,13 +258,16 @@ class Ako:
                 message = resp.message if isinstance(resp, nio.SyncError) else f"{type(resp).__name__}: {resp}"
                 log.warning("Sync failed (%s); retrying in %.0f s", message, delay)
                 await self._sleep(delay)
-                delay = min(delay * 2, 60.0) * random.uniform(0.9, 1.1)
+                delay = min(delay * 2, RETRY_CAP) * random.uniform(0.9, 1.1)
                 continue
+            if delay > 1.0:
+                log.info("Sync works again")
+                self._reconnected.set()
             delay = 1.0
             await self._process(resp, token, skip_timeline=first_start)
             token = resp.next_batch
             await self.repos.sync.save_next_batch(token)
-            first_start = full_state = False
+            first_start = False
             self._synced.set()
             if not ready.exists():
                 ready.write_text(token)
@@ -441,17 +447,17 @@ class Ako:
                 try:
                     resp = await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
                 except Exception as e:  # network trouble: keep the row, try again later
-                    log.warning("Sending to %s failed (%s); retrying in %.0f s", item.room_id, e, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 60)
+                    log.warning("Sending to %s failed (%s); retrying in %.0f s, or as soon as sync works again", item.room_id, e, delay)
+                    await self._retry_pause(delay)
+                    delay = min(delay * 2, RETRY_CAP)
                     break
                 if isinstance(resp, nio.ErrorResponse):
                     give_up = item.attempts >= 4 or resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE")
                     log.warning("Sending to %s refused: %s %s%s", item.room_id, resp.status_code, resp.message, " (giving up)" if give_up else "")
                     await self.repos.outbox.mark_failed(item.id, f"{resp.status_code} {resp.message}", give_up, self.clock.now())
                     if not give_up:
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 60)
+                        await self._retry_pause(delay)
+                        delay = min(delay * 2, RETRY_CAP)
                         break
                     continue
                 delay = 1.0
@@ -460,6 +466,15 @@ class Ako:
             else:
                 if len(pending) < 200:
                     await self._outbox_wake.wait()
+
+
+    async def _retry_pause(self, seconds: float) -> None:
+        """Wait before trying to send again; a sync that works again ends the wait early."""
+        self._reconnected.clear()
+        try:
+            await asyncio.wait_for(self._reconnected.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
 
 
 def command_text(content: dict) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 from storage.coursework import Assignment, Extension, Grade, Return, Submission
@@ -17,7 +17,7 @@ from storage.models import Class, to_text
 from storage.repositories import Repositories
 
 from . import when
-from .context import Context, GatewayError, Message, Role, RoomGateway, Services, Where
+from .context import Context, GatewayError, Message, OnServices, Role, Services, Where
 from .converters import AssignmentId, Choice, ClassCode, Markdown, Number, ParseEnv, Text, UserId, When
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
 from .registry import Param, registry
@@ -204,24 +204,6 @@ async def by_school(ctx: Context, users: list[str]) -> list[tuple[str, list[str]
 # --- posting
 
 
-class Poster(Protocol):
-    """What posting needs: a Context, or the scheduler's :class:`ScheduledPoster`."""
-
-    @property
-    def repos(self) -> Repositories: ...
-
-    @property
-    def rooms(self) -> RoomGateway: ...
-
-    @property
-    def now(self) -> datetime: ...
-
-    @property
-    def prefix(self) -> str: ...
-
-    def send(self, room_id: str, markdown: str, **kwargs: Any) -> None: ...
-
-
 def due_text(a: Assignment, tz: ZoneInfo) -> str:
     text = f"Due **{when.show(a.due_at, tz)}**"
     if a.cutoff_at is not None:
@@ -263,14 +245,14 @@ def state_content(a: Assignment, klass: Class) -> dict:
     }
 
 
-async def write_state(poster: Poster, klass: Class, a: Assignment) -> None:
+async def write_state(poster: OnServices, klass: Class, a: Assignment) -> None:
     """Keep the class room's record of a posted assignment up to date."""
     room = await poster.repos.rooms.of_class(klass.id, "class")
     if room is not None and a.published:
         await poster.rooms.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, state_content(a, klass))
 
 
-async def publish(poster: Poster, klass: Class, a: Assignment) -> Assignment:
+async def publish(poster: OnServices, klass: Class, a: Assignment) -> Assignment:
     """Write the assignment's state event and post it in the class room; marks it published.
 
     The state event goes first: when the server refuses it, nothing is recorded or queued.
@@ -286,30 +268,11 @@ async def publish(poster: Poster, klass: Class, a: Assignment) -> Assignment:
 
 
 @dataclass
-class ScheduledPoster:
-    """A Poster for the scheduler, which has no command context: it collects the messages."""
+class ScheduledPoster(OnServices):
+    """What posts for the scheduler, which has no command context: it collects the messages."""
 
     services: Services
     outgoing: list[Message] = field(default_factory=list)
-
-    @property
-    def repos(self) -> Repositories:
-        return self.services.repos
-
-    @property
-    def rooms(self) -> RoomGateway:
-        return self.services.rooms
-
-    @property
-    def now(self) -> datetime:
-        return self.services.clock.now()
-
-    @property
-    def prefix(self) -> str:
-        return self.services.settings.prefix
-
-    def send(self, room_id: str, markdown: str, **kwargs: Any) -> None:
-        self.outgoing.append(Message(room_id, markdown, **kwargs))
 
 
 async def publish_due(services: Services) -> list[Message]:

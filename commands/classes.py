@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from storage.models import Class, server_of
+from storage.models import server_of
 
 from . import provision
 from .context import Context, Role, Where

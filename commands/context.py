@@ -175,19 +175,12 @@ class Message:
     txn_key: str | None = None  # a stable key makes the send idempotent across replays
 
 
-@dataclass
-class Context:
-    caller: Caller
-    room_id: str
-    room: Room | None
-    klass: Class | None
-    event_id: str
-    thread_root: str | None
-    reply_to: str | None
+class OnServices:
+    """What anything acting for Ako sees of its services: records, rooms, the time, the settings.
+    A command's :class:`Context` and the scheduler's poster both are."""
+
     services: Services
-    command_name: str = ""
-    event: dict | None = None  # the raw event, for listeners (thread replies, …)
-    outgoing: list[Message] = field(default_factory=list)
+    outgoing: list[Message]
 
     @property
     def now(self) -> datetime:
@@ -209,6 +202,25 @@ class Context:
     def prefix(self) -> str:
         return self.services.settings.prefix
 
+    def send(self, room_id: str, markdown: str, **kwargs: Any) -> None:
+        """A notice to another room (a work room, the class room, a DM)."""
+        self.outgoing.append(Message(room_id, markdown, **kwargs))
+
+
+@dataclass
+class Context(OnServices):
+    caller: Caller
+    room_id: str
+    room: Room | None
+    klass: Class | None
+    event_id: str
+    thread_root: str | None
+    reply_to: str | None
+    services: Services
+    command_name: str = ""
+    event: dict | None = None  # the raw event, for listeners (thread replies, …)
+    outgoing: list[Message] = field(default_factory=list)
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.klass.timezone if self.klass else self.services.settings.timezone)
@@ -223,6 +235,3 @@ class Context:
             Message(self.room_id, markdown, mentions, reply_to=self.event_id, thread_root=self.thread_root, file=file)
         )
 
-    def send(self, room_id: str, markdown: str, **kwargs: Any) -> None:
-        """A notice to another room (a work room, the class room, a DM)."""
-        self.outgoing.append(Message(room_id, markdown, **kwargs))

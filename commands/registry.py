@@ -10,10 +10,10 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from .context import Context, Role, Where
+from .context import Role, Where
 from .converters import Converter, Markdown, ParseEnv, Text
 from .errors import BadArgument, UnknownCommand
-from .tokens import Token, tokenize
+from .tokens import Token
 
 Handler = Callable[..., Awaitable[None]]
 

@@ -4,7 +4,8 @@ One class (FRM1) taught by school A's teacher, with Ana on A and Ben on B, is sh
 module (the ``fr`` fixture). The fixture sets the timed things first, so that their minute of
 waiting overlaps the class set-up and the forum test:
 
-- Ana's ``!remindme in 1 minute …``, which arrives while the bot runs;
+- Ana's ``!remindme in 1 minute …``, which arrives while the bot runs, and the teacher's
+  ``!remind`` for the class, due a second before it;
 - Ben's ``!remindme <a time with seconds, GAP s after Ana's> …``: the bot is killed just after
   Ana's arrives and started again after Ben's was due, so Ben's is sent by the catch-up at
   start, once, marked late;
@@ -115,6 +116,10 @@ async def fr(cluster, hs_a, hs_b):
         assert arooms["class"] == brooms["class"] == class_room
         # the teacher is invited to each work room: take those invites, so no later test finds them
         await accept(teacher, {f"{NAME} — work of {ana.user_id}", f"{NAME} — work of {ben.user_id}"}, 2)
+        # the teacher's !remind for the class, due a second before Ana's: it arrives while the bot runs
+        class_at = (datetime.now(NZ) + timedelta(seconds=ana_due - 1 - time.monotonic())).replace(microsecond=0)
+        reply = await teacher.command(class_room, f"!remind {class_at:%Y-%m-%d %H:%M:%S} lab coats on Thursday")
+        assert "I'll remind the class in its class room" in reply["body"], reply["body"]
         reply = await teacher.command(class_room, '!assign new "Lab notes" due in 61 minutes')
         assert "Posted **A1 — Lab notes**" in reply["body"], reply["body"]
         assert "Received **A1 — Lab notes**" in (await ana.command(arooms["work"], "!submit A1 my notes"))["body"]
@@ -171,6 +176,8 @@ async def test_reminders_arrive_once_and_a_killed_bot_sends_the_missed_one_once_
     # Ana's reminder arrives while the bot runs; then the bot dies before Ben's is due
     mine = await ana.wait_for(fr.ana_dm, notice_from(bot, "stretch your legs"), since=0, timeout=75)
     assert "Late" not in mine["content"]["body"]
+    theirs = await ben.wait_for(fr.class_room, notice_from(bot, "lab coats on Thursday"), since=0, timeout=15)  # over federation
+    assert "Late" not in theirs["content"]["body"] and theirs["content"]["m.mentions"] == {}
     assert time.monotonic() < fr.ben_due - 1, "too slow to kill the bot before Ben's reminder"
     cluster.bot.kill()
     await asyncio.sleep(max(0.0, fr.ben_due + 1 - time.monotonic()))
@@ -187,6 +194,7 @@ async def test_reminders_arrive_once_and_a_killed_bot_sends_the_missed_one_once_
 
     await asyncio.sleep(2)  # time for any duplicate to arrive
     assert count(ana, fr.ana_dm, bot, "stretch your legs") == 1
+    assert count(ben, fr.class_room, bot, "lab coats on Thursday") == 1
     assert count(ben, fr.ben_dm, bot, "drink some water") == 1
     assert count(ana, fr.class_room, bot, "**A1 — Lab notes** is due in") == 1
     assert count(ben, fr.ben_work, bot, "You haven't handed in") == 1

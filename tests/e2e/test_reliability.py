@@ -329,7 +329,7 @@ def write_doc(path: Path) -> None:
         lines += [
             "## The bot's homeserver down for 30 s",
             "",
-            f"- sync retries logged while down: {o['sync_retries_logged']} (exponential back-off, 1 s → 60 s)",
+            f"- sync retries logged while down: {o['sync_retries_logged']} (exponential back-off, 1 s → 15 s)",
             f"- commands answered {o['seconds_to_recover']} s after the server came back; lost: {o['lost']}; duplicates: {o['duplicates']}",
             "",
         ]
