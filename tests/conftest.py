@@ -33,10 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "finale: checks background work; runs last before the disruptive tests")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+            # with pytest-xdist (-n 2 --dist loadgroup) every end-to-end test runs on one worker, in
+            # this order, sharing one set of homeservers; unit tests run beside them on the other
+            item.add_marker(pytest.mark.xdist_group("e2e"))
     # Background work (a rate-limited rush) starts first and is checked last; tests that stop a
     # homeserver run after everything, so federation back-off cannot slow the others.
     def place(item: pytest.Item) -> int:
