@@ -279,8 +279,8 @@ def write_doc(path: Path) -> None:
         "# Reliability figures",
         "",
         f"Written by `tests/e2e/test_reliability.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-        "and `tests/e2e/test_clock.py` (run with `AKO_RELIABILITY_DOC=docs/reliability.md pytest tests/e2e/test_clock.py "
-        "tests/e2e/test_reliability.py`, or the whole suite). Not edited by hand.",
+        "with `tests/e2e/test_clock.py` and `tests/e2e/test_rate_limits.py` (run with `AKO_RELIABILITY_DOC=docs/reliability.md "
+        "pytest tests/e2e`). Not edited by hand.",
         "",
         "## Kills injected (SIGKILL at an injection point, then a restart)",
         "",
