@@ -24,6 +24,7 @@ from storage.repositories import Repositories
 from . import encryption as e2ee
 from . import render
 from .config import Config
+from .client import Client
 from .faults import crash_point, inject_failures
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
 from .scheduler import Scheduler
@@ -109,7 +110,7 @@ class Ako:
             e2ee.store_dir(self.data_dir).mkdir(parents=True, exist_ok=True)
             store_path = str(e2ee.store_dir(self.data_dir))
         client_config = e2ee.client_config(encryption, max_limit_exceeded=None, max_timeouts=2, request_timeout=60)
-        client = nio.AsyncClient(
+        client = Client(
             cfg.homeserver, cfg.user_id, device_id=saved.device_id if saved else None, store_path=store_path, config=client_config
         )
         if saved:

@@ -1,0 +1,41 @@
+"""matrix-nio's client, with the one thing Ako needs that nio does not do: read how long to wait
+after a 429 from the ``Retry-After`` header.
+
+nio retries a rate-limited request by itself, after the ``retry_after_ms`` of the error body (or
+5 s when there is none). Since Matrix v1.10 a server may send the wait only as the HTTP header;
+Synapse sends both. So: when the body has no ``retry_after_ms``, the header's seconds (or date)
+become it, and nio waits exactly as long as the server asked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import nio
+
+
+class Client(nio.AsyncClient):
+    async def create_matrix_response(self, response_class, transport_response, data=None, save_to=None):
+        resp = await super().create_matrix_response(response_class, transport_response, data, save_to)
+        if transport_response.status == 429 and isinstance(resp, nio.ErrorResponse) and not resp.retry_after_ms:
+            wait = retry_after_ms(transport_response.headers.get("Retry-After"))
+            if wait is not None:
+                resp.retry_after_ms = wait
+        return resp
+
+
+def retry_after_ms(header: str | None, now: datetime | None = None) -> int | None:
+    """``Retry-After: 3`` or ``Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`` → milliseconds (at least 1)."""
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return max(1, int(header) * 1000)
+    try:
+        at = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return max(1, int((at - (now or datetime.now(timezone.utc))).total_seconds() * 1000))
