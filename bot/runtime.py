@@ -468,7 +468,6 @@ class Ako:
                 if len(pending) < 200:
                     await self._outbox_wake.wait()
 
-
     async def _retry_pause(self, seconds: float) -> None:
         """Wait before trying to send again; a sync that works again ends the wait early."""
         self._reconnected.clear()
