@@ -15,7 +15,7 @@ from pathlib import Path
 import nio
 
 import commands
-from commands.context import Message, Services, Settings
+from commands.context import Message, Redaction, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher
 from storage.db import Database
 from storage.models import server_of
@@ -414,10 +414,14 @@ class Ako:
 
     # --- sending
 
-    async def enqueue(self, messages: list[Message]) -> None:
+    async def enqueue(self, messages: list[Message | Redaction]) -> None:
         """Called inside the handler's transaction: the replies commit with the records."""
         now = self.clock.now()
         for message in messages:
+            if isinstance(message, Redaction):
+                content = {"redacts": message.event_id, "reason": message.reason}
+                await self.repos.outbox.put(message.room_id, "m.room.redaction", content, now)
+                continue
             if message.file is not None:
                 data, filename, mimetype = message.file
                 mxc = await self.gateway.upload(data, filename, mimetype)
@@ -446,7 +450,11 @@ class Ako:
             pending = await self.repos.outbox.unsent()
             for item in pending:
                 try:
-                    resp = await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
+                    if item.event_type == "m.room.redaction":  # never encrypted
+                        c = item.content
+                        resp = await self.client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
+                    else:
+                        resp = await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
                 except Exception as e:  # network trouble: keep the row, try again later
                     log.warning("Sending to %s failed (%s); retrying in %.0f s, or as soon as sync works again", item.room_id, e, delay)
                     await self._retry_pause(delay)

@@ -180,7 +180,7 @@ class OnServices:
     A command's :class:`Context` and the scheduler's poster both are."""
 
     services: Services
-    outgoing: list[Message]
+    outgoing: list[Message | Redaction]
 
     @property
     def now(self) -> datetime:
@@ -206,6 +206,20 @@ class OnServices:
         """A notice to another room (a work room, the class room, a DM)."""
         self.outgoing.append(Message(room_id, markdown, **kwargs))
 
+    def redact(self, room_id: str, event_id: str, reason: str) -> None:
+        """Take an event out of a room, once this handler's records are committed."""
+        self.outgoing.append(Redaction(room_id, event_id, reason))
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """An event to take out of a room: sent through the outbox after the replies queued before it,
+    so that a handler never waits on the homeserver (or its rate limit) to redact."""
+
+    room_id: str
+    event_id: str
+    reason: str
+
 
 @dataclass
 class Context(OnServices):
@@ -219,7 +233,7 @@ class Context(OnServices):
     services: Services
     command_name: str = ""
     event: dict | None = None  # the raw event, for listeners (thread replies, …)
-    outgoing: list[Message] = field(default_factory=list)
+    outgoing: list[Message | Redaction] = field(default_factory=list)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 
 from storage.models import server_of
 
-from .context import Caller, Context, Message, Role, Services, Where
+from .context import Caller, Context, Message, Redaction, Role, Services, Where
 from .converters import ParseEnv
 from .errors import BadArgument, NotAllowed, NotFound, UserError
 from .registry import Command, Registry, parse_args, split_message
@@ -23,7 +23,7 @@ from .tokens import tokenize
 
 log = logging.getLogger("ako.commands")
 
-Enqueue = Callable[[list[Message]], Awaitable[None]]
+Enqueue = Callable[[list[Message | Redaction]], Awaitable[None]]
 ECHO_LIMIT = 80  # characters of the user's own text quoted back in a refusal
 
 

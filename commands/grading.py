@@ -146,7 +146,7 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
     ctx.send(work_room, message, mentions=(learner,))
     room = ctx.room
     if room is None or not (room.kind == "staff" or own_dm(ctx)):  # learners may read this room: take the command out
-        if await remove_from_view(ctx, ctx.event_id, "Grades and feedback stay in the learner's work room."):
+        if remove_from_view(ctx, ctx.event_id, "Grades and feedback stay in the learner's work room."):
             done += " I removed your message from this room so that it stays private."
         else:
             done += " Please delete your message from this room: learners can read it here."

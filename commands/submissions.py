@@ -56,9 +56,9 @@ async def _submit_from_class_room(ctx: Context, assignment: str, text: str | Non
     except UserError as e:
         replied, problem = None, e
     reason = "Work is handed in privately: Ako moved this to the learner's work room."
-    removed = [await remove_from_view(ctx, ctx.event_id, reason)]
+    removed = [remove_from_view(ctx, ctx.event_id, reason)]
     if replied is not None and replied.get("sender") == ctx.caller.user_id:
-        removed.append(await remove_from_view(ctx, ctx.reply_to, reason))
+        removed.append(remove_from_view(ctx, ctx.reply_to, reason))
     work_room = await work_room_of(ctx, ctx.caller.user_id)
     note = (
         f"You ran `{ctx.prefix}submit` in the class room of {ctx.klass.name}, where everyone can see it, so I removed it "

@@ -339,9 +339,11 @@ def write_doc(path: Path) -> None:
             "## A class handing in at once, under Synapse's default message rate limit",
             "",
             f"- the bot's homeserver: Synapse with its default `rc_message` ({r['limit']})",
-            f"- {r['learners']} learners on two other servers sent `!submit` at once, 5 of them twice: {r['replies']} replies due",
+            f"- {r['learners']} learners on two other servers sent `!submit` at once, 5 of them twice and {r['in_class']} in the "
+            f"class room: {r['replies']} receipts due, and {r['in_class']} redactions",
+            f"- `!submit`s taken out of the class room (redacted, through the outbox): {r['redacted']} of {r['in_class']}",
             f"- all {r['replies']} submissions recorded {r['recorded_s']} s after the burst (the sync loop kept reading while sends waited)",
-            f"- replies delivered: {r['delivered']} of {r['replies']}, duplicates 0, the last {r['delivered_s']} s after the burst",
+            f"- receipts delivered: {r['delivered']} of {r['replies']}, duplicates 0, the last {r['delivered_s']} s after the burst",
             f"- sends refused with 429: {r['refused']}, each waited out as the server asked (`retry_after_ms`, {r['waited_s']} s in all)",
             f"- rooms with two replies that got them in order: {r['rooms_in_order']} of 5",
             "",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import commands
-from commands.context import Message, Services, Settings
+from commands.context import Message, Redaction, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher
 from storage.db import Database
 from storage.repositories import Repositories
@@ -122,7 +122,12 @@ class Harness:
         self._n = 0
 
     async def _enqueue(self, messages):
-        self.sent.extend(messages)
+        """Messages are kept as sent; redactions go to the fake rooms, as the outbox would send them."""
+        for m in messages:
+            if isinstance(m, Redaction):
+                await self.rooms.redact(m.room_id, m.event_id, m.reason)
+            else:
+                self.sent.append(m)
 
     async def run(self, sender: str, room_id: str, text: str, **kw) -> list[Message]:
         """Run one command (without its prefix) and return what it sent."""

@@ -5,6 +5,7 @@ found through the outbox, and for proving a scheduled send is queued once."""
 from __future__ import annotations
 
 from bot import render
+from commands.context import Redaction
 
 from .fakes import FakeRooms, FrozenClock, Harness
 
@@ -16,9 +17,10 @@ class OutboxHarness(Harness):
 
     async def _enqueue(self, messages):
         """Like ``Ako.enqueue``: each message into the outbox, under its stable key when it has one."""
-        self.sent.extend(messages)
+        await super()._enqueue(messages)
         for m in messages:
-            await self.repos.outbox.put(m.room_id, "m.room.message", render.content_for(m), self.clock.now(), txn_id=m.txn_key)
+            if not isinstance(m, Redaction):
+                await self.repos.outbox.put(m.room_id, "m.room.message", render.content_for(m), self.clock.now(), txn_id=m.txn_key)
 
     async def deliver(self) -> dict[str, str]:
         """Pretend the outbox sent everything: txn id → the event id the server gave it."""
