@@ -129,6 +129,10 @@ def render(data: dict) -> str:
             f"Measured {e['measured']}: the bot as a process on server A; B a registered school; C a server of no "
             f"school; D a rogue server on another host name ({e.get('d_server', 'D')}).",
             "",
+            "### The authorisation matrix over Matrix",
+            "",
+            *_rows(e.get("matrix_live", {}).items()),
+            "",
             "### Spoofing",
             "",
             *_rows(e["spoofing"].items()),

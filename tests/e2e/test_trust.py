@@ -27,8 +27,10 @@ import aiohttp
 import pytest
 
 from bot.homeserver import STATE_FILE, _free_ports, _write_signing_key, start_homeservers, stop_homeservers
+import commands
 from tests import security_doc
 from tests.matrix_user import MatrixUser, unique_localpart
+from tests.unit.test_authorisation_matrix import declared_allow, sample_args
 
 from .helpers import open_dm
 
@@ -39,7 +41,7 @@ FEEDBACK_BEN = "Ben, a clear argument; cite the 1995 flood"
 FEEDBACK_ANA = "Ana, lovely detail; watch the word count"
 TEACHER_NAME = "Whaea Aroha"
 
-FIGURES: dict = {"spoofing": {}, "privacy": {}, "scan": {}, "forget": {}, "rogue": {}}
+FIGURES: dict = {"matrix_live": {}, "spoofing": {}, "privacy": {}, "scan": {}, "forget": {}, "rogue": {}}
 
 
 # --- small steps
@@ -179,6 +181,43 @@ async def grades_of(cluster, learner: str) -> list[tuple]:
 
 
 # --- 1. spoofing
+
+
+def replying_to(event_id: str, bot_id: str):
+    def match(e: dict) -> bool:
+        return e["sender"] == bot_id and (e["content"].get("m.relates_to") or {}).get("m.in_reply_to", {}).get("event_id") == event_id
+
+    return match
+
+
+def _refusal_pattern(name: str) -> re.Pattern:
+    """What the dispatcher says when a declaration denies a command (commands/dispatch.py)."""
+    n = re.escape(name)
+    return re.compile(rf"^(Only .+ can use !{n}\.|!{n} works in (a class room|your work room for the class|a direct message with me)\.)$")
+
+
+async def test_every_command_a_learner_may_not_run_is_refused_over_matrix_on_a_and_b(trust):
+    """The unit matrix runs every cell through the dispatcher; here the learner's denied cells in the
+    class room and their work room go through real Matrix, from learners on A and on B."""
+    t = trust
+    cells = [(cmd, kind) for cmd in commands.load().all() for kind in ("class", "work") if not declared_allow(cmd, "learner", kind)]
+    sent = []
+    for i, (cmd, kind) in enumerate(cells):
+        learner = (t.ana, t.ben)[i % 2]
+        room = t.class_room if kind == "class" else t.work[learner.user_id]
+        line, body = sample_args(cmd)
+        text = f"!{cmd.name} {line}".strip() + (f"\n{body}" if body else "")
+        sent.append((cmd, learner, room, await learner.send(room, text)))
+    wrong = []
+    for cmd, learner, room, event_id in sent:
+        reply = await learner.wait_for(room, replying_to(event_id, t.bot_id), since=0, timeout=60)
+        body = reply["content"]["body"]
+        if reply["content"].get("msgtype") != "m.notice" or not _refusal_pattern(cmd.name).match(body):
+            wrong.append((cmd.name, room == t.class_room, body[:120]))
+    assert len(cells) >= 60 and wrong == [], wrong
+    FIGURES["matrix_live"]["cells a declaration denies a learner (class room, work room), sent over Matrix by learners on A and B"] = (
+        f"{len(cells)} sent, {len(cells) - len(wrong)} answered with the declared refusal, **{len(wrong)} acted on**"
+    )
 
 
 async def test_a_user_on_c_with_a_teachers_name_and_avatar_gains_nothing(cluster, trust, new_user, hs_c):
