@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -29,7 +28,7 @@ from tests.botproc import BotProcess, write_bot_config
 from tests.matrix_user import MatrixUser, unique_localpart
 
 from .helpers import open_dm
-from .test_reliability import FIGURES, enrol
+from .test_reliability import FIGURES, db_rows, enrol
 
 CODE = "RUSH30"
 LEARNERS = 30
@@ -154,19 +153,11 @@ async def _burst(r: Rush, learners: list[tuple[MatrixUser, str]]) -> dict:
 
 
 def _class_room(r: Rush) -> str:
-    con = sqlite3.connect(f"file:{r.bot.data_dir / 'ako.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute("SELECT room_id FROM rooms WHERE kind = 'class'").fetchone()[0]
-    finally:
-        con.close()
+    return db_rows(r, "SELECT room_id FROM rooms WHERE kind = 'class'")[0][0]  # (r has a .bot, like a cluster)
 
 
 def _recorded(r: Rush) -> int:
-    con = sqlite3.connect(f"file:{r.bot.data_dir / 'ako.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute("SELECT count(*) FROM submissions").fetchone()[0]
-    finally:
-        con.close()
+    return db_rows(r, "SELECT count(*) FROM submissions")[0][0]
 
 
 @pytest.mark.overture
