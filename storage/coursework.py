@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .db import Database
-from .models import from_text, to_text
+from .models import Titled, from_text, to_text
 
 # --- models
 
@@ -28,7 +28,7 @@ class Extension:
 
 
 @dataclass(frozen=True)
-class Assignment:
+class Assignment(Titled):
     id: int
     class_id: int
     number: int
@@ -48,14 +48,6 @@ class Assignment:
     @property
     def short_id(self) -> str:
         return f"A{self.number}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.short_id} — {self.title}"
-
-    @property
-    def published(self) -> bool:
-        return self.published_at is not None
 
     @property
     def closed(self) -> bool:

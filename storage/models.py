@@ -20,6 +20,19 @@ def server_of(user_id: str) -> str:
     return user_id.split(":", 1)[1] if ":" in user_id else ""
 
 
+class Titled:
+    """A record shown as ``<short id> — <title>`` (an assignment, a programme), published once it
+    has a ``published_at``."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.short_id} — {self.title}"
+
+    @property
+    def published(self) -> bool:
+        return self.published_at is not None
+
+
 @dataclass(frozen=True)
 class School:
     server: str

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from .db import Database
-from .models import from_text, to_text
+from .models import Titled, from_text, to_text
 
 # --- models
 
@@ -21,7 +21,7 @@ class SubjectRoom:
 
 
 @dataclass(frozen=True)
-class Programme:
+class Programme(Titled):
     id: int
     title: str
     room_id: str | None
@@ -33,14 +33,6 @@ class Programme:
     @property
     def short_id(self) -> str:
         return f"P{self.id}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.short_id} — {self.title}"
-
-    @property
-    def published(self) -> bool:
-        return self.published_at is not None
 
 
 @dataclass(frozen=True)
