@@ -130,7 +130,7 @@ def _saved_device(cfg) -> str | None:
 
 
 def cmd_identity_reset(args) -> int:
-    """Publish Ako's kept cross-signing identity (or a new one) in place of what the homeserver holds."""
+    """Publish a new cross-signing identity for Ako in place of what the homeserver holds."""
     cfg = _load(args.config)
     if cfg is None:
         return 2
@@ -143,23 +143,22 @@ def cmd_identity_reset(args) -> int:
         own_device = False
         try:
             if cfg.matrix.access_token:
-                client.restore_login(cfg.matrix.user_id, "", cfg.matrix.access_token)
+                client.access_token = cfg.matrix.access_token
+                client.device_id = _saved_device(cfg)
             else:
                 resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-identity-reset")
                 if isinstance(resp, nio.ErrorResponse):
                     print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
                     return 1
                 own_device = True
-            kept = identity.load(cfg.bot.data_dir)
-            ours = await identity.reset(client, cfg.bot.data_dir, cfg.matrix.password, new=args.new or kept is None)
-            what = "a new identity" if args.new or kept is None else "Ako's kept identity"
-            print(f"Published {what}: master key {identity.fingerprint(ours.master_public)}.")
+            ours = await identity.reset(client, cfg.bot.data_dir, cfg.matrix.password)
+            print(f"Published a new identity for {cfg.matrix.user_id}: master key {identity.fingerprint(ours.master_public)}.")
             print("Start (or restart) Ako: it signs its device with it. Users' clients will say that Ako's identity changed.")
             return 0
         except identity.IdentityError as e:
             print(str(e), file=sys.stderr)
             return 1
-        except Exception as e:
+        except (OSError, asyncio.TimeoutError) as e:
             print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
             return 1
         finally:
@@ -224,13 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     ident_sub = ident.add_subparsers(dest="action", required=True, metavar="ACTION")
     reset = ident_sub.add_parser(
         "reset",
-        help="publish Ako's kept identity (or a new one) in place of the homeserver's",
-        description="Publish Ako's kept cross-signing identity in place of the one the homeserver holds (after someone reset it), "
-        "or with --new a new identity. Needs matrix.password (the homeserver asks for it). Every user's client will say that "
-        "Ako's identity changed.",
+        help="publish a new identity for Ako in place of the homeserver's",
+        description="Publish a new cross-signing identity for Ako in place of the one the homeserver holds (after someone reset "
+        "it, or the kept one was lost), and sign Ako's device with it. The old one is kept as cross-signing.json.replaced. "
+        "Needs matrix.password (the homeserver asks for it). Every user's client will say that Ako's identity changed.",
     )
     reset.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
-    reset.add_argument("--new", action="store_true", help="make a new identity even though one is kept")
     reset.set_defaults(func=cmd_identity_reset)
     backup = sub.add_parser("backup", help="online backup of the database to a file", description="Copy the bot's SQLite database to FILE while the bot runs (SQLite backup API), then check the copy.")
     backup.add_argument("file", help="the backup file to create")

@@ -215,7 +215,7 @@ async def describe(client: nio.AsyncClient, data_dir: Path, device_id: str | Non
     elif not agrees:
         problem = (
             f"The homeserver holds another master key ({fingerprint(server.master)}): someone reset it. Run `ako identity reset` "
-            "to publish Ako's kept identity again."
+            "to publish a new identity for Ako (every user's client will say it changed)."
         )
     elif device_id is None:
         problem = "Ako has not logged in yet (no session.json): its first start signs its device."
@@ -288,16 +288,16 @@ async def ensure(client: nio.AsyncClient, data_dir: Path, password: str | None) 
     return Status(ours.master_public, True, True)
 
 
-async def reset(client: nio.AsyncClient, data_dir: Path, password: str | None, *, new: bool) -> Identity:
-    """Publish Ako's kept identity (or, with ``new`` or none kept, a new one) in place of the server's."""
-    ours = None if new else load(data_dir)
-    if ours is None:
-        old = identity_file(data_dir)
-        if old.exists():
-            old.rename(old.with_name(f"{FILE}.replaced"))
-        ours = Identity.generate()
-        save(data_dir, ours)
+async def reset(client: nio.AsyncClient, data_dir: Path, password: str | None) -> Identity:
+    """Publish a new identity in place of the server's. Always new: Synapse refuses a cross-signing key
+    it has held before (it keeps every published key), so the old one cannot be put back. The old
+    file is kept beside it as ``cross-signing.json.replaced``."""
+    ours = Identity.generate()
     await upload(client, ours, password)
+    old = identity_file(data_dir)
+    if old.exists():
+        old.replace(old.with_name(f"{FILE}.replaced"))
+    save(data_dir, ours)
     server = await published(client)
     if server.device_keys is not None and not server.device_signed_by(ours.self_signing_public, client.user_id):
         await sign_device(client, ours, server.device_keys)
