@@ -279,7 +279,8 @@ class ElementUser:
         return (await self.call("create_room", {"name": name, "invite": list(invite), "encrypted": encrypted}))["room_id"]
 
     async def invites(self) -> list[dict]:
-        """Pending invites not yet taken: ``room_id``, ``sender``, ``is_direct``, ``name``."""
+        """Pending invites not yet taken: ``room_id``, ``room_type`` (``m.space`` for a space), ``sender``,
+        ``is_direct``, ``name``."""
         return await self.call("invites")
 
     async def wait_invite(self, *, sender: str | None = None, name_contains: str | None = None,

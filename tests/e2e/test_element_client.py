@@ -64,7 +64,9 @@ async def test_two_element_users_read_each_other_in_an_encrypted_dm(element_clie
 
 
 async def _nio_and_element_in_an_encrypted_room(hs_a, hs_b, tmp_path, isolation: str):
-    nio = await MatrixUser.create(hs_a, unique_localpart("niouser"), encrypted=True, store_dir=tmp_path / "nio")
+    nio = await MatrixUser.create(
+        hs_a, unique_localpart("niouser"), encrypted=True, store_dir=tmp_path / "nio", cross_signed=False
+    )
     element = await ElementUser.create(hs_b, unique_localpart("elena"), isolation=isolation, log_dir=tmp_path)
     resp = await nio.client.room_create(name="nio and Element", invite=[element.user_id], initial_state=[ENCRYPTION])
     room = resp.room_id

@@ -218,8 +218,10 @@ async function roomReady(roomId, timeout) {
 function inviteInfo(room) {
     const member = room.currentState.getStateEvents("m.room.member", me.userId);
     const nameEvent = room.currentState.getStateEvents("m.room.name", "");
+    const createEvent = room.currentState.getStateEvents("m.room.create", "");
     return {
         room_id: room.roomId,
+        room_type: createEvent?.getContent()?.type ?? null,
         sender: member?.getSender() ?? null,
         is_direct: Boolean(member?.getContent()?.is_direct),
         name: nameEvent?.getContent()?.name ?? null,
