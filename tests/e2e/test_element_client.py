@@ -119,3 +119,29 @@ async def test_in_the_older_all_devices_mode_the_same_message_shows_a_red_shield
     finally:
         await element.close()
         await nio.close()
+
+
+async def test_a_nio_device_cross_signed_by_its_owner_is_read_without_a_shield(element_client, hs_a, hs_b, tmp_path):
+    """The same nio client once its device is signed by its owner's identity (bot/identity.py, as
+    Ako now does for its own device): Element's mode reads it, with no warning."""
+    nio = await MatrixUser.create(hs_a, unique_localpart("niosigned"), encrypted=True, store_dir=tmp_path / "nio")
+    element = await ElementUser.create(hs_b, unique_localpart("elsa"), log_dir=tmp_path)
+    try:
+        resp = await nio.client.room_create(name="signed nio and Element", invite=[element.user_id], initial_state=[ENCRYPTION])
+        room = resp.room_id
+        await element.wait_invite(room_id=room)
+        await element.join(room)
+        await nio.wait_for(
+            room,
+            lambda e: e["type"] == "m.room.member" and e["state_key"] == element.user_id and e["content"]["membership"] == "join",
+            since=0,
+            timeout=30,
+        )
+        assert (await element.device_status(nio.user_id, nio.client.device_id))["signed_by_owner"] is True
+        sent = await nio.send(room, "Signed by my own identity.")
+        seen = await element.wait_event(room, event_id=sent, since=0)
+        assert seen["decryption_failure"] is None and seen["content"]["body"] == "Signed by my own identity."
+        assert seen["shield"] == {"colour": "NONE", "reason": None}
+    finally:
+        await element.close()
+        await nio.close()
