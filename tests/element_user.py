@@ -64,9 +64,10 @@ def ensure_node_modules() -> None:
         return
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if p is None)
+        missing = [n for n, p in (("node", node), ("npm", npm)) if p is None]
         pytest.fail(
-            f"The Element-mode tests need Node.js {MIN_NODE} or newer with npm, and {missing} is not on PATH: "
+            f"The Element-mode tests need Node.js {MIN_NODE} or newer with npm, and {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not on PATH: "
             f"install Node.js (e.g. `apt-get install nodejs npm`) and run the tests again.",
             pytrace=False,
         )
