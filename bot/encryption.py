@@ -111,6 +111,8 @@ class Encryption:
         self.identities: dict[str, UserIdentity] = {}  # users' cross-signing identities, as last queried
         self._unqueried: set[str] = set()  # users whose identity must be asked for before deciding about them
         self.identity_status: identity_mod.Status | None = None
+        self._learned = 0  # how many identity answers were learned: a change means decisions to make again
+        self._decided_for: tuple | None = None
 
     @property
     def enabled(self) -> bool:
@@ -216,9 +218,13 @@ class Encryption:
                 await self._query_identities(sorted(ask))
         servers = await self.records.registered_servers()
         blocked = await self.records.blocked_servers()
-        for device in list(c.device_store):
-            if device.deleted:
-                continue
+        devices = [d for d in c.device_store if not d.deleted]
+        # the decisions change only with the devices, their owners' identities, or the schools
+        inputs = (len(devices), servers, blocked, self._learned)
+        if inputs == self._decided_for and not any(not d.verified and not d.blacklisted for d in devices):
+            return
+        self._decided_for = inputs
+        for device in devices:
             decision, why = decide(
                 device.user_id,
                 device.id,
@@ -257,6 +263,7 @@ class Encryption:
     async def _learn(self, raw: dict) -> None:
         """Keep each user's checked identity; pin master keys on first use, and log a change."""
         now = self.clock.now()
+        self._learned += 1
         for user_id, found in identities_from_query(raw).items():
             self.identities[user_id] = found
             self._unqueried.discard(user_id)
@@ -283,6 +290,8 @@ class Encryption:
         if not self.enabled:
             return await self.client.room_send(room_id, event_type, content, tx_id=txn_id)
         await self._know_room(room_id)
+        if room_id not in self.client.encrypted_rooms:  # no room key is shared: no device to decide about
+            return await self.client.room_send(room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True)
         await self.apply_trust_policy()
         for _ in range(3):
             try:
