@@ -106,6 +106,19 @@ async def ask(user: ElementUser, room: str, line: str, *, encrypted: bool = True
     return readable(answer, encrypted)["body"]
 
 
+async def sees_signed(user: ElementUser, user_id: str, device_id: str, timeout: float = 30) -> dict:
+    """Wait until ``user``'s client knows the device (it learns of new devices from its sync) and
+    sees it signed by its owner's identity."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await user.device_status(user_id, device_id)
+        if status is not None and status["signed_by_owner"]:
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{user.user_id} does not see device {device_id} of {user_id} as signed by its owner: {status}")
+        await asyncio.sleep(0.5)
+
+
 async def join_invites(user: ElementUser, name: str, count: int) -> list[dict]:
     """Take ``count`` invites to rooms whose name contains ``name`` and join them."""
     invites = [await user.wait_invite(name_contains=name, timeout=40) for _ in range(count)]
@@ -173,8 +186,7 @@ async def test_learner_on_b_reads_help_and_joins_by_code_in_an_encrypted_dm(ako,
         roster = await ask(klass.teacher, klass.class_room, "!roster", encrypted=False)
         assert learner.user_id in roster, roster
         # Ako's device, as her client sees it: signed by Ako's own identity
-        status = await learner.device_status(ako.bot_id, ako.device_id)
-        assert status is not None and status["signed_by_owner"] is True, status
+        await sees_signed(learner, ako.bot_id, ako.device_id)
         body = await ask(learner, work, "!help")
         assert "!submit" in body, body
     finally:
@@ -247,8 +259,8 @@ async def test_five_restarts_and_a_lost_crypto_store_keep_one_identity_and_every
         shutil.rmtree(bot.data_dir / "crypto")
         bot.start()
         assert ako.device_id != first_device
-        status = await learner.device_status(ako.bot_id, ako.device_id)
-        assert status is not None and status["signed_by_owner"] is True, status
+        await sees_signed(learner, ako.bot_id, ako.device_id)
+        await sees_signed(t, ako.bot_id, ako.device_id)
         await round_trip("after the crypto store was lost")
 
         # Everything Ako said to them on the way, read again: all decrypted, no shield.
