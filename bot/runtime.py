@@ -230,7 +230,17 @@ class Ako:
 
     async def _sync_forever(self) -> None:
         b = self.config.bot
-        self.e2ee = e2ee.Encryption(self.client, self.db, bot_user_id=self.user_id, allow_guests=b.allow_guests, clock=self.clock, enqueue=self.enqueue)
+        self.e2ee = e2ee.Encryption(
+            self.client,
+            self.db,
+            bot_user_id=self.user_id,
+            allow_guests=b.allow_guests,
+            clock=self.clock,
+            enqueue=self.enqueue,
+            exclude_insecure=b.exclude_insecure_devices,
+            data_dir=self.data_dir,
+            password=self.config.matrix.password,
+        )
         await self.e2ee.start()
         token = await self.repos.sync.next_batch()
         first_start = token is None
