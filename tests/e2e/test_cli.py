@@ -9,7 +9,6 @@ stops everything; a second start reuses the accounts.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
