@@ -134,6 +134,7 @@ class ElementUser:
         self._closed = False
         self.user_id = self.device_id = ""
         self.master_key = None
+        self.login_info: dict = {}  # what login answered: ids, master key, own device signed, isolation mode
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
