@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable
+from typing import Annotated, Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 from storage.coursework import Assignment, Extension, Grade, Return, Submission
@@ -20,7 +20,7 @@ from . import when
 from .context import Context, GatewayError, Message, OnServices, Role, Services, Where
 from .converters import AssignmentId, Choice, ClassCode, Markdown, Number, ParseEnv, Text, UserId, When
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
-from .registry import Param, registry
+from .registry import Body, Keyword, Rest, registry
 
 log = logging.getLogger("ako.assignments")
 
@@ -53,6 +53,13 @@ async def find(ctx: Context, short_id: str) -> Assignment:
     if found is None or (not found.published and not teacher):
         raise NotFound(f"{ctx.klass.name} has no assignment {short_id}. `{ctx.prefix}assignments` lists them.")
     return found
+
+
+class AssignmentRef(AssignmentId):
+    """An assignment of the context's class, by its short id: the record, found for the caller."""
+
+    async def convert(self, ctx: Context, text: str) -> Assignment:
+        return await find(ctx, self.parse(text, ctx))
 
 
 async def learner_in_class(ctx: Context, user: str) -> str:
@@ -331,12 +338,6 @@ async def confirm(ctx: Context) -> None:
 
 @registry.command(
     "assign new",
-    Param("title", Text("title", max_len=200)),
-    Param("due", When(), keyword="due"),
-    Param("points", POINTS, keyword="points", optional=True),
-    Param("cutoff", When(), keyword="cutoff", optional=True),
-    Param("publish_at", When(), keyword="publish", optional=True),
-    Param("description", Markdown("description"), body=True, optional=True),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Set an assignment: posted in the class room with its id (A1, A2, …).",
@@ -346,8 +347,13 @@ async def confirm(ctx: Context) -> None:
     ),
 )
 async def assign_new(
-    ctx: Context, title: str, due: datetime, points: float | None, cutoff: datetime | None,
-    publish_at: datetime | None, description: str | None,
+    ctx: Context,
+    title: Annotated[str, Text("title", max_len=200)],
+    due: Annotated[datetime, When(), Keyword("due")],
+    points: Annotated[float | None, POINTS, Keyword("points")] = None,
+    cutoff: Annotated[datetime | None, When(), Keyword("cutoff")] = None,
+    publish_at: Annotated[datetime | None, When(), Keyword("publish")] = None,
+    description: Annotated[str | None, Markdown("description"), Body] = None,
 ) -> None:
     tz = ctx.tz
     if cutoff is not None and cutoff < due:
@@ -415,14 +421,12 @@ def _state_words(a: Assignment, tz: ZoneInfo) -> str:
 
 @registry.command(
     "assign show",
-    Param("assignment", AssignmentId()),
     who=Role.MEMBER,
     where=Where.CLASS,
     summary="Show one assignment: its description, due time and points.",
     reads_only=True,
 )
-async def assign_show(ctx: Context, assignment: str) -> None:
-    a = await find(ctx, assignment)
+async def assign_show(ctx: Context, a: Annotated[Assignment, AssignmentRef()]) -> None:
     text = announcement(a, ctx.tz, ctx.prefix)
     if not a.published:
         text += f"\nTo be posted {when.show(a.publish_at, ctx.tz)}." if a.publish_at else "\nNot posted yet."
@@ -444,19 +448,20 @@ async def assign_show(ctx: Context, assignment: str) -> None:
 
 @registry.command(
     "assign edit",
-    Param("assignment", AssignmentId()),
-    Param("field", Choice("due", "cutoff", "points", "title")),
-    Param("value", Text("value", max_len=200), rest=True),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Change an assignment's due time, cutoff, points or title.",
     details="Examples: `!assign edit A1 due monday 9am`, `!assign edit A1 cutoff off`, `!assign edit A1 points 25`.",
 )
-async def assign_edit(ctx: Context, assignment: str, field: str, value: str) -> None:
-    a = await find(ctx, assignment)
+async def assign_edit(
+    ctx: Context,
+    a: Annotated[Assignment, AssignmentRef()],
+    field: Annotated[str, Choice("due", "cutoff", "points", "title")],
+    value: Annotated[str, Text("value", max_len=200), Rest],
+) -> None:
     tz, env = ctx.tz, ParseEnv(ctx.now, ctx.tz)
     if field == "due":
-        due = When().convert(value, env)
+        due = When().parse(value, env)
         if not a.published and a.publish_at is not None and due <= a.publish_at:
             raise BadArgument(f"{when.show(due, tz)} is before {a.short_id} is posted ({when.show(a.publish_at, tz)}).")
         if a.cutoff_at is not None and due > a.cutoff_at:
@@ -470,13 +475,13 @@ async def assign_edit(ctx: Context, assignment: str, field: str, value: str) -> 
             a = await ctx.repos.assignments.update(a.id, cutoff_at=None)
             change = "now takes late work without a cutoff"
         else:
-            cutoff = When().convert(value, env)
+            cutoff = When().parse(value, env)
             if cutoff < a.due_at:
                 raise BadArgument(f"The cutoff ({when.show(cutoff, tz)}) is before the due time ({when.show(a.due_at, tz)}).")
             a = await ctx.repos.assignments.update(a.id, cutoff_at=cutoff)
             change = f"takes late work until {when.show(cutoff, tz)}"
     elif field == "points":
-        a = await ctx.repos.assignments.update(a.id, points=POINTS.convert(value, env))
+        a = await ctx.repos.assignments.update(a.id, points=POINTS.parse(value, env))
         change = f"is now out of {number(a.points)} points"
     else:
         a = await ctx.repos.assignments.update(a.id, title=value.strip())
@@ -492,13 +497,11 @@ async def assign_edit(ctx: Context, assignment: str, field: str, value: str) -> 
 
 @registry.command(
     "assign close",
-    Param("assignment", AssignmentId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Close an assignment: it takes no more submissions.",
 )
-async def assign_close(ctx: Context, assignment: str) -> None:
-    a = await find(ctx, assignment)
+async def assign_close(ctx: Context, a: Annotated[Assignment, AssignmentRef()]) -> None:
     if a.closed:
         raise Conflict(f"{a.short_id} is already closed.")
     await ctx.repos.assignments.close(a.id, ctx.now)
@@ -510,13 +513,11 @@ async def assign_close(ctx: Context, assignment: str) -> None:
 
 @registry.command(
     "assign delete",
-    Param("assignment", AssignmentId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Delete an assignment; asks you to confirm when work has been handed in.",
 )
-async def assign_delete(ctx: Context, assignment: str) -> None:
-    a = await find(ctx, assignment)
+async def assign_delete(ctx: Context, a: Annotated[Assignment, AssignmentRef()]) -> None:
     versions, learners = await ctx.repos.submissions.count(a.id)
     if versions:
         work = f"{learners} learner{'s' if learners != 1 else ''} ({versions} version{'s' if versions != 1 else ''})"
@@ -554,16 +555,17 @@ async def _delete(ctx: Context, a: Assignment) -> None:
 
 @registry.command(
     "extend",
-    Param("assignment", AssignmentId()),
-    Param("learner", UserId()),
-    Param("due", When()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Give one learner a later due time for an assignment.",
     details="Example: `!extend A1 @ben:school-b.example monday 9am`. It also moves their cutoff if needed.",
 )
-async def extend(ctx: Context, assignment: str, learner: str, due: datetime) -> None:
-    a = await find(ctx, assignment)
+async def extend(
+    ctx: Context,
+    a: Annotated[Assignment, AssignmentRef()],
+    learner: Annotated[str, UserId()],
+    due: Annotated[datetime, When()],
+) -> None:
     await learner_in_class(ctx, learner)
     tz = ctx.tz
     if due <= a.due_at:
@@ -581,15 +583,16 @@ async def extend(ctx: Context, assignment: str, learner: str, due: datetime) -> 
 
 @registry.command(
     "assign copy",
-    Param("assignment", AssignmentId()),
-    Param("target", ClassCode()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Copy an assignment into another class you teach, at any school.",
     details="Example: `!assign copy A1 CHEM12`. It gets the next id in that class and is posted there.",
 )
-async def assign_copy(ctx: Context, assignment: str, target: str) -> None:
-    a = await find(ctx, assignment)
+async def assign_copy(
+    ctx: Context,
+    a: Annotated[Assignment, AssignmentRef()],
+    target: Annotated[str, ClassCode()],
+) -> None:
     other = await ctx.repos.classes.by_code(target)
     if other is None:
         raise NotFound(f"No class has the code {target}. `{ctx.prefix}classes` lists yours.")

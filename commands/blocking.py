@@ -16,13 +16,14 @@ import ipaddress
 import logging
 import re
 from dataclasses import dataclass
+from typing import Annotated
 
 from storage.models import server_of
 
 from .context import Context, GatewayError, Role
 from .converters import ServerName
 from .errors import Conflict, NotFound
-from .registry import Param, registry
+from .registry import registry
 
 log = logging.getLogger("ako.blocking")
 
@@ -145,12 +146,11 @@ def _acl_note(acl: ServerAcl, server: str) -> str:
 
 @registry.command(
     "school block",
-    Param("server", ServerName()),
     who=Role.OPERATOR,
     summary="Block a server: its users leave every class, its invites are declined, class rooms deny it by server ACL.",
     details="For a rogue server that is no school of the cluster. A registered school, an operator's server or mine cannot be blocked.",
 )
-async def school_block(ctx: Context, server: str) -> None:
+async def school_block(ctx: Context, server: Annotated[str, ServerName()]) -> None:
     protected = await protected_servers(ctx)
     if server in protected:
         raise Conflict(f"{server} is {protected[server]}; it cannot be blocked.")
@@ -172,11 +172,10 @@ async def school_block(ctx: Context, server: str) -> None:
 
 @registry.command(
     "school unblock",
-    Param("server", ServerName()),
     who=Role.OPERATOR,
     summary="Lift a block: the server is no longer denied; its users may be invited again.",
 )
-async def school_unblock(ctx: Context, server: str) -> None:
+async def school_unblock(ctx: Context, server: Annotated[str, ServerName()]) -> None:
     if not await ctx.repos.blocked.remove(server):
         raise NotFound(f"{server} is not blocked. `{ctx.prefix}school blocked` lists the blocked servers.")
     acl = await server_acl(ctx)

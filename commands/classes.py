@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Annotated
 
 from storage.models import server_of
 
@@ -11,7 +12,7 @@ from . import provision
 from .context import Context, Role, Where
 from .converters import ClassCode, Choice, Text, TimeZone, UserId
 from .errors import Conflict, NotAllowed, NotFound
-from .registry import Param, registry
+from .registry import registry
 
 
 async def _new_code(ctx: Context, name: str) -> str:
@@ -25,13 +26,15 @@ async def _new_code(ctx: Context, name: str) -> str:
 
 @registry.command(
     "class new",
-    Param("name", Text("class name", max_len=100)),
-    Param("code", ClassCode(), optional=True),
     who=Role.STAFF,
     summary="Create a class: its space, class room and staff room. You become its teacher.",
     details='Example: `!class new "Physics 12" PHYS12`. Without a code, one is made up.',
 )
-async def class_new(ctx: Context, name: str, code: str | None) -> None:
+async def class_new(
+    ctx: Context,
+    name: Annotated[str, Text("class name", max_len=100)],
+    code: Annotated[str | None, ClassCode()] = None,
+) -> None:
     if code is not None and await ctx.repos.classes.code_taken(code):
         raise Conflict(f"The code {code} is taken; choose another or leave it out.")
     code = code or await _new_code(ctx, name)
@@ -47,11 +50,10 @@ async def class_new(ctx: Context, name: str, code: str | None) -> None:
 
 @registry.command(
     "join",
-    Param("code", ClassCode()),
     who=Role.ANYONE,
     summary="Join a class by its code; best in a direct message with me.",
 )
-async def join(ctx: Context, code: str) -> None:
+async def join(ctx: Context, code: Annotated[str, ClassCode()]) -> None:
     klass = await ctx.repos.classes.by_code(code)
     if klass is None or not klass.code_enabled:
         raise NotFound(f"No class takes the code {code}. Check it with your teacher.")
@@ -69,12 +71,11 @@ async def join(ctx: Context, code: str) -> None:
 
 @registry.command(
     "class code",
-    Param("action", Choice("reset", "off"), optional=True),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Show the class code, make a new one (reset) or stop joining by code (off).",
 )
-async def class_code(ctx: Context, action: str | None) -> None:
+async def class_code(ctx: Context, action: Annotated[str | None, Choice("reset", "off")] = None) -> None:
     klass = ctx.klass
     if action == "reset":
         code = await _new_code(ctx, klass.name)
@@ -90,12 +91,11 @@ async def class_code(ctx: Context, action: str | None) -> None:
 
 @registry.command(
     "class add",
-    Param("users", UserId(), many=True),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Add learners to the class: each is invited and gets a work room.",
 )
-async def class_add(ctx: Context, users: list[str]) -> None:
+async def class_add(ctx: Context, users: Annotated[list[str], UserId()]) -> None:
     lines = []
     for user in users:
         added, _ = await provision.enrol_learner(ctx, ctx.klass, user)
@@ -105,12 +105,11 @@ async def class_add(ctx: Context, users: list[str]) -> None:
 
 @registry.command(
     "class remove",
-    Param("user", UserId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Remove a learner or teacher from the class; their records are kept.",
 )
-async def class_remove(ctx: Context, user: str) -> None:
+async def class_remove(ctx: Context, user: Annotated[str, UserId()]) -> None:
     klass = ctx.klass
     role = await ctx.repos.classes.role_of(klass.id, user)
     if role is None:
@@ -124,13 +123,12 @@ async def class_remove(ctx: Context, user: str) -> None:
 
 @registry.command(
     "class teacher add",
-    Param("user", UserId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     aliases=("teacher add",),
     summary="Make a staff member (of any registered school) a teacher of this class.",
 )
-async def class_teacher_add(ctx: Context, user: str) -> None:
+async def class_teacher_add(ctx: Context, user: Annotated[str, UserId()]) -> None:
     klass = ctx.klass
     if not await ctx.repos.staff.is_staff(user):
         raise NotAllowed(f"{user} is not staff of a registered school; their school admin can name them with `{ctx.prefix}staff add`.")
@@ -192,12 +190,11 @@ async def classes(ctx: Context) -> None:
 
 @registry.command(
     "class timezone",
-    Param("zone", TimeZone()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Set the time zone the class's dates are read and shown in.",
 )
-async def class_timezone(ctx: Context, zone: str) -> None:
+async def class_timezone(ctx: Context, zone: Annotated[str, TimeZone()]) -> None:
     await ctx.repos.classes.set_timezone(ctx.klass.id, zone)
     ctx.reply(f"Times in {ctx.klass.name} are now read and shown in {zone}.")
 

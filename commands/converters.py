@@ -29,10 +29,18 @@ class ParseEnv:
 
 
 class Converter:
+    """Turns a parameter's text into its value, given the command's context (discord.py's
+    ``Converter``). Converters of plain values implement :meth:`parse`, which needs only the clock
+    and the zone; converters that find records (an assignment, a class) override :meth:`convert`."""
+
     metavar = "value"
     greedy = False  # may take several words (a date such as "friday 5pm")
+    written: str | None = None  # the usage, written out, where the metavar does not say it
 
-    def convert(self, text: str, env: ParseEnv) -> Any:
+    async def convert(self, ctx: Any, text: str) -> Any:
+        return self.parse(text, ctx)
+
+    def parse(self, text: str, env: ParseEnv) -> Any:
         raise NotImplementedError
 
 
@@ -40,7 +48,7 @@ class Text(Converter):
     def __init__(self, metavar: str = "text", max_len: int = 200):
         self.metavar, self.max_len = metavar, max_len
 
-    def convert(self, text, env):
+    def parse(self, text, env):
         text = text.strip()
         if not text:
             raise BadArgument(f"The {self.metavar} is empty.")
@@ -61,7 +69,7 @@ class Markdown(Text):
 class UserId(Converter):
     metavar = "@user:server"
 
-    def convert(self, text, env):
+    def parse(self, text, env):
         text = text.strip()
         if not text.startswith("@"):
             raise BadArgument(f"“{text}” is not a Matrix user; write it in full, like @ana:school-b.example.")
@@ -75,7 +83,7 @@ class UserId(Converter):
 class ServerName(Converter):
     metavar = "server"
 
-    def convert(self, text, env):
+    def parse(self, text, env):
         text = text.strip().lower()
         if not _SERVER.match(text):
             raise BadArgument(f"“{text}” is not a homeserver name such as school-b.example.")
@@ -85,7 +93,7 @@ class ServerName(Converter):
 class ClassCode(Converter):
     metavar = "class code"
 
-    def convert(self, text, env):
+    def parse(self, text, env):
         text = text.strip()
         if not _CODE.match(text):
             raise BadArgument(f"“{text}” is not a class code (3–16 letters and digits, like PHYS12).")
@@ -95,7 +103,7 @@ class ClassCode(Converter):
 class AssignmentId(Converter):
     metavar = "assignment"
 
-    def convert(self, text, env):
+    def parse(self, text, env):
         m = _ASSIGNMENT.match(text.strip())
         if not m:
             raise BadArgument(f"“{text}” is not an assignment id; they look like A1, A2, …")
@@ -111,7 +119,7 @@ class When(Converter):
     def __init__(self, allow_past: bool = False):
         self.allow_past = allow_past
 
-    def convert(self, text, env):
+    def parse(self, text, env):
         moment = when.parse_when(text, env.now, env.tz)
         if moment is None:
             raise BadArgument(
@@ -127,7 +135,7 @@ class When(Converter):
 class Duration(Converter):
     metavar = "duration"
 
-    def convert(self, text, env) -> timedelta:
+    def parse(self, text, env) -> timedelta:
         d = when.parse_duration(text)
         if d is None:
             raise BadArgument(f"“{text}” is not a duration; try 24h, 90m, 2d or 1h30m.")
@@ -137,7 +145,7 @@ class Duration(Converter):
 class TimeZone(Converter):
     metavar = "Area/City"
 
-    def convert(self, text, env) -> str:
+    def parse(self, text, env) -> str:
         try:
             return when.zone(text.strip()).key
         except ValueError as e:
@@ -149,7 +157,7 @@ class Choice(Converter):
         self.choices = choices
         self.metavar = "|".join(choices)
 
-    def convert(self, text, env) -> str:
+    def parse(self, text, env) -> str:
         word = text.strip().lower()
         if word not in self.choices:
             raise BadArgument(f"“{text}” is not one of: {', '.join(self.choices)}.")
@@ -160,7 +168,7 @@ class Number(Converter):
     def __init__(self, metavar: str = "number", minimum: float | None = 0, maximum: float | None = None, integer: bool = False):
         self.metavar, self.minimum, self.maximum, self.integer = metavar, minimum, maximum, integer
 
-    def convert(self, text, env):
+    def parse(self, text, env):
         try:
             value = int(text) if self.integer else float(text)
         except ValueError:

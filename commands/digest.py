@@ -7,6 +7,7 @@ zone): every day, or on Mondays. The scheduler sends it (see :mod:`commands.time
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from storage.repositories import Repositories
@@ -16,7 +17,7 @@ from .context import Context, Role
 from .converters import Choice
 from .errors import NotFound
 from .recurrence import EVERY_DAY, Weekly
-from .registry import Param, registry
+from .registry import registry
 from .zones import zone_of
 
 DIGEST_AT = time(7, 0)
@@ -71,13 +72,12 @@ async def build(repos: Repositories, user_id: str, kind: str, since: datetime, n
 
 @registry.command(
     "digest",
-    Param("how", Choice("daily", "weekly", "off"), optional=True),
     who=Role.ANYONE,
     summary="Get new topics, replies and coming due dates in a direct message, daily or weekly, or stop them.",
     details="Digests come at 07:00 your time (see `!tz`): daily, or weekly on Mondays. Without a word, shows your setting.",
     reads_only=True,
 )
-async def digest(ctx: Context, how: str | None) -> None:
+async def digest(ctx: Context, how: Annotated[str | None, Choice("daily", "weekly", "off")] = None) -> None:
     user = ctx.caller.user_id
     tz = await digest_zone(ctx.repos, user, ctx.settings.timezone)
     if how is None:

@@ -16,7 +16,6 @@ from typing import Awaitable, Callable
 from storage.models import server_of
 
 from .context import Caller, Context, Message, Redaction, Role, Services, Where
-from .converters import ParseEnv
 from .errors import BadArgument, NotAllowed, NotFound, UserError
 from .registry import Command, Registry, parse_args, split_message
 from .tokens import tokenize
@@ -189,7 +188,7 @@ class Dispatcher:
             if klass is not None and klass.archived and not cmd.reads_only and not caller.is_operator:
                 raise NotAllowed(f"{klass.name} is archived: it can be read, not changed.")
             # the prefix and command words are cut from the line before tokenising the arguments
-            args = parse_args(cmd, line, tokens, body, ParseEnv(self.services.clock.now(), ctx.tz))
+            args = await parse_args(cmd, line, tokens, body, ctx)
             await cmd.handler(ctx, **args)
             return ctx
         except UserError as e:

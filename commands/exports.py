@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from typing import Annotated
 
 import icalendar
 
@@ -19,7 +20,7 @@ from .assignments import learners_of, number, standings, teaches
 from .context import Context, Role, Where
 from .converters import ServerName
 from .errors import NotAllowed, NotFound
-from .registry import Param, registry
+from .registry import registry
 
 
 async def dm_with(ctx: Context) -> tuple[str, bool]:
@@ -59,7 +60,6 @@ def _cell(text: str) -> str:
 
 @registry.command(
     "export grades",
-    Param("school", ServerName(), optional=True),
     # who=ANYONE on purpose: school admins may export their own school's learners of any class,
     # without teaching it, and no Role expresses "teacher of the class or admin of a school".
     # The handler checks both, explicitly, and refuses everyone else with a sentence.
@@ -72,7 +72,7 @@ def _cell(text: str) -> str:
     ),
     reads_only=True,
 )
-async def export_grades(ctx: Context, school: str | None) -> None:
+async def export_grades(ctx: Context, school: Annotated[str | None, ServerName()] = None) -> None:
     klass, caller = ctx.klass, ctx.caller
     if teaches(ctx):
         servers = {school} if school else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timezone
+from typing import Annotated
 
 from storage.forum import Topic, TopicActivity
 
@@ -19,7 +20,7 @@ from . import when
 from .context import Context, GatewayError, Role, Where
 from .converters import Choice, Converter, Markdown, Text
 from .errors import BadArgument, Conflict, NotFound
-from .registry import Param, registry
+from .registry import Body, Rest, registry
 from .zones import shown_tz
 
 log = logging.getLogger("ako.forum")
@@ -31,7 +32,7 @@ _TOPIC_ID = re.compile(r"^[Tt](\d{1,6})$")
 class TopicId(Converter):
     metavar = "topic"
 
-    def convert(self, text, env) -> int:
+    def parse(self, text, env) -> int:
         m = _TOPIC_ID.match(text.strip())
         if not m:
             raise BadArgument(f"“{text}” is not a topic id; they look like T1, T2, …")
@@ -66,14 +67,16 @@ def root_text(topic_label: str, body: str, author: str, prefix: str) -> str:
 
 @registry.command(
     "topic",
-    Param("title", Text("title", max_len=200), rest=True),
-    Param("body", Markdown("text"), body=True, optional=True),
     who=Role.MEMBER,
     where=Where.CLASS,
     summary="Start a forum topic: a thread in the class room that everyone can reply to.",
     details='Example: `!topic "Question about the lab"`, with the question as markdown on the following lines.',
 )
-async def topic_new(ctx: Context, title: str, body: str | None) -> None:
+async def topic_new(
+    ctx: Context,
+    title: Annotated[str, Text("title", max_len=200), Rest],
+    body: Annotated[str | None, Markdown("text"), Body] = None,
+) -> None:
     room_id = await class_room_of(ctx)
     number = await ctx.repos.topics.next_number(ctx.klass.id)
     txn = root_txn(ctx.klass.id, number)
@@ -126,14 +129,13 @@ def activity_line(a: TopicActivity, teachers: set[str], tz) -> str:
 
 @registry.command(
     "topics",
-    Param("which", Choice("open", "all"), optional=True),
     who=Role.MEMBER,
     where=Where.CLASS,
     summary="The class's open forum topics: replies, last activity, and which still wait for a teacher.",
     details="`!topics all` includes closed topics. A learner's topic is unanswered until a teacher replies in it.",
     reads_only=True,
 )
-async def topics(ctx: Context, which: str | None) -> None:
+async def topics(ctx: Context, which: Annotated[str | None, Choice("open", "all")] = None) -> None:
     found = await ctx.repos.topics.activity(ctx.klass.id, include_closed=which == "all")
     if not found:
         ctx.reply(f"{ctx.klass.name} has no open topics. Start one with `{ctx.prefix}topic \"<title>\"`.")
@@ -148,12 +150,11 @@ async def topics(ctx: Context, which: str | None) -> None:
 
 @registry.command(
     "topic close",
-    Param("topic", TopicId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Close a forum topic: it leaves the list, and its thread is told it is closed.",
 )
-async def topic_close(ctx: Context, topic: int) -> None:
+async def topic_close(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
     t = await find(ctx, topic)
     if t.closed:
         raise Conflict(f"{t.short_id} is already closed; `{ctx.prefix}topic reopen {t.short_id}` opens it again.")
@@ -170,12 +171,11 @@ async def topic_close(ctx: Context, topic: int) -> None:
 
 @registry.command(
     "topic reopen",
-    Param("topic", TopicId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Open a closed forum topic again.",
 )
-async def topic_reopen(ctx: Context, topic: int) -> None:
+async def topic_reopen(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
     t = await find(ctx, topic)
     if not t.closed:
         raise Conflict(f"{t.short_id} is open.")
@@ -188,12 +188,11 @@ async def topic_reopen(ctx: Context, topic: int) -> None:
 
 @registry.command(
     "topic pin",
-    Param("topic", TopicId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Pin a forum topic to the top of the list.",
 )
-async def topic_pin(ctx: Context, topic: int) -> None:
+async def topic_pin(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
     t = await find(ctx, topic)
     if t.pinned:
         raise Conflict(f"{t.short_id} is already pinned; `{ctx.prefix}topic unpin {t.short_id}` unpins it.")
@@ -203,12 +202,11 @@ async def topic_pin(ctx: Context, topic: int) -> None:
 
 @registry.command(
     "topic unpin",
-    Param("topic", TopicId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Unpin a forum topic.",
 )
-async def topic_unpin(ctx: Context, topic: int) -> None:
+async def topic_unpin(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
     t = await find(ctx, topic)
     if not t.pinned:
         raise Conflict(f"{t.short_id} is not pinned.")

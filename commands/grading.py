@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
+
+from storage.coursework import Assignment
 
 from . import when
 from .assignments import (
+    AssignmentRef,
     Standing,
     by_school,
     find,
@@ -28,9 +32,9 @@ from .assignments import (
     work_room_of,
 )
 from .context import Context, Role, Where
-from .converters import AssignmentId, Converter, Markdown, ParseEnv, UserId
+from .converters import Converter, Markdown, ParseEnv, UserId
 from .errors import BadArgument
-from .registry import Param, registry
+from .registry import Rest, registry
 
 _NUMBER = r"\d{1,6}(?:[.,]\d{1,4})?"
 _SCORE = re.compile(rf"^(-?{_NUMBER})(?:/(-?{_NUMBER}))?$")
@@ -76,22 +80,12 @@ def score_within(score: Score, points: float, short_id: str) -> tuple[float, flo
 # --- the words after the assignment id
 
 
-@dataclass(frozen=True)
-class Shown(Param):
-    """A parameter whose usage is written out: several optional parts read from the rest of the line."""
-
-    shown: str = ""
-
-    def usage(self) -> str:
-        return self.shown
-
-
 def _leading_learner(text: str, env: ParseEnv) -> tuple[str | None, str]:
     text = text.strip()
     if not text.startswith("@"):
         return None, text
     first, rest = re.match(r"(\S+)\s*(.*)", text, re.S).groups()
-    return UserId().convert(first, env), rest.strip()
+    return UserId().parse(first, env), rest.strip()
 
 
 @dataclass(frozen=True)
@@ -105,15 +99,16 @@ class GradeWords(Converter):
     """``[@learner] <score>[/<max>] [feedback…]``."""
 
     metavar = "score"
+    written = "[@learner] <score>[/<max>] [feedback]"
 
-    def convert(self, text, env) -> Marking:
+    def parse(self, text, env) -> Marking:
         learner, rest = _leading_learner(text, env)
         m = re.match(r"(\S+)\s*(.*)", rest, re.S)
         if not m:
             raise BadArgument("Give a score after the assignment (and learner), such as 17 or 17/20.")
         feedback = m.group(2).strip()
         if feedback:
-            feedback = Markdown("feedback").convert(feedback, env)
+            feedback = Markdown("feedback").parse(feedback, env)
         return Marking(learner, parse_score(m.group(1)), feedback)
 
 
@@ -121,10 +116,11 @@ class ReturnWords(Converter):
     """``[@learner] [note…]``."""
 
     metavar = "note"
+    written = "[@learner] [note]"
 
-    def convert(self, text, env) -> Marking:
+    def parse(self, text, env) -> Marking:
         learner, rest = _leading_learner(text, env)
-        return Marking(learner, None, Markdown("note").convert(rest, env) if rest else "")
+        return Marking(learner, None, Markdown("note").parse(rest, env) if rest else "")
 
 
 async def _whose_work(ctx: Context, named: str | None) -> str:
@@ -158,8 +154,6 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
 
 @registry.command(
     "grade",
-    Param("assignment", AssignmentId()),
-    Shown("marking", GradeWords(), rest=True, shown="[@learner] <score>[/<max>] [feedback]"),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Grade a learner's work, with feedback; both go to their work room only.",
@@ -168,8 +162,11 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
         "`!grade A1 @ben:school-b.example 17`. The maximum defaults to the assignment's points."
     ),
 )
-async def grade(ctx: Context, assignment: str, marking: Marking) -> None:
-    a = await find(ctx, assignment)
+async def grade(
+    ctx: Context,
+    a: Annotated[Assignment, AssignmentRef()],
+    marking: Annotated[Marking, GradeWords(), Rest],
+) -> None:
     learner = await _whose_work(ctx, marking.learner)
     score, maximum = score_within(marking.score, a.points, a.short_id)
     sub = await ctx.repos.submissions.latest(a.id, learner)
@@ -185,16 +182,17 @@ async def grade(ctx: Context, assignment: str, marking: Marking) -> None:
 
 @registry.command(
     "return",
-    Param("assignment", AssignmentId()),
-    Shown("marking", ReturnWords(), rest=True, optional=True, shown="[@learner] [note]"),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Hand work back to a learner and ask for a new version.",
     details="In a work room: `!return A1 Add your method.` Elsewhere: `!return A1 @ben:school-b.example Add your method.`",
 )
-async def return_(ctx: Context, assignment: str, marking: Marking | None) -> None:
+async def return_(
+    ctx: Context,
+    a: Annotated[Assignment, AssignmentRef()],
+    marking: Annotated[Marking | None, ReturnWords(), Rest] = None,
+) -> None:
     marking = marking or Marking(None, None, "")
-    a = await find(ctx, assignment)
     learner = await _whose_work(ctx, marking.learner)
     sub = await ctx.repos.submissions.latest(a.id, learner)
     await ctx.repos.returns.add(a.id, learner, marking.text, sub.version if sub else None, ctx.caller.user_id, ctx.now)
@@ -232,14 +230,12 @@ def _work_summary(s: Standing) -> str:
 
 @registry.command(
     "submissions",
-    Param("assignment", AssignmentId()),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Every learner's work on an assignment, grouped by school.",
     reads_only=True,
 )
-async def submissions(ctx: Context, assignment: str) -> None:
-    a = await find(ctx, assignment)
+async def submissions(ctx: Context, a: Annotated[Assignment, AssignmentRef()]) -> None:
     tz, now = ctx.tz, ctx.now
     learners = await learners_of(ctx)
     marks = await standings(ctx.repos, a, learners)

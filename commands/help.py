@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from .context import Context, Role, Where
 from .converters import Text
 from .errors import NotFound
-from .registry import Command, Param, registry
+from .registry import Command, Rest, registry
 
 
 def _usable_here(cmd: Command, ctx: Context) -> bool:
@@ -24,12 +26,11 @@ def _usable_here(cmd: Command, ctx: Context) -> bool:
 
 @registry.command(
     "help",
-    Param("command", Text("command", max_len=60), optional=True, rest=True),
     who=Role.ANYONE,
     summary="List the commands you can use here, or show how to use one.",
     reads_only=True,
 )
-async def help_(ctx: Context, command: str | None) -> None:
+async def help_(ctx: Context, command: Annotated[str | None, Text("command", max_len=60), Rest] = None) -> None:
     prefix = ctx.prefix
     if command:
         name = command.strip().removeprefix(prefix)

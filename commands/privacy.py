@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from typing import Annotated
 
 from storage.models import server_of
 
@@ -20,7 +21,7 @@ from .context import Context, GatewayError, Role
 from .converters import UserId
 from .errors import Conflict, NotAllowed
 from .exports import send_file_to_dm
-from .registry import Param, registry
+from .registry import registry
 from .timetable import user_key
 
 log = logging.getLogger("ako.privacy")
@@ -98,7 +99,6 @@ async def _check_may_forget(ctx: Context, user: str) -> None:
 
 @registry.command(
     "forget",
-    Param("user", UserId()),
     who=Role.SCHOOL_ADMIN,
     summary="Forget a learner of your school: delete their records, redact my messages about them.",
     details=(
@@ -108,7 +108,7 @@ async def _check_may_forget(ctx: Context, user: str) -> None:
         "are beyond my reach (see the README)."
     ),
 )
-async def forget(ctx: Context, user: str) -> None:
+async def forget(ctx: Context, user: Annotated[str, UserId()]) -> None:
     await _check_may_forget(ctx, user)
     records = await ctx.repos.personal.collect(user)
     rooms = [r["room_id"] for r in records.get("rooms", [])]

@@ -22,6 +22,7 @@ import json
 import logging
 import re
 from datetime import date, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from storage.models import server_of
@@ -33,7 +34,7 @@ from .context import Context, GatewayError, Role
 from .converters import AssignmentId, ClassCode, Converter, Markdown, Number, Text, UserId
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
 from .offsets import Offset, offset_of, parse_offset
-from .registry import Param, registry
+from .registry import Body, Keyword, registry
 
 log = logging.getLogger("ako.programmes")
 
@@ -55,7 +56,7 @@ class ProgrammeId(Converter):
     metavar = "programme"
     _RE = re.compile(r"^[Pp](\d{1,6})$")
 
-    def convert(self, text, env) -> int:
+    def parse(self, text, env) -> int:
         m = self._RE.match(text.strip())
         if not m:
             raise BadArgument(f"“{text}” is not a programme id; they look like P1, P2, … (`!programmes` lists them).")
@@ -66,7 +67,7 @@ class ItemId(Converter):
     metavar = "item"
     _RE = re.compile(r"^[Ii](\d{1,6})$")
 
-    def convert(self, text, env) -> int:
+    def parse(self, text, env) -> int:
         m = self._RE.match(text.strip())
         if not m:
             raise BadArgument(f"“{text}” is not an item of a programme; they look like I1, I2, …")
@@ -79,7 +80,7 @@ class DueOffset(Converter):
     metavar = "offset"
     greedy = True
 
-    def convert(self, text, env) -> Offset:
+    def parse(self, text, env) -> Offset:
         found = parse_offset(text)
         if found is None:
             raise BadArgument(
@@ -97,7 +98,7 @@ class StartDate(Converter):
     metavar = "date"
     greedy = True
 
-    def convert(self, text, env) -> str:
+    def parse(self, text, env) -> str:
         moment = when.parse_when(text, env.now, env.tz)
         if moment is None:
             raise BadArgument(f"“{text}” is not a date I understand; try 2026-09-21, monday or next monday.")
@@ -242,7 +243,6 @@ async def changed(
 
 @registry.command(
     "programme new",
-    Param("title", Text("title", max_len=120)),
     who=Role.STAFF,
     summary="Start a programme of learning, independent of any class, with its own room.",
     details=(
@@ -250,7 +250,7 @@ async def changed(
         "`!programme author add P1 @staff`, then items with `!programme add` and `!programme resource`."
     ),
 )
-async def programme_new(ctx: Context, title: str) -> None:
+async def programme_new(ctx: Context, title: Annotated[str, Text("title", max_len=120)]) -> None:
     me = ctx.caller.user_id
     p = await ctx.repos.programmes.create(title, me, ctx.now)
     room = await ctx.rooms.create_room(
@@ -276,12 +276,14 @@ async def programme_new(ctx: Context, title: str) -> None:
 
 @registry.command(
     "programme author add",
-    Param("programme", ProgrammeId()),
-    Param("user", UserId()),
     who=Role.STAFF,
     summary="Make a member of staff of any registered school a co-author of a programme.",
 )
-async def programme_author_add(ctx: Context, programme: int, user: str) -> None:
+async def programme_author_add(
+    ctx: Context,
+    programme: Annotated[int, ProgrammeId()],
+    user: Annotated[str, UserId()],
+) -> None:
     p = await editable(ctx, programme)
     if not await ctx.repos.staff.is_staff(user):
         raise NotAllowed(
@@ -298,12 +300,6 @@ async def programme_author_add(ctx: Context, programme: int, user: str) -> None:
 
 @registry.command(
     "programme add",
-    Param("programme", ProgrammeId()),
-    Param("title", Text("title", max_len=200)),
-    Param("due", DueOffset(), keyword="due"),
-    Param("points", POINTS, keyword="points", optional=True),
-    Param("publish_at", DueOffset(), keyword="publish", optional=True),
-    Param("description", Markdown("description"), body=True, optional=True),
     who=Role.STAFF,
     summary="Add an assignment to a programme, due at an offset from the start.",
     details=(
@@ -314,8 +310,13 @@ async def programme_author_add(ctx: Context, programme: int, user: str) -> None:
     ),
 )
 async def programme_add(
-    ctx: Context, programme: int, title: str, due: Offset, points: float | None, publish_at: Offset | None,
-    description: str | None,
+    ctx: Context,
+    programme: Annotated[int, ProgrammeId()],
+    title: Annotated[str, Text("title", max_len=200)],
+    due: Annotated[Offset, DueOffset(), Keyword("due")],
+    points: Annotated[float | None, POINTS, Keyword("points")] = None,
+    publish_at: Annotated[Offset | None, DueOffset(), Keyword("publish")] = None,
+    description: Annotated[str | None, Markdown("description"), Body] = None,
 ) -> None:
     p = await editable(ctx, programme)
     await room_for_more(ctx, p)
@@ -331,14 +332,16 @@ async def programme_add(
 
 @registry.command(
     "programme resource",
-    Param("programme", ProgrammeId()),
-    Param("title", Text("title", max_len=200)),
-    Param("body", Markdown("resource"), body=True),
     who=Role.STAFF,
     summary="Add a resource (markdown, links) to a programme.",
     details='Example: `!programme resource P1 "Reading: Newton\'s laws"` with the text and links on the following lines.',
 )
-async def programme_resource(ctx: Context, programme: int, title: str, body: str) -> None:
+async def programme_resource(
+    ctx: Context,
+    programme: Annotated[int, ProgrammeId()],
+    title: Annotated[str, Text("title", max_len=200)],
+    body: Annotated[str, Markdown("resource"), Body],
+) -> None:
     p = await editable(ctx, programme)
     await room_for_more(ctx, p)
     item = await ctx.repos.programmes.add_item(
@@ -349,10 +352,6 @@ async def programme_resource(ctx: Context, programme: int, title: str, body: str
 
 @registry.command(
     "programme import",
-    Param("programme", ProgrammeId()),
-    Param("assignment", AssignmentId()),
-    Param("source", ClassCode(), keyword="from"),
-    Param("due", DueOffset(), keyword="due", optional=True),
     who=Role.STAFF,
     summary="Bring an assignment of a class you teach into a programme.",
     details=(
@@ -361,7 +360,13 @@ async def programme_resource(ctx: Context, programme: int, title: str, body: str
         "unless you give one with `due week 2 fri 17:00`."
     ),
 )
-async def programme_import(ctx: Context, programme: int, assignment: str, source: str, due: Offset | None) -> None:
+async def programme_import(
+    ctx: Context,
+    programme: Annotated[int, ProgrammeId()],
+    assignment: Annotated[str, AssignmentId()],
+    source: Annotated[str, ClassCode(), Keyword("from")],
+    due: Annotated[Offset | None, DueOffset(), Keyword("due")] = None,
+) -> None:
     p = await editable(ctx, programme)
     await room_for_more(ctx, p)
     klass = await ctx.repos.classes.by_code(source)
@@ -384,14 +389,16 @@ async def programme_import(ctx: Context, programme: int, assignment: str, source
 
 @registry.command(
     "programme move",
-    Param("programme", ProgrammeId()),
-    Param("item", ItemId()),
-    Param("position", Number("position", minimum=1, integer=True), keyword="to"),
     who=Role.STAFF,
     summary="Move an item of a programme to another place in its order.",
     details="Example: `!programme move P1 I3 to 1` makes I3 the first item.",
 )
-async def programme_move(ctx: Context, programme: int, item: int, position: int) -> None:
+async def programme_move(
+    ctx: Context,
+    programme: Annotated[int, ProgrammeId()],
+    item: Annotated[int, ItemId()],
+    position: Annotated[int, Number("position", minimum=1, integer=True), Keyword("to")],
+) -> None:
     p = await editable(ctx, programme)
     found = await find_item(ctx, p, item)
     count = len(await ctx.repos.programmes.items(p.id))
@@ -404,12 +411,14 @@ async def programme_move(ctx: Context, programme: int, item: int, position: int)
 
 @registry.command(
     "programme remove",
-    Param("programme", ProgrammeId()),
-    Param("item", ItemId()),
     who=Role.STAFF,
     summary="Remove an item from a programme (its history keeps it).",
 )
-async def programme_remove(ctx: Context, programme: int, item: int) -> None:
+async def programme_remove(
+    ctx: Context,
+    programme: Annotated[int, ProgrammeId()],
+    item: Annotated[int, ItemId()],
+) -> None:
     p = await editable(ctx, programme)
     found = await find_item(ctx, p, item)
     await ctx.repos.programmes.remove_item(p.id, found.number, ctx.now)
@@ -434,13 +443,12 @@ def _day(d: date) -> str:
 
 @registry.command(
     "programme show",
-    Param("programme", ProgrammeId()),
     who=Role.ANYONE,
     summary="Show a programme: its authors, version and items in order.",
     details="Staff see every programme; anyone sees those in the library.",
     reads_only=True,
 )
-async def programme_show(ctx: Context, programme: int) -> None:
+async def programme_show(ctx: Context, programme: Annotated[int, ProgrammeId()]) -> None:
     p = await ctx.repos.programmes.get(programme)
     if p is None or not (p.published or ctx.caller.is_staff or ctx.caller.is_operator):
         raise NotFound(f"There is no programme P{programme} you can see. `{ctx.prefix}library` lists the shared ones.")
@@ -479,12 +487,11 @@ async def programmes(ctx: Context) -> None:
 
 @registry.command(
     "programme history",
-    Param("programme", ProgrammeId()),
     who=Role.STAFF,
     summary="Every change to a programme: version, when, who and what.",
     reads_only=True,
 )
-async def programme_history(ctx: Context, programme: int) -> None:
+async def programme_history(ctx: Context, programme: Annotated[int, ProgrammeId()]) -> None:
     p = await find(ctx, programme)
     lines = [f"**History of {p.label}**"]
     for c in await ctx.repos.programmes.history(p.id):
@@ -497,9 +504,6 @@ async def programme_history(ctx: Context, programme: int) -> None:
 
 @registry.command(
     "programme use",
-    Param("programme", ProgrammeId()),
-    Param("target", ClassCode()),
-    Param("start", StartDate(), keyword="start"),
     who=Role.STAFF,
     summary="Put a programme into a class you teach: its assignments get real due dates from the start date.",
     details=(
@@ -509,7 +513,12 @@ async def programme_history(ctx: Context, programme: int) -> None:
         "posted there too."
     ),
 )
-async def programme_use(ctx: Context, programme: int, target: str, start: str) -> None:
+async def programme_use(
+    ctx: Context,
+    programme: Annotated[int, ProgrammeId()],
+    target: Annotated[str, ClassCode()],
+    start: Annotated[str, StartDate(), Keyword("start")],
+) -> None:
     repos = ctx.repos
     p = await find(ctx, programme)
     klass = await repos.classes.by_code(target)
@@ -632,12 +641,11 @@ def library_post(p: Programme, authors: list[str], items: list[ProgrammeItem], p
 
 @registry.command(
     "programme publish",
-    Param("programme", ProgrammeId()),
     who=Role.STAFF,
     summary="List a programme in the cluster's public, world-readable library room.",
     details="Only its materials go there (items as written), never anything of a class or a learner.",
 )
-async def programme_publish(ctx: Context, programme: int) -> None:
+async def programme_publish(ctx: Context, programme: Annotated[int, ProgrammeId()]) -> None:
     p = await editable(ctx, programme)
     if p.published:
         raise Conflict(f"{p.label} is already in the library; its entry follows every change.")
@@ -653,11 +661,10 @@ async def programme_publish(ctx: Context, programme: int) -> None:
 
 @registry.command(
     "programme unpublish",
-    Param("programme", ProgrammeId()),
     who=Role.STAFF,
     summary="Take a programme out of the library.",
 )
-async def programme_unpublish(ctx: Context, programme: int) -> None:
+async def programme_unpublish(ctx: Context, programme: Annotated[int, ProgrammeId()]) -> None:
     p = await editable(ctx, programme)
     if not p.published:
         raise Conflict(f"{p.label} is not in the library.")

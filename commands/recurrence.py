@@ -75,7 +75,7 @@ class Days(Converter):
 
     metavar = "weekday|day"
 
-    def convert(self, text, env) -> tuple[int, ...]:
+    def parse(self, text, env) -> tuple[int, ...]:
         days: set[int] = set()
         for word in re.split(r"[,+/]", text.strip().lower()):
             found = _DAY_WORDS.get(word.removesuffix("s")) or _DAY_WORDS.get(word)
@@ -89,7 +89,7 @@ class TimeOfDay(Converter):
     metavar = "time"
     greedy = True  # "5 pm"
 
-    def convert(self, text, env) -> time:
+    def parse(self, text, env) -> time:
         t = when.parse_time_of_day(text)
         if t is None:
             raise BadArgument(f"“{text}” is not a time of day; try 9:00, 17:30 or 5pm.")

@@ -1,17 +1,22 @@
 """Commands, declared once.
 
-A declaration names the command, its typed parameters, who may run it and where, and one
-line of help. From it come parsing, the usage line, permission checks and ``!help``.
+A declaration names the command, who may run it and where, and one line of help; its typed
+parameters are the handler's own signature (``assignment: Annotated[Assignment, AssignmentRef()]``,
+as discord.py's ``ext.commands`` reads them). From it come parsing, the usage line, permission
+checks and ``!help``.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Annotated, Any, Awaitable, Callable, get_args, get_origin
 
 from .context import Role, Where
-from .converters import Converter, Markdown, ParseEnv, Text
+from .converters import Converter, Markdown, Text
 from .errors import BadArgument, UnknownCommand
 from .tokens import Token
 
@@ -19,17 +24,36 @@ Handler = Callable[..., Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class Keyword:
+    """Annotation metadata: the parameter is written as ``<word> <value>``, in any order after the positionals."""
+
+    word: str
+
+
+class Rest:
+    """Annotation metadata: the parameter is the rest of the message, including following lines."""
+
+
+class Body:
+    """Annotation metadata: the parameter is the lines after the command line (markdown)."""
+
+
+@dataclass(frozen=True)
 class Param:
+    """One parameter of a command, read from the handler's annotated signature: optional when it has a
+    default, several values (`@user…`) when its type is a list."""
+
     name: str
     type: Converter
     optional: bool = False
-    keyword: str | None = None  # written as `<keyword> <value>`, in any order after the positionals
-    many: bool = False  # one or more values (`@user…`)
-    rest: bool = False  # the rest of the message, including following lines
-    body: bool = False  # the lines after the command line (markdown)
-    help: str = ""
+    keyword: str | None = None
+    many: bool = False
+    rest: bool = False
+    body: bool = False
 
     def usage(self) -> str:
+        if self.type.written:
+            return self.type.written
         metavar = self.type.metavar
         value = metavar if "|" in metavar else f"<{metavar}>"
         if self.body:
@@ -82,13 +106,6 @@ class Command:
 
 
 @dataclass
-class Invocation:
-    command: Command
-    args: dict[str, Any]
-    class_code: str | None = None  # a class named by code where the room does not say
-
-
-@dataclass
 class Registry:
     commands: dict[str, Command] = field(default_factory=dict)
     _by_alias: dict[str, Command] = field(default_factory=dict)
@@ -103,7 +120,7 @@ class Registry:
     def command(
         self,
         name: str,
-        *params: Param,
+        *,
         who: Role,
         where: Where = Where.ANYWHERE,
         summary: str,
@@ -112,7 +129,7 @@ class Registry:
         reads_only: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            cmd = Command(name, handler, tuple(params), who, where, summary, aliases, details, reads_only)
+            cmd = Command(name, handler, params_of(handler), who, where, summary, aliases, details, reads_only)
             _check_declaration(cmd)
             for key in (name, *aliases):
                 if key in self._by_alias:
@@ -158,6 +175,39 @@ class Registry:
         raise UnknownCommand(f"I don't know the command {prefix}{shown}.{hint} {prefix}help lists what you can do here.")
 
 
+def params_of(handler: Handler) -> tuple[Param, ...]:
+    """The parameters a handler declares after its context: ``name: Annotated[type, Converter(), …]``."""
+    hints = typing.get_type_hints(handler, include_extras=True)
+    found = []
+    for name, p in list(inspect.signature(handler).parameters.items())[1:]:
+        hint = hints.get(name)
+        if get_origin(hint) is not Annotated:
+            raise ValueError(f"{handler.__qualname__}: parameter {name} needs Annotated[<type>, <Converter>()].")
+        base, *meta = get_args(hint)
+        converters = [m for m in meta if isinstance(m, Converter)]
+        if len(converters) != 1:
+            raise ValueError(f"{handler.__qualname__}: parameter {name} needs exactly one converter.")
+        keyword = next((m.word for m in meta if isinstance(m, Keyword)), None)
+        found.append(
+            Param(
+                name,
+                converters[0],
+                optional=p.default is not inspect.Parameter.empty,
+                keyword=keyword,
+                many=_is_list(base),
+                rest=any(isinstance(m, Rest) or m is Rest for m in meta),
+                body=any(isinstance(m, Body) or m is Body for m in meta),
+            )
+        )
+    return tuple(found)
+
+
+def _is_list(hint: Any) -> bool:
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    return get_origin(hint) is list
+
+
 def _check_declaration(cmd: Command) -> None:
     if not cmd.summary.strip():
         raise ValueError(f"{cmd.name}: every command needs a one-line summary.")
@@ -171,7 +221,7 @@ def _check_declaration(cmd: Command) -> None:
             raise ValueError(f"{cmd.name}: required parameter {p.name} follows an optional one.")
 
 
-def parse_args(cmd: Command, line: str, tokens: list[Token], body: str, env: ParseEnv) -> dict[str, Any]:
+async def parse_args(cmd: Command, line: str, tokens: list[Token], body: str, ctx: Any) -> dict[str, Any]:
     """Bind tokens (after the command name) and the following lines to the declared parameters."""
     args: dict[str, Any] = {}
     keywords = {p.keyword: p for p in cmd.params if p.keyword}
@@ -189,7 +239,7 @@ def parse_args(cmd: Command, line: str, tokens: list[Token], body: str, env: Par
             continue
         (current if current is not None else head).append(tok)
 
-    _bind_positionals(cmd, positional, line, head, body, env, args)
+    await _bind_positionals(cmd, positional, line, head, body, ctx, args)
 
     for key, param in keywords.items():
         toks = segments.get(key)
@@ -202,7 +252,7 @@ def parse_args(cmd: Command, line: str, tokens: list[Token], body: str, env: Par
             raise BadArgument(f"“{key}” must be followed by a {param.type.metavar}.")
         if len(toks) > 1 and not param.type.greedy:
             raise BadArgument(f"“{key}” takes one {param.type.metavar}, not “{_span(line, toks)}”.")
-        args[param.name] = param.type.convert(_span(line, toks), env)
+        args[param.name] = await param.type.convert(ctx, _span(line, toks))
 
     for param in cmd.params:
         if param.body:
@@ -211,7 +261,7 @@ def parse_args(cmd: Command, line: str, tokens: list[Token], body: str, env: Par
                     raise BadArgument(f"Put the {param.type.metavar} on the lines after the command.")
                 args[param.name] = None
             else:
-                args[param.name] = param.type.convert(body, env)
+                args[param.name] = await param.type.convert(ctx, body)
     return args
 
 
@@ -228,7 +278,7 @@ def _span(line: str, toks: list[Token]) -> str:
     return line[toks[0].start : toks[-1].end]
 
 
-def _bind_positionals(cmd, params, line, toks, body, env, args) -> None:
+async def _bind_positionals(cmd, params, line, toks, body, ctx, args) -> None:
     i = 0
     for n, param in enumerate(params):
         remaining = toks[i:]
@@ -242,7 +292,7 @@ def _bind_positionals(cmd, params, line, toks, body, env, args) -> None:
                     raise BadArgument(f"{cmd.name} needs {param.usage()}.")
                 args[param.name] = None
             else:
-                args[param.name] = param.type.convert(text, env)
+                args[param.name] = await param.type.convert(ctx, text)
             i = len(toks)
             continue
         if not remaining or (param.optional and len(remaining) <= later_required):
@@ -252,7 +302,7 @@ def _bind_positionals(cmd, params, line, toks, body, env, args) -> None:
             continue
         if param.many:
             take = len(remaining) - later_required
-            args[param.name] = [param.type.convert(t.text, env) for t in remaining[:take]]
+            args[param.name] = [await param.type.convert(ctx, t.text) for t in remaining[:take]]
             i += take
             continue
         if param.type.greedy:
@@ -261,7 +311,7 @@ def _bind_positionals(cmd, params, line, toks, body, env, args) -> None:
             error: BadArgument | None = None
             for take in range(limit, 0, -1):
                 try:
-                    args[param.name] = param.type.convert(_span(line, remaining[:take]), env)
+                    args[param.name] = await param.type.convert(ctx, _span(line, remaining[:take]))
                     i += take
                     break
                 except BadArgument as e:
@@ -271,7 +321,7 @@ def _bind_positionals(cmd, params, line, toks, body, env, args) -> None:
             else:
                 raise error or BadArgument(f"{cmd.name} needs {param.usage()}.")
             continue
-        args[param.name] = param.type.convert(remaining[0].text, env)
+        args[param.name] = await param.type.convert(ctx, remaining[0].text)
         i += 1
     if i < len(toks):
         raise BadArgument(f"I didn't expect “{_span(line, toks[i:])}” here.")

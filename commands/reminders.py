@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from storage.reminders import Reminder
@@ -19,7 +20,7 @@ from .converters import Converter, Markdown, When
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
 from .forum import class_room_of
 from .recurrence import Days, TimeOfDay, Weekly
-from .registry import Param, registry
+from .registry import Rest, registry
 from .timetable import rule_of
 from .zones import is_private, zone_of
 
@@ -32,7 +33,7 @@ _REMINDER_ID = re.compile(r"^[Rr]?(\d{1,9})$")
 class ReminderId(Converter):
     metavar = "reminder"
 
-    def convert(self, text, env) -> int:
+    def parse(self, text, env) -> int:
         m = _REMINDER_ID.match(text.strip())
         if not m:
             raise BadArgument(f"“{text}” is not a reminder id; they look like R1, R2, …")
@@ -60,8 +61,8 @@ class PersonalWhen(When):
     def __init__(self):
         super().__init__(allow_past=True)
 
-    def convert(self, text, env) -> MomentText:
-        super().convert(text, env)
+    def parse(self, text, env) -> MomentText:
+        super().parse(text, env)
         return MomentText(text)
 
 
@@ -74,14 +75,12 @@ def describe(r: Reminder, tz: ZoneInfo) -> str:
 
 @registry.command(
     "remind",
-    Param("moment", When()),
-    Param("text", TEXT, rest=True),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Remind the class: a notice in the class room at the time you give.",
     details="Example: `!remind friday 8:30 Bring your lab books.` Times are read in the class's zone.",
 )
-async def remind(ctx: Context, moment: datetime, text: str) -> None:
+async def remind(ctx: Context, moment: Annotated[datetime, When()], text: Annotated[str, TEXT, Rest]) -> None:
     room_id = await class_room_of(ctx)
     r = await ctx.repos.reminders.add(
         class_id=ctx.klass.id, created_by=ctx.caller.user_id, room_id=room_id, text=text, next_at=moment,
@@ -96,9 +95,6 @@ async def remind(ctx: Context, moment: datetime, text: str) -> None:
 
 @registry.command(
     "remind every",
-    Param("days", Days()),
-    Param("at", TimeOfDay()),
-    Param("text", TEXT, rest=True),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Remind the class every week (or every day) at the same time on the class's clock.",
@@ -107,7 +103,12 @@ async def remind(ctx: Context, moment: datetime, text: str) -> None:
         "`!remind every day 17:00 …`. Daylight saving does not move it."
     ),
 )
-async def remind_every(ctx: Context, days: tuple[int, ...], at: time, text: str) -> None:
+async def remind_every(
+    ctx: Context,
+    days: Annotated[tuple[int, ...], Days()],
+    at: Annotated[time, TimeOfDay()],
+    text: Annotated[str, TEXT, Rest],
+) -> None:
     room_id = await class_room_of(ctx)
     rule = Weekly(days, at)
     first = rule.next_after(ctx.now, ctx.tz)
@@ -124,14 +125,16 @@ async def remind_every(ctx: Context, days: tuple[int, ...], at: time, text: str)
 
 @registry.command(
     "remindme",
-    Param("moment", PersonalWhen()),
-    Param("text", TEXT, rest=True),
     who=Role.ANYONE,
     summary="Remind yourself, privately, in our direct message.",
     details="Example: `!remindme tomorrow 8am mark the essays`. Times are read in your own zone (`!tz`).",
     reads_only=True,
 )
-async def remindme(ctx: Context, moment: MomentText, text: str) -> None:
+async def remindme(
+    ctx: Context,
+    moment: Annotated[MomentText, PersonalWhen()],
+    text: Annotated[str, TEXT, Rest],
+) -> None:
     user = ctx.caller.user_id
     dm = ctx.room if ctx.in_dm else await ctx.repos.rooms.dm_of(user)
     if dm is None:
@@ -187,12 +190,11 @@ async def reminders(ctx: Context) -> None:
 
 @registry.command(
     "remind cancel",
-    Param("reminder", ReminderId()),
     who=Role.ANYONE,
     summary="Cancel a reminder: your own, or one of a class you teach.",
     reads_only=True,
 )
-async def remind_cancel(ctx: Context, reminder: int) -> None:
+async def remind_cancel(ctx: Context, reminder: Annotated[int, ReminderId()]) -> None:
     user = ctx.caller.user_id
     r = await ctx.repos.reminders.get(reminder)
     if r is None or (r.personal and r.created_by != user):

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from storage.models import server_of
 
 from . import staffroom
 from .context import Context, Role
 from .converters import ServerName, Text, UserId
 from .errors import NotAllowed, NotFound
-from .registry import Param, registry
+from .registry import Rest, registry
 
 
 @registry.command(
     "school add",
-    Param("server", ServerName()),
-    Param("name", Text("school name", max_len=100), rest=True),
     who=Role.OPERATOR,
     summary="Register a school by its homeserver, or rename it.",
     details='Example: `!school add school-b.example "Kura B"`',
 )
-async def school_add(ctx: Context, server: str, name: str) -> None:
+async def school_add(
+    ctx: Context,
+    server: Annotated[str, ServerName()],
+    name: Annotated[str, Text("school name", max_len=100), Rest],
+) -> None:
     new = await ctx.repos.schools.add(server, name, ctx.caller.user_id, ctx.now)
     verb = "Registered" if new else "Renamed"
     ctx.reply(f"{verb} **{name}** ({server}). Name its admin with `{ctx.prefix}school admin {server} @user:{server}`.")
@@ -27,12 +31,10 @@ async def school_add(ctx: Context, server: str, name: str) -> None:
 
 @registry.command(
     "school admin",
-    Param("server", ServerName()),
-    Param("user", UserId()),
     who=Role.OPERATOR,
     summary="Name a school admin; the account must be on that school's server.",
 )
-async def school_admin(ctx: Context, server: str, user: str) -> None:
+async def school_admin(ctx: Context, server: Annotated[str, ServerName()], user: Annotated[str, UserId()]) -> None:
     school = await ctx.repos.schools.get(server)
     if school is None:
         raise NotFound(f"{server} is not a registered school. Register it first: `{ctx.prefix}school add {server} \"<name>\"`.")
@@ -62,11 +64,10 @@ def _servers_for_staff(ctx: Context) -> frozenset[str] | None:
 
 @registry.command(
     "staff add",
-    Param("users", UserId(), many=True),
     who=Role.SCHOOL_ADMIN,
     summary="Name staff (teachers) of your school; their accounts must be on your school's server.",
 )
-async def staff_add(ctx: Context, users: list[str]) -> None:
+async def staff_add(ctx: Context, users: Annotated[list[str], UserId()]) -> None:
     allowed = _servers_for_staff(ctx)
     for user in users:
         server = server_of(user)
@@ -95,11 +96,10 @@ async def staff_add(ctx: Context, users: list[str]) -> None:
 
 @registry.command(
     "staff remove",
-    Param("user", UserId()),
     who=Role.SCHOOL_ADMIN,
     summary="Remove a member of your school's staff.",
 )
-async def staff_remove(ctx: Context, user: str) -> None:
+async def staff_remove(ctx: Context, user: Annotated[str, UserId()]) -> None:
     allowed = _servers_for_staff(ctx)
     if allowed is not None and server_of(user) not in allowed:
         raise NotAllowed(f"{user} is not on your school's server; a school admin removes staff of their own school only.")

@@ -13,10 +13,11 @@ told, never a reason to refuse `!staff add`.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from .context import Context, GatewayError, Role
 from .converters import Text
-from .registry import Param, registry
+from .registry import registry
 
 log = logging.getLogger("ako.staffroom")
 
@@ -119,12 +120,11 @@ async def staffroom(ctx: Context) -> None:
 
 @registry.command(
     "staffroom subject",
-    Param("name", Text("subject", max_len=60)),
     who=Role.STAFF,
     summary="Join the staffroom's room for a subject, or start it: find its teachers at every school.",
     details='Example: `!staffroom subject "Physics"`. Names are matched ignoring case.',
 )
-async def staffroom_subject(ctx: Context, name: str) -> None:
+async def staffroom_subject(ctx: Context, name: Annotated[str, Text("subject", max_len=60)]) -> None:
     space, _, _, _ = await ensure_staffroom(ctx)
     me = ctx.caller.user_id
     subject = await ctx.repos.subjects.by_name(name)

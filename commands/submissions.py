@@ -6,14 +6,16 @@ and recorded in the work room, so work never leaks to other learners.
 
 from __future__ import annotations
 
-from storage.coursework import SubmittedFile
+from typing import Annotated
+
+from storage.coursework import Assignment, SubmittedFile
 
 from . import when
-from .assignments import find, remove_from_view, reply_privately, standing, work_room_of
+from .assignments import AssignmentRef, find, remove_from_view, reply_privately, standing, work_room_of
 from .context import Context, Role, Where
 from .converters import AssignmentId, Markdown
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, UserError
-from .registry import Param, registry
+from .registry import Rest, registry
 
 FILE_TYPES = ("m.file", "m.image", "m.video", "m.audio")
 TEXT_TYPES = ("m.text", "m.emote", "m.notice")
@@ -28,8 +30,6 @@ def size_text(size: int) -> str:
 
 @registry.command(
     "submit",
-    Param("assignment", AssignmentId()),
-    Param("text", Markdown("work"), optional=True, rest=True),
     who=Role.LEARNER,
     where=Where.CLASS,
     summary="Hand in work: a new version made of your text and the message or file you reply to.",
@@ -38,7 +38,11 @@ def size_text(size: int) -> str:
         "Each !submit is a new version; the receipt says whether it is on time."
     ),
 )
-async def submit(ctx: Context, assignment: str, text: str | None) -> None:
+async def submit(
+    ctx: Context,
+    assignment: Annotated[str, AssignmentId()],  # found in record(): a refusal from the class room goes to the work room
+    text: Annotated[str | None, Markdown("work"), Rest] = None,
+) -> None:
     room = ctx.room
     if room is not None and room.kind == "class":
         await _submit_from_class_room(ctx, assignment, text)
@@ -174,13 +178,11 @@ def _without_reply_fallback(body: str) -> str:
 
 @registry.command(
     "unsubmit",
-    Param("assignment", AssignmentId()),
     who=Role.LEARNER,
     where=Where.CLASS,
     summary="Withdraw the work you handed in, before the due time.",
 )
-async def unsubmit(ctx: Context, assignment: str) -> None:
-    a = await find(ctx, assignment)
+async def unsubmit(ctx: Context, a: Annotated[Assignment, AssignmentRef()]) -> None:
     learner = ctx.caller.user_id
     extension = await ctx.repos.extensions.get(a.id, learner)
     due = a.due_for(extension)

@@ -7,6 +7,7 @@ in a direct message or their own work room — is shown in their zone when they 
 
 from __future__ import annotations
 
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from storage.repositories import Repositories
@@ -15,7 +16,7 @@ from . import when
 from .context import Context, Role
 from .converters import Converter
 from .errors import BadArgument
-from .registry import Param, registry
+from .registry import registry
 
 RESET_WORDS = ("reset", "off", "default")
 RESET = "reset"
@@ -49,7 +50,7 @@ class ZoneOrReset(Converter):
 
     metavar = "Area/City"
 
-    def convert(self, text, env) -> str:
+    def parse(self, text, env) -> str:
         if text.strip().lower() in RESET_WORDS:
             return RESET
         try:
@@ -60,13 +61,12 @@ class ZoneOrReset(Converter):
 
 @registry.command(
     "tz",
-    Param("zone", ZoneOrReset(), optional=True),
     who=Role.ANYONE,
     summary="Set the time zone your own times are shown in (reminders, digests, private answers), or show it.",
     details="Example: `!tz Europe/London`. `!tz reset` goes back to each class's zone. Class times stay in the class's zone.",
     reads_only=True,
 )
-async def tz(ctx: Context, zone: str | None) -> None:
+async def tz(ctx: Context, zone: Annotated[str | None, ZoneOrReset()] = None) -> None:
     user = ctx.caller.user_id
     if zone is None:
         current = await ctx.repos.users.timezone(user)

@@ -89,6 +89,7 @@ def expected_allow(row: Row, role: str, room: str) -> bool:
 
 SAMPLES = {
     "AssignmentId": "A1",
+    "AssignmentRef": "A1",
     "ClassCode": "OTHER1",
     "UserId": LEARNER,
     "When": "friday 5pm",

@@ -241,7 +241,7 @@ def test_converters_answer_with_a_value_or_a_sentence(converter, text):
     started = time.perf_counter()
     env = conv.ParseEnv(NOW, __import__("zoneinfo").ZoneInfo("Pacific/Honolulu"))
     try:
-        converter.convert(text, env)
+        converter.parse(text, env)
     except UserError as e:
         assert e.message and "Traceback" not in e.message
         FIGURES["refused:converters"] += 1
@@ -273,9 +273,9 @@ REAL = "@teacher:a.test"
 )
 def test_lookalike_user_ids_are_refused(lookalike):
     env = conv.ParseEnv(NOW, __import__("zoneinfo").ZoneInfo("Pacific/Auckland"))
-    assert conv.UserId().convert(REAL, env) == REAL
+    assert conv.UserId().parse(REAL, env) == REAL
     with pytest.raises(UserError):
-        value = conv.UserId().convert(lookalike, env)
+        value = conv.UserId().parse(lookalike, env)
         assert value == REAL  # a strip() that turned the lookalike into the real id would be as bad
         pytest.fail(f"{lookalike!r} accepted as {value!r}")
     FIGURES["refused:lookalike ids"] += 1
@@ -288,7 +288,7 @@ def test_any_invisible_or_lookalike_character_in_an_id_is_refused(position, char
     text = REAL[:position] + char + REAL[position + (1 if replace else 0) :]
     env = conv.ParseEnv(NOW, __import__("zoneinfo").ZoneInfo("Pacific/Auckland"))
     with pytest.raises(UserError):
-        conv.UserId().convert(text, env)
+        conv.UserId().parse(text, env)
     _timed("lookalike ids", started)
 
 

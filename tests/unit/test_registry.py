@@ -1,12 +1,13 @@
-from datetime import timezone
+from datetime import datetime, timezone
+from typing import Annotated
 
 import pytest
 
 import commands
 from commands.context import Role, Where
-from commands.converters import ParseEnv, Text, UserId, When
+from commands.converters import ClassCode, Markdown, ParseEnv, Text, UserId, When
 from commands.errors import BadArgument, UnknownCommand
-from commands.registry import Param, Registry, parse_args
+from commands.registry import Body, Keyword, Registry, Rest, parse_args
 from commands.tokens import tokenize
 
 from .conftest import NOW
@@ -38,51 +39,88 @@ def test_unknown_command_suggests():
         REGISTRY.resolve(tokenize("class"), "!")
 
 
-def _parse(cmd_params, text, body=""):
+async def _parse(handler, text, body=""):
     reg = Registry()
-
-    async def h(ctx, **kw):
-        pass
-
-    reg.command("x", *cmd_params, who=Role.ANYONE, summary="Test.")(h)
+    reg.command("x", who=Role.ANYONE, summary="Test.")(handler)
     cmd = reg.find("x")
     toks = tokenize(text)
-    return parse_args(cmd, text, toks, body, ENV)
+    return await parse_args(cmd, text, toks, body, ENV)
 
 
-def test_keywords_any_order_and_greedy_dates():
-    params = [
-        Param("title", Text()),
-        Param("due", When(), keyword="due"),
-        Param("points", Text(), keyword="points", optional=True),
-    ]
-    args = _parse(params, '"Lab report" points 20 due friday 5pm')
+async def test_keywords_any_order_and_greedy_dates():
+    async def h(
+        ctx,
+        title: Annotated[str, Text()],
+        due: Annotated[datetime, When(), Keyword("due")],
+        points: Annotated[str | None, Text(), Keyword("points")] = None,
+    ):
+        pass
+
+    args = await _parse(h, '"Lab report" points 20 due friday 5pm')
     assert args["title"] == "Lab report" and args["points"] == "20"
     assert args["due"].astimezone(timezone.utc).hour == 4  # 17:00 NZDT is 04:00 UTC
     with pytest.raises(BadArgument, match="needs due"):
-        _parse(params, '"Lab report"')
+        await _parse(h, '"Lab report"')
 
 
-def test_greedy_date_then_rest_of_line():
-    args = _parse([Param("at", When()), Param("text", Text(), rest=True)], "friday 5pm bring your lab books")
+async def test_greedy_date_then_rest_of_line():
+    async def h(ctx, at: Annotated[datetime, When()], text: Annotated[str, Text(), Rest]):
+        pass
+
+    args = await _parse(h, "friday 5pm bring your lab books")
     assert args["text"] == "bring your lab books"
 
 
-def test_many_users_and_extra_words():
-    args = _parse([Param("users", UserId(), many=True)], "@a:x.test @b:y.test")
+async def test_many_users_and_extra_words():
+    async def many(ctx, users: Annotated[list[str], UserId()]):
+        pass
+
+    async def one(ctx, user: Annotated[str, UserId()]):
+        pass
+
+    args = await _parse(many, "@a:x.test @b:y.test")
     assert args["users"] == ["@a:x.test", "@b:y.test"]
     with pytest.raises(BadArgument, match="not a Matrix user"):
-        _parse([Param("users", UserId(), many=True)], "@a:x.test bob")
+        await _parse(many, "@a:x.test bob")
     with pytest.raises(BadArgument, match="didn't expect"):
-        _parse([Param("user", UserId())], "@a:x.test extra")
+        await _parse(one, "@a:x.test extra")
+
+
+def test_the_signature_is_the_declaration():
+    """Optional from a default, several values from a list, keyword/rest/body from the metadata."""
+
+    async def h(
+        ctx,
+        code: Annotated[str, ClassCode()],
+        users: Annotated[list[str], UserId()],
+        due: Annotated[datetime | None, When(), Keyword("due")] = None,
+        text: Annotated[str | None, Markdown(), Body] = None,
+    ):
+        pass
+
+    reg = Registry()
+    reg.command("x", who=Role.ANYONE, summary="Test.")(h)
+    p = {p.name: p for p in reg.find("x").params}
+    assert list(p) == ["code", "users", "due", "text"]
+    assert not p["code"].optional and p["users"].many and not p["code"].many
+    assert p["due"].optional and p["due"].keyword == "due" and p["text"].body
+    assert reg.find("x").usage("!") == "!x <class code> <@user:server>… [due <when>] [<text on the following lines>]"
+
+
+def test_a_parameter_without_a_converter_is_refused():
+    async def h(ctx, title: str):
+        pass
+
+    with pytest.raises(ValueError, match="title needs Annotated"):
+        Registry().command("x", who=Role.ANYONE, summary="Test.")(h)
 
 
 @pytest.mark.parametrize("uid", ["@аna:b.test", "@ana:b.test\u202e", "@ana", "ana:b.test", "@ANA:b.test"])
 def test_lookalike_and_malformed_user_ids_refused(uid):
     with pytest.raises(BadArgument):
-        UserId().convert(uid, ENV)
+        UserId().parse(uid, ENV)
 
 
 def test_past_dates_refused():
     with pytest.raises(BadArgument, match="in the past"):
-        When().convert("2020-01-01 10:00", ENV)
+        When().parse("2020-01-01 10:00", ENV)
