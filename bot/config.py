@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from commands import when
-from commands.converters import _USER_ID
+from storage.models import USER_ID
 
 # Values shipped in config.example.toml that must be changed before use.
 PLACEHOLDERS = {"change-me", "@ako:school-a.example", "https://matrix.school-a.example", "@it:school-a.example"}
@@ -49,7 +49,7 @@ class MatrixSection(_Section):
     @classmethod
     def _user(cls, v: str) -> str:
         _not_placeholder(v)
-        if not _USER_ID.match(v):
+        if not USER_ID.match(v):
             raise ValueError("must be a full Matrix user id such as @ako:school-a.example")
         return v
 
@@ -91,7 +91,7 @@ class BotSection(_Section):
     def _operators(cls, v: list[str]) -> list[str]:
         for user in v:
             _not_placeholder(user)
-            if not _USER_ID.match(user):
+            if not USER_ID.match(user):
                 raise ValueError(f"{user!r} is not a full Matrix user id such as @it:school-a.example")
         return v
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Annotated, Awaitable, Callable
+from typing import Annotated, Awaitable, Callable, Literal
 from zoneinfo import ZoneInfo
 
 from storage.coursework import Assignment, Extension, Grade, Return, Submission
@@ -18,9 +18,9 @@ from storage.repositories import Repositories
 
 from . import when
 from .context import Context, GatewayError, Message, OnServices, Role, Services, Where
-from .converters import AssignmentId, Choice, ClassCode, Markdown, Number, ParseEnv, Text, UserId, When
+from .converters import AssignmentId, ClassRef, CutoffOrOff, Markdown, Number, Text, UserId, When
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
-from .registry import Body, Keyword, Rest, registry
+from .registry import Body, Keyword, registry
 
 log = logging.getLogger("ako.assignments")
 
@@ -316,6 +316,7 @@ def confirmable(action: str) -> Callable[[Confirmable], Confirmable]:
 async def ask_to_confirm(ctx: Context, action: str, payload: dict, question: str) -> None:
     if action not in _confirmables:
         raise ValueError(f"No confirmable action {action!r}")
+    await ctx.repos.confirmations.forget_expired(ctx.now)  # questions nobody answered in time are cleared
     await ctx.repos.confirmations.put(
         ctx.caller.user_id, ctx.room_id, action, payload, question, ctx.now, ctx.now + CONFIRM_WITHIN
     )
@@ -451,41 +452,50 @@ async def assign_show(ctx: Context, a: Annotated[Assignment, AssignmentRef()]) -
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Change an assignment's due time, cutoff, points or title.",
-    details="Examples: `!assign edit A1 due monday 9am`, `!assign edit A1 cutoff off`, `!assign edit A1 points 25`.",
+    details=(
+        "Examples: `!assign edit A1 due monday 9am`, `!assign edit A1 cutoff off`, `!assign edit A1 points 25`, "
+        '`!assign edit A1 title "Pendulum lab"`; several at once: `!assign edit A1 due monday 9am cutoff tuesday 9am`.'
+    ),
 )
 async def assign_edit(
     ctx: Context,
     a: Annotated[Assignment, AssignmentRef()],
-    field: Annotated[str, Choice("due", "cutoff", "points", "title")],
-    value: Annotated[str, Text("value", max_len=200), Rest],
+    due: Annotated[datetime | None, When(), Keyword("due")] = None,
+    cutoff: Annotated[datetime | Literal["off"] | None, CutoffOrOff(), Keyword("cutoff")] = None,
+    points: Annotated[float | None, POINTS, Keyword("points")] = None,
+    title: Annotated[str | None, Text("title", max_len=200, greedy=True), Keyword("title")] = None,
 ) -> None:
-    tz, env = ctx.tz, ParseEnv(ctx.now, ctx.tz)
-    if field == "due":
-        due = When().parse(value, env)
+    if due is None and cutoff is None and points is None and title is None:
+        raise BadArgument("Say what to change: due, cutoff, points or title, each followed by its new value.")
+    tz = ctx.tz
+    new_due = due or a.due_at
+    new_cutoff = a.cutoff_at if cutoff is None else None if cutoff == "off" else cutoff
+    changes, fields = [], {}
+    if due is not None:
         if not a.published and a.publish_at is not None and due <= a.publish_at:
             raise BadArgument(f"{when.show(due, tz)} is before {a.short_id} is posted ({when.show(a.publish_at, tz)}).")
-        if a.cutoff_at is not None and due > a.cutoff_at:
+        if cutoff is None and new_cutoff is not None and due > new_cutoff:
             raise BadArgument(
-                f"{when.show(due, tz)} is after {a.short_id}'s cutoff ({when.show(a.cutoff_at, tz)}); move the cutoff first."
+                f"{when.show(due, tz)} is after {a.short_id}'s cutoff ({when.show(new_cutoff, tz)}); move the cutoff first."
             )
-        a = await ctx.repos.assignments.update(a.id, due_at=due)
-        change = f"is now due {when.show(due, tz)}"
-    elif field == "cutoff":
-        if value.strip().lower() in ("off", "none"):
-            a = await ctx.repos.assignments.update(a.id, cutoff_at=None)
-            change = "now takes late work without a cutoff"
-        else:
-            cutoff = When().parse(value, env)
-            if cutoff < a.due_at:
-                raise BadArgument(f"The cutoff ({when.show(cutoff, tz)}) is before the due time ({when.show(a.due_at, tz)}).")
-            a = await ctx.repos.assignments.update(a.id, cutoff_at=cutoff)
-            change = f"takes late work until {when.show(cutoff, tz)}"
-    elif field == "points":
-        a = await ctx.repos.assignments.update(a.id, points=POINTS.parse(value, env))
-        change = f"is now out of {number(a.points)} points"
-    else:
-        a = await ctx.repos.assignments.update(a.id, title=value.strip())
-        change = f"is now called “{a.title}”"
+        fields["due_at"] = due
+        changes.append(f"is now due {when.show(due, tz)}")
+    if cutoff == "off":
+        fields["cutoff_at"] = None
+        changes.append("now takes late work without a cutoff")
+    elif cutoff is not None:
+        if cutoff < new_due:
+            raise BadArgument(f"The cutoff ({when.show(cutoff, tz)}) is before the due time ({when.show(new_due, tz)}).")
+        fields["cutoff_at"] = cutoff
+        changes.append(f"takes late work until {when.show(cutoff, tz)}")
+    if points is not None:
+        fields["points"] = points
+        changes.append(f"is now out of {number(points)} points")
+    if title is not None:
+        fields["title"] = title
+        changes.append(f"is now called “{title}”")
+    a = await ctx.repos.assignments.update(a.id, **fields)
+    change = "; ".join(changes)
     if a.published:
         await write_state(ctx, ctx.klass, a)
         room = await ctx.repos.rooms.of_class(ctx.klass.id, "class")
@@ -591,11 +601,8 @@ async def extend(
 async def assign_copy(
     ctx: Context,
     a: Annotated[Assignment, AssignmentRef()],
-    target: Annotated[str, ClassCode()],
+    other: Annotated[Class, ClassRef()],
 ) -> None:
-    other = await ctx.repos.classes.by_code(target)
-    if other is None:
-        raise NotFound(f"No class has the code {target}. `{ctx.prefix}classes` lists yours.")
     if other.id == ctx.klass.id:
         raise Conflict(f"{a.short_id} is already in {other.name}; give the code of another class.")
     if await ctx.repos.classes.role_of(other.id, ctx.caller.user_id) != "teacher" and not ctx.caller.is_operator:

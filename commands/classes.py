@@ -9,6 +9,7 @@ from typing import Annotated
 from storage.models import server_of
 
 from . import provision
+from .checks import FROM_A_SCHOOL
 from .context import Context, Role, Where
 from .converters import ClassCode, Choice, Text, TimeZone, UserId
 from .errors import Conflict, NotAllowed, NotFound
@@ -51,6 +52,7 @@ async def class_new(
 @registry.command(
     "join",
     who=Role.ANYONE,
+    checks=[FROM_A_SCHOOL],
     summary="Join a class by its code; best in a direct message with me.",
 )
 async def join(ctx: Context, code: Annotated[str, ClassCode()]) -> None:

@@ -36,6 +36,7 @@ class Where(enum.Enum):
     CLASS = "class"  # any room of a class, or a DM naming the class by its code
     CLASS_ROOM = "class room"
     WORK_ROOM = "work room"
+    OWN_WORK_ROOM_OR_CLASS_ROOM = "your own work room or the class room"
     DM = "direct message"
 
 

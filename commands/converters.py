@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import when
-from .errors import BadArgument
+from storage.models import USER_ID, Class
 
-# Matrix user ids (spec appendix "User Identifiers"), ASCII only: a lookalike letter from
-# another script is refused rather than matched to a real account.
-_USER_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:\d{1,5})?\Z")
+from . import when
+from .errors import BadArgument, NotAllowed, NotFound
+
 _SERVER = re.compile(r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*(:\d{1,5})?\Z")
 _CODE = re.compile(r"^[A-Za-z0-9]{3,16}\Z")
 _ASSIGNMENT = re.compile(r"^[Aa](\d{1,6})\Z")
@@ -45,8 +44,8 @@ class Converter:
 
 
 class Text(Converter):
-    def __init__(self, metavar: str = "text", max_len: int = 200):
-        self.metavar, self.max_len = metavar, max_len
+    def __init__(self, metavar: str = "text", max_len: int = 200, greedy: bool = False):
+        self.metavar, self.max_len, self.greedy = metavar, max_len, greedy
 
     def parse(self, text, env):
         text = text.strip()
@@ -73,7 +72,7 @@ class UserId(Converter):
         text = text.strip()
         if not text.startswith("@"):
             raise BadArgument(f"“{text}” is not a Matrix user; write it in full, like @ana:school-b.example.")
-        if not _USER_ID.match(text):
+        if not USER_ID.match(text):
             raise BadArgument(
                 f"“{text}” is not a valid Matrix user id (lower-case letters, digits and ._=-/+ before the colon, a server name after)."
             )
@@ -98,6 +97,33 @@ class ClassCode(Converter):
         if not _CODE.match(text):
             raise BadArgument(f"“{text}” is not a class code (3–16 letters and digits, like PHYS12).")
         return text.upper()
+
+
+class ClassRef(ClassCode):
+    """A class, by its code: the record."""
+
+    async def convert(self, ctx: Any, text: str) -> Class:
+        code = self.parse(text, ctx)
+        klass = await ctx.repos.classes.by_code(code)
+        if klass is None:
+            raise NotFound(f"No class has the code {code}. `{ctx.prefix}classes` lists yours.")
+        return klass
+
+
+class TaughtClass(ClassRef):
+    """A class the caller teaches (operators may name any), not archived: the record. Whether the
+    caller teaches it depends on the class named, so it is checked here rather than declared."""
+
+    def __init__(self, doing: str):
+        self.doing = doing  # "put a programme into it": the end of the refusal
+
+    async def convert(self, ctx: Any, text: str) -> Class:
+        klass = await super().convert(ctx, text)
+        if not ctx.caller.is_operator and await ctx.repos.classes.role_of(klass.id, ctx.caller.user_id) != "teacher":
+            raise NotAllowed(f"Only a teacher of {klass.name} can {self.doing}.")
+        if klass.archived:
+            raise NotAllowed(f"{klass.name} is archived: it can be read, not changed.")
+        return klass
 
 
 class AssignmentId(Converter):
@@ -130,6 +156,15 @@ class When(Converter):
         if abs(moment - env.now) > MAX_AHEAD:  # later sums (reminders, calendars) must stay in range
             raise BadArgument(f"{when.show(moment, env.tz)} is more than ten years away; give a date within ten years.")
         return moment
+
+
+class CutoffOrOff(When):
+    """A cutoff for late work, or ``off`` (also ``none``) for none."""
+
+    written = "<when>|off"
+
+    def parse(self, text, env):
+        return "off" if text.strip().lower() in ("off", "none") else super().parse(text, env)
 
 
 class Duration(Converter):

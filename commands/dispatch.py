@@ -15,7 +15,8 @@ from typing import Awaitable, Callable
 
 from storage.models import server_of
 
-from .context import Caller, Context, Message, Redaction, Role, Services, Where
+from .checks import refusal
+from .context import Caller, Context, Message, Redaction, Services
 from .errors import BadArgument, NotAllowed, NotFound, UserError
 from .registry import Command, Registry, parse_args, split_message
 from .tokens import tokenize
@@ -183,10 +184,9 @@ class Dispatcher:
                 services=self.services,
                 command_name=cmd.name,
             )
-            self._check_where(cmd, ctx)
-            self._check_who(cmd, ctx)
-            if klass is not None and klass.archived and not cmd.reads_only and not caller.is_operator:
-                raise NotAllowed(f"{klass.name} is archived: it can be read, not changed.")
+            refused = refusal(cmd, ctx)
+            if refused:
+                raise NotAllowed(refused)
             # the prefix and command words are cut from the line before tokenising the arguments
             args = await parse_args(cmd, line, tokens, body, ctx)
             await cmd.handler(ctx, **args)
@@ -194,28 +194,3 @@ class Dispatcher:
         except UserError as e:
             e.command = cmd  # type: ignore[attr-defined]
             raise
-
-    def _check_where(self, cmd: Command, ctx: Context) -> None:
-        prefix = self.services.settings.prefix
-        kind = ctx.room.kind if ctx.room else None
-        if cmd.where is Where.CLASS_ROOM and kind != "class":
-            raise NotAllowed(f"{prefix}{cmd.name} works in a class room.")
-        if cmd.where is Where.WORK_ROOM and kind != "work":
-            raise NotAllowed(f"{prefix}{cmd.name} works in your work room for the class.")
-        if cmd.where is Where.DM and kind != "dm":
-            raise NotAllowed(f"{prefix}{cmd.name} works in a direct message with me.")
-
-    def _check_who(self, cmd: Command, ctx: Context) -> None:
-        if ctx.caller.has(cmd.who):
-            return
-        prefix = self.services.settings.prefix
-        klass = ctx.klass.name if ctx.klass else "the class"
-        needed = {
-            Role.OPERATOR: "an operator of this Ako",
-            Role.SCHOOL_ADMIN: "a school admin",
-            Role.STAFF: "staff of a registered school",
-            Role.TEACHER: f"a teacher of {klass}",
-            Role.MEMBER: f"a member of {klass}",
-            Role.LEARNER: f"a learner in {klass}",
-        }[cmd.who]
-        raise NotAllowed(f"Only {needed} can use {prefix}{cmd.name}.")

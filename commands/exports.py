@@ -53,7 +53,7 @@ def _cell(text: str) -> str:
     """Free text a spreadsheet would run as a formula starts with an apostrophe (CSV injection).
 
     Learner ids always start with @ but are left as they are: their characters are limited to
-    letters, digits and ._=-/+ (see converters._USER_ID), which cannot form a formula call.
+    letters, digits and ._=-/+ (see storage.models.USER_ID), which cannot form a formula call.
     """
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 

@@ -50,6 +50,13 @@ async def class_room_of(ctx: Context) -> str:
     return room.room_id
 
 
+class TopicRef(TopicId):
+    """A topic of the context's class, by its id: the record."""
+
+    async def convert(self, ctx: Context, text: str) -> Topic:
+        return await find(ctx, self.parse(text, ctx))
+
+
 async def find(ctx: Context, number: int) -> Topic:
     topic = await ctx.repos.topics.by_number(ctx.klass.id, number)
     if topic is None:
@@ -154,8 +161,7 @@ async def topics(ctx: Context, which: Annotated[str | None, Choice("open", "all"
     where=Where.CLASS,
     summary="Close a forum topic: it leaves the list, and its thread is told it is closed.",
 )
-async def topic_close(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
-    t = await find(ctx, topic)
+async def topic_close(ctx: Context, t: Annotated[Topic, TopicRef()]) -> None:
     if t.closed:
         raise Conflict(f"{t.short_id} is already closed; `{ctx.prefix}topic reopen {t.short_id}` opens it again.")
     await ctx.repos.topics.set_closed(t.id, ctx.caller.user_id, ctx.now)
@@ -175,8 +181,7 @@ async def topic_close(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
     where=Where.CLASS,
     summary="Open a closed forum topic again.",
 )
-async def topic_reopen(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
-    t = await find(ctx, topic)
+async def topic_reopen(ctx: Context, t: Annotated[Topic, TopicRef()]) -> None:
     if not t.closed:
         raise Conflict(f"{t.short_id} is open.")
     await ctx.repos.topics.set_closed(t.id, None, None)
@@ -192,8 +197,7 @@ async def topic_reopen(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
     where=Where.CLASS,
     summary="Pin a forum topic to the top of the list.",
 )
-async def topic_pin(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
-    t = await find(ctx, topic)
+async def topic_pin(ctx: Context, t: Annotated[Topic, TopicRef()]) -> None:
     if t.pinned:
         raise Conflict(f"{t.short_id} is already pinned; `{ctx.prefix}topic unpin {t.short_id}` unpins it.")
     await ctx.repos.topics.set_pinned(t.id, ctx.now)
@@ -206,8 +210,7 @@ async def topic_pin(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
     where=Where.CLASS,
     summary="Unpin a forum topic.",
 )
-async def topic_unpin(ctx: Context, topic: Annotated[int, TopicId()]) -> None:
-    t = await find(ctx, topic)
+async def topic_unpin(ctx: Context, t: Annotated[Topic, TopicRef()]) -> None:
     if not t.pinned:
         raise Conflict(f"{t.short_id} is not pinned.")
     await ctx.repos.topics.set_pinned(t.id, None)

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
+from .checks import refusal
 from .context import Context, Role, Where
 from .converters import Text
 from .errors import NotFound
 from .registry import Command, Rest, registry
 
 
-def _usable_here(cmd: Command, ctx: Context) -> bool:
-    kind = ctx.room.kind if ctx.room else None
-    if cmd.where is Where.CLASS_ROOM and kind not in ("class", "dm"):
-        return False
-    if cmd.where is Where.WORK_ROOM and kind not in ("work", "dm"):
-        return False
-    if cmd.where is Where.DM and kind != "dm":
-        return False
-    if cmd.who in (Role.TEACHER, Role.MEMBER, Role.LEARNER) and ctx.klass is None:
-        # outside a class room: show class commands to those who are in some class
-        return ctx.caller.is_operator or ctx.caller.is_staff or cmd.who is not Role.TEACHER
-    return ctx.caller.has(cmd.who)
+async def _usable_here(cmd: Command, ctx: Context) -> bool:
+    """Exactly when the dispatcher would not refuse ``cmd`` here. In a room of no class, a class
+    command names its class by code: it is usable when one of the classes would let the caller."""
+    if not cmd.needs_class or ctx.klass is not None:
+        return refusal(cmd, ctx) is None
+    return any(refusal(cmd, as_in) is None for as_in in await _as_in_each_class(ctx))
+
+
+async def _as_in_each_class(ctx: Context) -> list[Context]:
+    """The context as the dispatcher would build it for each class the caller could name."""
+    mine = await ctx.repos.classes.of_user(ctx.caller.user_id)
+    roles: set[str | None] = {role for _, role in mine}
+    if await ctx.repos.classes.count() > len(mine):  # a class the caller is not in
+        roles.add(None)
+    return [replace(ctx, caller=replace(ctx.caller, class_role=role)) for role in roles]
 
 
 @registry.command(
@@ -46,13 +51,14 @@ async def help_(ctx: Context, command: Annotated[str | None, Text("command", max
             lines.append(cmd.details.replace("!", prefix))
         where = "" if cmd.where is Where.ANYWHERE else f" · where: {cmd.where.value}"
         lines.append(f"Who: {cmd.permission_text()}{where}.")
+        lines += [check.help for check in cmd.checks]
         if cmd.needs_class:
             lines.append(f"In a direct message, put the class code first: `{prefix}{cmd.name} CODE …`.")
         if cmd.aliases:
             lines.append("Also: " + ", ".join(f"`{prefix}{a}`" for a in cmd.aliases))
         ctx.reply("\n".join(lines))
         return
-    usable = [c for c in registry.all() if _usable_here(c, ctx)]
+    usable = [c for c in registry.all() if await _usable_here(c, ctx)]
     where = f" in {ctx.klass.name}" if ctx.klass else ""
     lines = [f"**Commands you can use here{where}**"]
     lines += [f"- `{c.usage(prefix)}` — {c.summary}" for c in usable]

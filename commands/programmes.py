@@ -25,13 +25,13 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from storage.models import server_of
+from storage.models import Class, server_of
 from storage.programmes import Programme, ProgrammeItem
 
 from . import when
 from .assignments import DEFAULT_POINTS, POINTS, STATE_DESCRIPTION_BYTES, number, publish
 from .context import Context, GatewayError, Role
-from .converters import AssignmentId, ClassCode, Converter, Markdown, Number, Text, UserId
+from .converters import AssignmentId, Converter, Markdown, Number, TaughtClass, Text, UserId
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
 from .offsets import Offset, offset_of, parse_offset
 from .registry import Body, Keyword, registry
@@ -91,23 +91,36 @@ class DueOffset(Converter):
 
 
 class StartDate(Converter):
-    """The day a class starts a programme: ``2026-09-21``, ``monday``, ``next monday``.
-
-    Checked here, read again in the class's own zone by the handler (the text is returned)."""
+    """The day a class starts a programme: ``2026-09-21``, ``monday``, ``next monday`` — a calendar
+    day, as the person typing it counts days (the zone of the room's class, else Ako's)."""
 
     metavar = "date"
     greedy = True
 
-    def parse(self, text, env) -> str:
+    def parse(self, text, env) -> date:
         moment = when.parse_when(text, env.now, env.tz)
         if moment is None:
             raise BadArgument(f"“{text}” is not a date I understand; try 2026-09-21, monday or next monday.")
         if abs(moment - env.now) > START_WITHIN:
             raise BadArgument(f"{when.show(moment, env.tz)} is more than a year from today; a programme starts within a year of now.")
-        return text.strip()
+        return moment.astimezone(env.tz).date()
 
 
 # --- finding programmes and who may change them
+
+
+class ProgrammeRef(ProgrammeId):
+    """A programme, by its id: the record."""
+
+    async def convert(self, ctx: Context, text: str) -> Programme:
+        return await find(ctx, self.parse(text, ctx))
+
+
+class AuthoredProgramme(ProgrammeId):
+    """A programme the caller is an author of (operators may change any): the record."""
+
+    async def convert(self, ctx: Context, text: str) -> Programme:
+        return await editable(ctx, self.parse(text, ctx))
 
 
 async def find(ctx: Context, pid: int) -> Programme:
@@ -281,10 +294,9 @@ async def programme_new(ctx: Context, title: Annotated[str, Text("title", max_le
 )
 async def programme_author_add(
     ctx: Context,
-    programme: Annotated[int, ProgrammeId()],
+    p: Annotated[Programme, AuthoredProgramme()],
     user: Annotated[str, UserId()],
 ) -> None:
-    p = await editable(ctx, programme)
     if not await ctx.repos.staff.is_staff(user):
         raise NotAllowed(
             f"{user} is not staff of a registered school, so they cannot author programmes. "
@@ -311,14 +323,13 @@ async def programme_author_add(
 )
 async def programme_add(
     ctx: Context,
-    programme: Annotated[int, ProgrammeId()],
+    p: Annotated[Programme, AuthoredProgramme()],
     title: Annotated[str, Text("title", max_len=200)],
     due: Annotated[Offset, DueOffset(), Keyword("due")],
     points: Annotated[float | None, POINTS, Keyword("points")] = None,
     publish_at: Annotated[Offset | None, DueOffset(), Keyword("publish")] = None,
     description: Annotated[str | None, Markdown("description"), Body] = None,
 ) -> None:
-    p = await editable(ctx, programme)
     await room_for_more(ctx, p)
     if publish_at is not None and publish_at.sort_key() >= due.sort_key():
         raise BadArgument(f"It must be posted ({publish_at.text()}) before it is due ({due.text()}).")
@@ -338,11 +349,10 @@ async def programme_add(
 )
 async def programme_resource(
     ctx: Context,
-    programme: Annotated[int, ProgrammeId()],
+    p: Annotated[Programme, AuthoredProgramme()],
     title: Annotated[str, Text("title", max_len=200)],
     body: Annotated[str, Markdown("resource"), Body],
 ) -> None:
-    p = await editable(ctx, programme)
     await room_for_more(ctx, p)
     item = await ctx.repos.programmes.add_item(
         p.id, "resource", title, body, None, None, None, None, ctx.caller.user_id, ctx.now
@@ -362,18 +372,12 @@ async def programme_resource(
 )
 async def programme_import(
     ctx: Context,
-    programme: Annotated[int, ProgrammeId()],
+    p: Annotated[Programme, AuthoredProgramme()],
     assignment: Annotated[str, AssignmentId()],
-    source: Annotated[str, ClassCode(), Keyword("from")],
+    klass: Annotated[Class, TaughtClass("bring its assignments into a programme"), Keyword("from")],
     due: Annotated[Offset | None, DueOffset(), Keyword("due")] = None,
 ) -> None:
-    p = await editable(ctx, programme)
     await room_for_more(ctx, p)
-    klass = await ctx.repos.classes.by_code(source)
-    if klass is None:
-        raise NotFound(f"No class has the code {source}. `{ctx.prefix}classes` lists yours.")
-    if not ctx.caller.is_operator and await ctx.repos.classes.role_of(klass.id, ctx.caller.user_id) != "teacher":
-        raise NotAllowed(f"Only a teacher of {klass.name} can bring its assignments into a programme.")
     a = await ctx.repos.assignments.by_number(klass.id, int(assignment[1:]))
     if a is None:
         raise NotFound(f"{klass.name} has no assignment {assignment}.")
@@ -395,11 +399,10 @@ async def programme_import(
 )
 async def programme_move(
     ctx: Context,
-    programme: Annotated[int, ProgrammeId()],
+    p: Annotated[Programme, AuthoredProgramme()],
     item: Annotated[int, ItemId()],
     position: Annotated[int, Number("position", minimum=1, integer=True), Keyword("to")],
 ) -> None:
-    p = await editable(ctx, programme)
     found = await find_item(ctx, p, item)
     count = len(await ctx.repos.programmes.items(p.id))
     position = min(position, count)
@@ -416,10 +419,9 @@ async def programme_move(
 )
 async def programme_remove(
     ctx: Context,
-    programme: Annotated[int, ProgrammeId()],
+    p: Annotated[Programme, AuthoredProgramme()],
     item: Annotated[int, ItemId()],
 ) -> None:
-    p = await editable(ctx, programme)
     found = await find_item(ctx, p, item)
     await ctx.repos.programmes.remove_item(p.id, found.number, ctx.now)
     await changed(ctx, p, f"removed {found.short_id} “{found.title}”", removed=found.short_id)
@@ -491,8 +493,7 @@ async def programmes(ctx: Context) -> None:
     summary="Every change to a programme: version, when, who and what.",
     reads_only=True,
 )
-async def programme_history(ctx: Context, programme: Annotated[int, ProgrammeId()]) -> None:
-    p = await find(ctx, programme)
+async def programme_history(ctx: Context, p: Annotated[Programme, ProgrammeRef()]) -> None:
     lines = [f"**History of {p.label}**"]
     for c in await ctx.repos.programmes.history(p.id):
         lines.append(f"- v{c.version} · {when.show(c.at, ctx.tz)} · {c.actor} {c.summary}")
@@ -515,19 +516,11 @@ async def programme_history(ctx: Context, programme: Annotated[int, ProgrammeId(
 )
 async def programme_use(
     ctx: Context,
-    programme: Annotated[int, ProgrammeId()],
-    target: Annotated[str, ClassCode()],
-    start: Annotated[str, StartDate(), Keyword("start")],
+    p: Annotated[Programme, ProgrammeRef()],
+    klass: Annotated[Class, TaughtClass("put a programme into it")],
+    start_day: Annotated[date, StartDate(), Keyword("start")],
 ) -> None:
     repos = ctx.repos
-    p = await find(ctx, programme)
-    klass = await repos.classes.by_code(target)
-    if klass is None:
-        raise NotFound(f"No class has the code {target}. `{ctx.prefix}classes` lists yours.")
-    if not ctx.caller.is_operator and await repos.classes.role_of(klass.id, ctx.caller.user_id) != "teacher":
-        raise NotAllowed(f"Only a teacher of {klass.name} can put a programme into it.")
-    if klass.archived:
-        raise NotAllowed(f"{klass.name} is archived: it can be read, not changed.")
     class_room = await repos.rooms.of_class(klass.id, "class")
     if class_room is None:
         raise NotFound(f"{klass.name} has no class room to post the programme in.")
@@ -538,10 +531,6 @@ async def programme_use(
     if not items:
         raise Conflict(f"{p.label} has no items yet.")
     tz = ZoneInfo(klass.timezone)
-    moment = when.parse_when(start, ctx.now, tz)
-    if moment is None:
-        raise BadArgument(f"“{start}” is not a date I understand; try 2026-09-21, monday or next monday.")
-    start_day = moment.astimezone(tz).date()
 
     plan: list[tuple[ProgrammeItem, datetime, datetime | None]] = []
     wrong = []
@@ -645,8 +634,7 @@ def library_post(p: Programme, authors: list[str], items: list[ProgrammeItem], p
     summary="List a programme in the cluster's public, world-readable library room.",
     details="Only its materials go there (items as written), never anything of a class or a learner.",
 )
-async def programme_publish(ctx: Context, programme: Annotated[int, ProgrammeId()]) -> None:
-    p = await editable(ctx, programme)
+async def programme_publish(ctx: Context, p: Annotated[Programme, AuthoredProgramme()]) -> None:
     if p.published:
         raise Conflict(f"{p.label} is already in the library; its entry follows every change.")
     room, alias = await library_room(ctx)
@@ -664,8 +652,7 @@ async def programme_publish(ctx: Context, programme: Annotated[int, ProgrammeId(
     who=Role.STAFF,
     summary="Take a programme out of the library.",
 )
-async def programme_unpublish(ctx: Context, programme: Annotated[int, ProgrammeId()]) -> None:
-    p = await editable(ctx, programme)
+async def programme_unpublish(ctx: Context, p: Annotated[Programme, AuthoredProgramme()]) -> None:
     if not p.published:
         raise Conflict(f"{p.label} is not in the library.")
     room, _ = await library_room(ctx)

@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Awaitable, Callable, get_args, get_origin
 
+from .checks import Check
 from .context import Role, Where
 from .converters import Converter, Markdown, Text
 from .errors import BadArgument, UnknownCommand
@@ -52,10 +53,11 @@ class Param:
     body: bool = False
 
     def usage(self) -> str:
-        if self.type.written:
-            return self.type.written
+        written = self.type.written
+        if written and not self.keyword:
+            return written  # the whole of it, optional parts and all
         metavar = self.type.metavar
-        value = metavar if "|" in metavar else f"<{metavar}>"
+        value = written or (metavar if "|" in metavar else f"<{metavar}>")
         if self.body:
             text = f"<{metavar} on the following lines>"
         elif self.keyword:
@@ -80,10 +82,11 @@ class Command:
     aliases: tuple[str, ...] = ()
     details: str = ""
     reads_only: bool = False  # still allowed in an archived class
+    checks: tuple[Check, ...] = ()
 
     @property
     def needs_class(self) -> bool:
-        return self.where in (Where.CLASS, Where.CLASS_ROOM, Where.WORK_ROOM) or self.who in (
+        return self.where in (Where.CLASS, Where.CLASS_ROOM, Where.WORK_ROOM, Where.OWN_WORK_ROOM_OR_CLASS_ROOM) or self.who in (
             Role.TEACHER,
             Role.MEMBER,
             Role.LEARNER,
@@ -127,9 +130,10 @@ class Registry:
         aliases: tuple[str, ...] = (),
         details: str = "",
         reads_only: bool = False,
+        checks: tuple[Check, ...] | list[Check] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            cmd = Command(name, handler, params_of(handler), who, where, summary, aliases, details, reads_only)
+            cmd = Command(name, handler, params_of(handler), who, where, summary, aliases, details, reads_only, tuple(checks))
             _check_declaration(cmd)
             for key in (name, *aliases):
                 if key in self._by_alias:
@@ -324,7 +328,9 @@ async def _bind_positionals(cmd, params, line, toks, body, ctx, args) -> None:
         args[param.name] = await param.type.convert(ctx, remaining[0].text)
         i += 1
     if i < len(toks):
-        raise BadArgument(f"I didn't expect “{_span(line, toks[i:])}” here.")
+        keywords = [p.keyword for p in cmd.params if p.keyword]
+        takes = f" After {' '.join(p.usage() for p in params)} come: {', '.join(keywords)}." if keywords else ""
+        raise BadArgument(f"I didn't expect “{_span(line, toks[i:])}” here.{takes}")
 
 
 def split_message(text: str) -> tuple[str, str]:

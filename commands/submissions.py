@@ -31,7 +31,7 @@ def size_text(size: int) -> str:
 @registry.command(
     "submit",
     who=Role.LEARNER,
-    where=Where.CLASS,
+    where=Where.OWN_WORK_ROOM_OR_CLASS_ROOM,
     summary="Hand in work: a new version made of your text and the message or file you reply to.",
     details=(
         "Run it in your work room: `!submit A1 my answer…`, or reply to your own message or file with `!submit A1`. "
@@ -43,12 +43,9 @@ async def submit(
     assignment: Annotated[str, AssignmentId()],  # found in record(): a refusal from the class room goes to the work room
     text: Annotated[str | None, Markdown("work"), Rest] = None,
 ) -> None:
-    room = ctx.room
-    if room is not None and room.kind == "class":
+    if ctx.room.kind == "class":
         await _submit_from_class_room(ctx, assignment, text)
         return
-    if room is None or room.kind != "work" or room.owner != ctx.caller.user_id:
-        raise NotAllowed(f"{ctx.prefix}submit works in your own work room for {ctx.klass.name}, where your work stays private.")
     ctx.reply(await record(ctx, assignment, text, await fetch_replied(ctx)))
 
 

@@ -60,6 +60,9 @@ class Classes:
     async def archive(self, class_id: int, at: datetime) -> None:
         await self.db.execute("UPDATE classes SET archived_at = ? WHERE id = ?", (to_text(at), class_id))
 
+    async def count(self) -> int:
+        return await self.db.fetchval("SELECT COUNT(*) FROM classes")
+
     async def of_user(self, user_id: str) -> list[tuple[Class, str]]:
         rows = await self.db.fetchall(
             f"SELECT {', '.join('c.' + c for c in _CLASS_COLUMNS.split(', '))}, m.role "

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+# Matrix user ids (spec appendix "User Identifiers"), ASCII only: a lookalike letter from another
+# script is refused rather than matched to a real account. USER_ID matches a whole id; USER_ID_IN_TEXT
+# finds ids written in a message.
+_USER_ID = r"@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(?::\d{1,5})?"
+USER_ID = re.compile(rf"^{_USER_ID}\Z")
+USER_ID_IN_TEXT = re.compile(_USER_ID)
 
 
 def to_text(moment: datetime) -> str:

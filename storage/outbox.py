@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from .db import Database
-from .models import to_text
+from .models import USER_ID_IN_TEXT, to_text
 
 
 # A Matrix user id written in a message (ASCII only, like the converter accepts).
-_NAMED = re.compile(r"@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(?::\d{1,5})?")
+_NAMED = USER_ID_IN_TEXT
 
 
 def named_users(text: str) -> list[str]:

@@ -107,9 +107,24 @@ async def test_assign_edit_changes_the_record_the_state_and_tells_the_class(harn
     assert "out of 25 points" in await h.say(TEACHER_A, c.class_room, "!assign edit A1 points 25")
     assert "now called “Pendulum lab”" in await h.say(TEACHER_A, c.class_room, '!assign edit A1 title "Pendulum lab"')
     reply = await h.say(TEACHER_A, c.class_room, "!assign edit A1 colour blue")
-    assert "“colour” is not one of: due, cutoff, points, title" in reply and "Usage:" in reply
+    assert "I didn't expect “colour blue” here. After <assignment> come: due, cutoff, points, title." in reply
+    assert "Usage: `!assign edit <assignment> [due <when>] [cutoff <when>|off] [points <points>] [title <title>]`" in reply
+    reply = await h.say(TEACHER_A, c.class_room, "!assign edit A1 points lots")
+    assert "“lots” is not a number" in reply
+    assert "Say what to change" in await h.say(TEACHER_A, c.class_room, "!assign edit A1")
     a = await h.repos.assignments.by_number(c.klass.id, 1)
     assert (a.title, a.points, a.cutoff_at) == ("Pendulum lab", 25, None)
+
+
+async def test_assign_edit_changes_several_fields_at_once(harness):
+    h = harness
+    c = await classroom(h)
+    await h.run(TEACHER_A, c.class_room, f'!assign new "Lab report" due {DUE} cutoff 2026-12-07 09:00')
+    # the new due time is after the old cutoff: allowed, since the cutoff moves with it
+    reply = await h.say(TEACHER_A, c.class_room, "!assign edit A1 due 2026-12-08 09:00 cutoff 2026-12-09 09:00 title Pendulum lab")
+    assert "is now due Tue 8 Dec 2026, 09:00 NZDT (Pacific/Auckland); takes late work until" in reply and "is now called “Pendulum lab”" in reply
+    a = await h.repos.assignments.by_number(c.klass.id, 1)
+    assert (a.title, a.cutoff_at.day, a.due_at.day) == ("Pendulum lab", 8, 7)  # UTC: 9:00 NZDT is 20:00 the day before
 
 
 async def test_close_stops_submissions(harness):
@@ -160,6 +175,21 @@ async def test_a_confirmation_expires(harness):
     h.clock.advance(minutes=11)
     assert "That request expired" in await h.say(TEACHER_A, c.class_room, "!confirm")
     assert await h.repos.assignments.by_number(c.klass.id, 1) is not None
+
+
+async def test_a_new_confirmation_clears_the_expired_ones(harness):
+    h = harness
+    c = await classroom(h)
+    await h.run(TEACHER_A, c.class_room, f'!assign new "Lab report" due {DUE}')
+    await h.run(TEACHER_A, c.class_room, f'!assign new "Essay" due {DUE}')
+    await h.run(LEARNER_A, c.work[LEARNER_A], "!submit A1 my answer")
+    await h.run(LEARNER_A, c.work[LEARNER_A], "!submit A2 my essay")
+    await h.run(TEACHER_A, c.class_room, "!assign delete A1")
+    h.clock.advance(minutes=11)
+    await h.run(TEACHER_A, c.staff_room, "!assign delete A2")  # another room: a question of its own
+    pending = await h.db.fetchall("SELECT room_id FROM pending_confirmations")
+    assert [r["room_id"] for r in pending] == [c.staff_room]
+    assert "nothing waiting" in await h.say(TEACHER_A, c.class_room, "!confirm")
 
 
 async def test_extend_tells_the_learner_privately(harness):

@@ -91,6 +91,8 @@ SAMPLES = {
     "AssignmentId": "A1",
     "AssignmentRef": "A1",
     "ClassCode": "OTHER1",
+    "ClassRef": "OTHER1",
+    "TaughtClass": "OTHER1",
     "UserId": LEARNER,
     "When": "friday 5pm",
     "PersonalWhen": "friday 5pm",
@@ -107,6 +109,9 @@ SAMPLES = {
     "TimeOfDay": "9:00",
     "TopicId": "T1",
     "ProgrammeId": "P1",
+    "ProgrammeRef": "P1",
+    "AuthoredProgramme": "P1",
+    "TopicRef": "T1",
     "ItemId": "I1",
     "DueOffset": "week 2 fri 17:00",
     "StartDate": "monday",
@@ -164,7 +169,7 @@ GATE = {
     "anyone, for a programme in the library": Role.ANYONE,
     "the reminder's owner, or a teacher of its class": Role.ANYONE,
 }
-PLACE = {"any": Where.ANYWHERE, "class": Where.CLASS, "own work room or class room": Where.CLASS}
+PLACE = {"any": Where.ANYWHERE, "class": Where.CLASS, "own work room or class room": Where.OWN_WORK_ROOM_OR_CLASS_ROOM}
 
 
 def gate(row: Row) -> Role:
