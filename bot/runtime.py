@@ -18,7 +18,7 @@ import commands
 from commands.context import Message, Redaction, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher
 from storage.db import Database
-from storage.models import server_of
+from storage.models import RoomKind, server_of
 from storage.repositories import Repositories
 
 from . import encryption as e2ee
@@ -373,7 +373,7 @@ class Ako:
             log.warning("Could not join %s after invite from %s: %s", room_id, inviter, resp.message)
             return
         if direct and await self.repos.rooms.get(room_id) is None:
-            await self.repos.rooms.add(room_id, "dm", None, inviter, self.clock.now())
+            await self.repos.rooms.add(room_id, RoomKind.DM, None, inviter, self.clock.now())
         log.info("Joined %s on invite from %s%s", room_id, inviter, " (direct message)" if direct else "")
 
     def _decline_later(self, room_id: str) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Awaitable, Callable, Literal
 from zoneinfo import ZoneInfo
 
 from storage.coursework import Assignment, Extension, Grade, Return, Submission
-from storage.models import Class, to_text
+from storage.models import Class, ClassRole, RoomKind, to_text
 from storage.repositories import Repositories
 
 from . import when
@@ -43,7 +43,7 @@ def number(value: float) -> str:
 
 def teaches(ctx: Context) -> bool:
     """A teacher of the context's class (operators count as one)."""
-    return ctx.caller.is_operator or ctx.caller.class_role == "teacher"
+    return ctx.caller.is_operator or ctx.caller.class_role == ClassRole.TEACHER
 
 
 async def find(ctx: Context, short_id: str) -> Assignment:
@@ -63,7 +63,7 @@ class AssignmentRef(AssignmentId):
 
 
 async def learner_in_class(ctx: Context, user: str) -> str:
-    if await ctx.repos.classes.role_of(ctx.klass.id, user) != "learner":
+    if await ctx.repos.classes.role_of(ctx.klass.id, user) != ClassRole.LEARNER:
         raise NotFound(f"{user} is not a learner in {ctx.klass.name}.")
     return user
 
@@ -84,13 +84,13 @@ def own_dm(ctx: Context) -> bool:
     """The caller's own direct message with the bot. Someone else's "direct message" is a room its
     owner invited the bot to, and may share with anyone: no one else's private answers go there."""
     room = ctx.room
-    return room is not None and room.kind == "dm" and room.owner in (None, ctx.caller.user_id)
+    return room is not None and room.kind == RoomKind.DM and room.owner in (None, ctx.caller.user_id)
 
 
 async def reply_privately(ctx: Context, text: str) -> None:
     """A learner's own work or grades: shown in their work room or our DM, else sent to their work room."""
     room = ctx.room
-    if room is not None and (own_dm(ctx) or (room.kind == "work" and room.owner == ctx.caller.user_id)):
+    if room is not None and (own_dm(ctx) or (room.kind == RoomKind.WORK and room.owner == ctx.caller.user_id)):
         ctx.reply(text)
         return
     ctx.send(await work_room_of(ctx, ctx.caller.user_id), text)
@@ -100,10 +100,10 @@ async def reply_privately(ctx: Context, text: str) -> None:
 async def reply_to_teachers(ctx: Context, text: str) -> None:
     """Views of every learner's work: shown in the staff room or a DM, else sent to the staff room."""
     room = ctx.room
-    if room is not None and (room.kind == "staff" or own_dm(ctx)):
+    if room is not None and (room.kind == RoomKind.STAFF or own_dm(ctx)):
         ctx.reply(text)
         return
-    staff = await ctx.repos.rooms.of_class(ctx.klass.id, "staff")
+    staff = await ctx.repos.rooms.of_class(ctx.klass.id, RoomKind.STAFF)
     if staff is None:
         raise NotAllowed(
             f"That list shows learners' work, so I only give it in the staff room or a direct message with me: "
@@ -117,7 +117,7 @@ def remove_from_view(ctx: Context, event_id: str, reason: str) -> bool:
     """Redact a message that should not stay where it was sent (through the outbox). True when the
     room is one Ako made, where it holds the power to redact; elsewhere it only tries."""
     ctx.redact(ctx.room_id, event_id, reason)
-    return ctx.room is not None and ctx.room.kind != "dm"
+    return ctx.room is not None and ctx.room.kind != RoomKind.DM
 
 
 # --- a learner's standing on one assignment
@@ -190,7 +190,7 @@ async def standings(repos: Repositories, a: Assignment, learners: list[str]) -> 
 
 
 async def learners_of(ctx: Context) -> list[str]:
-    return [m.user_id for m in await ctx.repos.classes.members(ctx.klass.id, "learner")]
+    return [m.user_id for m in await ctx.repos.classes.members(ctx.klass.id, ClassRole.LEARNER)]
 
 
 async def by_school(ctx: Context, users: list[str]) -> list[tuple[str, list[str]]]:
@@ -251,7 +251,7 @@ def state_content(a: Assignment, klass: Class) -> dict:
 
 async def write_state(poster: OnServices, klass: Class, a: Assignment) -> None:
     """Keep the class room's record of a posted assignment up to date."""
-    room = await poster.repos.rooms.of_class(klass.id, "class")
+    room = await poster.repos.rooms.of_class(klass.id, RoomKind.CLASS)
     if room is not None and a.published:
         await poster.rooms.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, state_content(a, klass))
 
@@ -261,7 +261,7 @@ async def publish(poster: OnServices, klass: Class, a: Assignment) -> Assignment
 
     The state event goes first: when the server refuses it, nothing is recorded or queued.
     """
-    room = await poster.repos.rooms.of_class(klass.id, "class")
+    room = await poster.repos.rooms.of_class(klass.id, RoomKind.CLASS)
     if room is None:
         raise NotFound(f"{klass.name} has no class room to post {a.short_id} in.")
     posted = replace(a, published_at=poster.now)
@@ -498,7 +498,7 @@ async def assign_edit(
     change = "; ".join(changes)
     if a.published:
         await write_state(ctx, ctx.klass, a)
-        room = await ctx.repos.rooms.of_class(ctx.klass.id, "class")
+        room = await ctx.repos.rooms.of_class(ctx.klass.id, RoomKind.CLASS)
         if room is not None and room.room_id != ctx.room_id:
             ctx.send(room.room_id, f"**{a.short_id}** {change}.")
     ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
@@ -546,7 +546,7 @@ async def _confirmed_delete(ctx: Context, payload: dict) -> None:
         raise NotFound("That assignment is already gone.")
     klass = await ctx.repos.classes.get(a.class_id)
     role = await ctx.repos.classes.role_of(klass.id, ctx.caller.user_id)
-    if role != "teacher" and not ctx.caller.is_operator:
+    if role != ClassRole.TEACHER and not ctx.caller.is_operator:
         raise NotAllowed(f"Only a teacher of {klass.name} can delete its assignments.")
     ctx.klass = klass
     await _delete(ctx, a)
@@ -554,7 +554,7 @@ async def _confirmed_delete(ctx: Context, payload: dict) -> None:
 
 async def _delete(ctx: Context, a: Assignment) -> None:
     await ctx.repos.assignments.delete(a.id, ctx.now)
-    room = await ctx.repos.rooms.of_class(a.class_id, "class")
+    room = await ctx.repos.rooms.of_class(a.class_id, RoomKind.CLASS)
     if a.published and room is not None:
         await ctx.rooms.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, {})  # empty content: removed
         if room.room_id != ctx.room_id:
@@ -605,7 +605,7 @@ async def assign_copy(
 ) -> None:
     if other.id == ctx.klass.id:
         raise Conflict(f"{a.short_id} is already in {other.name}; give the code of another class.")
-    if await ctx.repos.classes.role_of(other.id, ctx.caller.user_id) != "teacher" and not ctx.caller.is_operator:
+    if await ctx.repos.classes.role_of(other.id, ctx.caller.user_id) != ClassRole.TEACHER and not ctx.caller.is_operator:
         raise NotAllowed(f"Only a teacher of both {ctx.klass.name} and {other.name} can copy assignments between them.")
     if other.archived:
         raise NotAllowed(f"{other.name} is archived: it can be read, not changed.")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from storage.models import RoomKind
+
 from .context import Context, Role, Where
 
 if TYPE_CHECKING:
@@ -33,13 +35,13 @@ def where_allows(where: Where, ctx: Context) -> bool:
     room = ctx.room
     kind = room.kind if room else None
     if where is Where.CLASS_ROOM:
-        return kind == "class"
+        return kind == RoomKind.CLASS
     if where is Where.WORK_ROOM:
-        return kind == "work"
+        return kind == RoomKind.WORK
     if where is Where.OWN_WORK_ROOM_OR_CLASS_ROOM:
-        return kind == "class" or (kind == "work" and room.owner == ctx.caller.user_id)
+        return kind == RoomKind.CLASS or (kind == RoomKind.WORK and room.owner == ctx.caller.user_id)
     if where is Where.DM:
-        return kind == "dm"
+        return kind == RoomKind.DM
     return True
 
 

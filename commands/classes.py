@@ -6,7 +6,7 @@ import re
 import secrets
 from typing import Annotated
 
-from storage.models import server_of
+from storage.models import ClassRole, RoomKind, server_of
 
 from . import provision
 from .checks import FROM_A_SCHOOL
@@ -116,7 +116,7 @@ async def class_remove(ctx: Context, user: Annotated[str, UserId()]) -> None:
     role = await ctx.repos.classes.role_of(klass.id, user)
     if role is None:
         raise NotFound(f"{user} is not in {klass.name}.")
-    if role == "teacher" and len(await ctx.repos.classes.members(klass.id, "teacher")) == 1:
+    if role == ClassRole.TEACHER and len(await ctx.repos.classes.members(klass.id, ClassRole.TEACHER)) == 1:
         raise Conflict(f"{user} is the only teacher of {klass.name}; add another teacher first.")
     await ctx.repos.classes.remove_member(klass.id, user)
     await provision.remove_everywhere(ctx, klass, user, f"Removed from {klass.name} by {ctx.caller.user_id}")
@@ -134,7 +134,7 @@ async def class_teacher_add(ctx: Context, user: Annotated[str, UserId()]) -> Non
     klass = ctx.klass
     if not await ctx.repos.staff.is_staff(user):
         raise NotAllowed(f"{user} is not staff of a registered school; their school admin can name them with `{ctx.prefix}staff add`.")
-    changed = await ctx.repos.classes.add_member(klass.id, user, "teacher", ctx.caller.user_id, ctx.now)
+    changed = await ctx.repos.classes.add_member(klass.id, user, ClassRole.TEACHER, ctx.caller.user_id, ctx.now)
     if not changed:
         ctx.reply(f"{user} already teaches {klass.name}.")
         return
@@ -156,7 +156,7 @@ async def roster(ctx: Context) -> None:
     for server in sorted(by_server, key=lambda s: (s not in schools, schools.get(s, s))):
         title = f"{schools[server]} ({server})" if server in schools else f"Guests from {server}"
         lines.append(f"\n**{title}**")
-        for m in sorted(by_server[server], key=lambda m: (m.role != "teacher", m.user_id)):
+        for m in sorted(by_server[server], key=lambda m: (m.role != ClassRole.TEACHER, m.user_id)):
             lines.append(f"- {m.user_id} — {m.role}")
     ctx.reply("\n".join(lines))
 
@@ -166,8 +166,8 @@ async def roster(ctx: Context) -> None:
 )
 async def class_info(ctx: Context) -> None:
     klass = ctx.klass
-    teachers = await ctx.repos.classes.members(klass.id, "teacher")
-    learners = await ctx.repos.classes.members(klass.id, "learner")
+    teachers = await ctx.repos.classes.members(klass.id, ClassRole.TEACHER)
+    learners = await ctx.repos.classes.members(klass.id, ClassRole.LEARNER)
     state = " — archived, read-only" if klass.archived else ""
     code = klass.code if klass.code_enabled else f"{klass.code} (joining by code is off)"
     ctx.reply(
@@ -207,7 +207,7 @@ async def class_timezone(ctx: Context, zone: Annotated[str, TimeZone()]) -> None
 async def class_archive(ctx: Context) -> None:
     klass = ctx.klass
     await ctx.repos.classes.archive(klass.id, ctx.now)
-    room = await ctx.repos.rooms.of_class(klass.id, "class")
+    room = await ctx.repos.rooms.of_class(klass.id, RoomKind.CLASS)
     if room:
         await ctx.rooms.make_read_only(room.room_id, provision.TEACHER_POWER)
     ctx.reply(f"{klass.name} is archived: its records are kept and can be read, but nothing more can be changed.")

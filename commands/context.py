@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from storage.models import Class, Room, School, server_of
+from storage.models import Class, ClassRole, Room, RoomKind, School, server_of
 from storage.repositories import Repositories
 
 
@@ -143,7 +143,7 @@ class Caller:
     admin_of: frozenset[str]  # servers whose school admin this user is
     is_staff: bool
     school: School | None  # the registered school of the user's server
-    class_role: str | None  # 'teacher' | 'learner' in the context's class
+    class_role: ClassRole | None  # in the context's class
 
     @property
     def server(self) -> str:
@@ -156,9 +156,9 @@ class Caller:
             Role.OPERATOR: False,
             Role.SCHOOL_ADMIN: bool(self.admin_of),
             Role.STAFF: self.is_staff,
-            Role.TEACHER: self.class_role == "teacher",
+            Role.TEACHER: self.class_role == ClassRole.TEACHER,
             Role.MEMBER: self.class_role is not None,
-            Role.LEARNER: self.class_role == "learner",
+            Role.LEARNER: self.class_role == ClassRole.LEARNER,
         }[role]
 
 
@@ -242,7 +242,7 @@ class Context(OnServices):
 
     @property
     def in_dm(self) -> bool:
-        return self.room is not None and self.room.kind == "dm"
+        return self.room is not None and self.room.kind == RoomKind.DM
 
     def reply(self, markdown: str, *, mentions: tuple[str, ...] = (), file: tuple[bytes, str, str] | None = None) -> None:
         """Answer where the command was asked: in its thread, as a reply to it."""

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from storage.models import USER_ID, Class
+from storage.models import USER_ID, Class, ClassRole
 
 from . import when
 from .errors import BadArgument, NotAllowed, NotFound
@@ -119,7 +119,7 @@ class TaughtClass(ClassRef):
 
     async def convert(self, ctx: Any, text: str) -> Class:
         klass = await super().convert(ctx, text)
-        if not ctx.caller.is_operator and await ctx.repos.classes.role_of(klass.id, ctx.caller.user_id) != "teacher":
+        if not ctx.caller.is_operator and await ctx.repos.classes.role_of(klass.id, ctx.caller.user_id) != ClassRole.TEACHER:
             raise NotAllowed(f"Only a teacher of {klass.name} can {self.doing}.")
         if klass.archived:
             raise NotAllowed(f"{klass.name} is archived: it can be read, not changed.")

@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+from storage.models import ClassRole
 from storage.repositories import Repositories
 
 from . import when
@@ -45,11 +46,11 @@ async def build(repos: Repositories, user_id: str, kind: str, since: datetime, n
             lines.append(f"- New topic **{t.label}** by {t.author}")
         for t, n in await repos.topics.replies_between(klass.id, since, now):
             lines.append(f"- {n} new {'reply' if n == 1 else 'replies'} in **{t.label}**{' (closed)' if t.closed else ''}")
-        learners = len(await repos.classes.members(klass.id, "learner")) if role == "teacher" else 0
+        learners = len(await repos.classes.members(klass.id, ClassRole.LEARNER)) if role == ClassRole.TEACHER else 0
         for a in await repos.assignments.of_class(klass.id, published_only=True):
             if a.closed:
                 continue
-            if role == "teacher":
+            if role == ClassRole.TEACHER:
                 due = a.due_at
                 if not now < due <= until:
                     continue

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import icalendar
 
-from storage.models import server_of
+from storage.models import RoomKind, server_of
 
 from . import when
 from .assignments import learners_of, number, standings, teaches
@@ -27,7 +27,7 @@ async def dm_with(ctx: Context) -> tuple[str, bool]:
     """The caller's direct message with the bot, started now if there is none; True when new."""
     user = ctx.caller.user_id
     room = ctx.room
-    if room is not None and room.kind == "dm" and room.owner in (None, user):
+    if room is not None and room.kind == RoomKind.DM and room.owner in (None, user):
         return ctx.room_id, False
     dm = await ctx.repos.rooms.dm_of(user)
     if dm is not None:
@@ -35,7 +35,7 @@ async def dm_with(ctx: Context) -> tuple[str, bool]:
     room_id = await ctx.rooms.create_room(
         name="Ako", topic="Your direct messages with Ako: exports and anything private.", invite=[user], direct=True
     )
-    await ctx.repos.rooms.add(room_id, "dm", None, user, ctx.now)
+    await ctx.repos.rooms.add(room_id, RoomKind.DM, None, user, ctx.now)
     return room_id, True
 
 

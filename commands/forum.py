@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated
 
+from storage.models import ClassRole, RoomKind
 from storage.forum import Topic, TopicActivity
 
 from . import when
@@ -44,7 +45,7 @@ def root_txn(class_id: int, number: int) -> str:
 
 
 async def class_room_of(ctx: Context) -> str:
-    room = await ctx.repos.rooms.of_class(ctx.klass.id, "class")
+    room = await ctx.repos.rooms.of_class(ctx.klass.id, RoomKind.CLASS)
     if room is None:
         raise NotFound(f"{ctx.klass.name} has no class room to hold topics.")
     return room.room_id
@@ -96,13 +97,13 @@ async def topic_new(
 @registry.listener
 async def count_thread_reply(ctx: Context) -> None:
     """A thread reply under a topic's root counts once: who, when, and whether a teacher answered."""
-    if ctx.thread_root is None or ctx.room is None or ctx.room.kind != "class":
+    if ctx.thread_root is None or ctx.room is None or ctx.room.kind != RoomKind.CLASS:
         return
     topic = await ctx.repos.topics.by_root(ctx.room_id, ctx.thread_root)
     if topic is None:
         return
     await ctx.repos.topics.add_reply(
-        topic.id, ctx.event_id, ctx.caller.user_id, ctx.caller.class_role == "teacher", _sent_at(ctx)
+        topic.id, ctx.event_id, ctx.caller.user_id, ctx.caller.class_role == ClassRole.TEACHER, _sent_at(ctx)
     )
 
 
@@ -147,7 +148,7 @@ async def topics(ctx: Context, which: Annotated[str | None, Choice("open", "all"
     if not found:
         ctx.reply(f"{ctx.klass.name} has no open topics. Start one with `{ctx.prefix}topic \"<title>\"`.")
         return
-    teachers = {m.user_id for m in await ctx.repos.classes.members(ctx.klass.id, "teacher")}
+    teachers = {m.user_id for m in await ctx.repos.classes.members(ctx.klass.id, ClassRole.TEACHER)}
     tz = await shown_tz(ctx)
     heading = "Topics" if which == "all" else "Open topics"
     lines = [f"**{heading} in {ctx.klass.name}**"]

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated
 
+from storage.models import RoomKind
 from storage.coursework import Assignment
 
 from . import when
@@ -127,7 +128,7 @@ async def _whose_work(ctx: Context, named: str | None) -> str:
     """The learner named, or the owner of the work room the command is run in."""
     room = ctx.room
     if named is None:
-        if room is None or room.kind != "work" or room.owner is None:
+        if room is None or room.kind != RoomKind.WORK or room.owner is None:
             raise BadArgument(f"Name the learner (`{ctx.prefix}{ctx.command_name} A1 @learner …`), or run it in their work room.")
         named = room.owner
     return await learner_in_class(ctx, named)
@@ -141,7 +142,7 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
         return
     ctx.send(work_room, message, mentions=(learner,))
     room = ctx.room
-    if room is None or not (room.kind == "staff" or own_dm(ctx)):  # learners may read this room: take the command out
+    if room is None or not (room.kind == RoomKind.STAFF or own_dm(ctx)):  # learners may read this room: take the command out
         if remove_from_view(ctx, ctx.event_id, "Grades and feedback stay in the learner's work room."):
             done += " I removed your message from this room so that it stays private."
         else:

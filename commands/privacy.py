@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import Annotated
 
-from storage.models import server_of
+from storage.models import ClassRole, RoomKind, server_of
 
 from .assignments import ask_to_confirm, confirmable
 from .context import Context, GatewayError, Role
@@ -92,7 +92,7 @@ async def _check_may_forget(ctx: Context, user: str) -> None:
         raise Conflict(f"{user} is a school admin; an operator must remove them first.")
     if await ctx.repos.staff.is_staff(user):
         raise Conflict(f"{user} is staff; `{ctx.prefix}staff remove {user}` first.")
-    teaching = [k.label for k, role in await ctx.repos.classes.of_user(user) if role == "teacher"]
+    teaching = [k.label for k, role in await ctx.repos.classes.of_user(user) if role == ClassRole.TEACHER]
     if teaching:
         raise Conflict(f"{user} teaches {', '.join(teaching)}; remove them from those classes first.")
 
@@ -139,7 +139,7 @@ async def _confirmed_forget(ctx: Context, payload: dict) -> None:
 
     redacted = failed = 0
     targets = [(m.room_id, m.event_id) for m in about if m.event_id]
-    work_rooms = {r["class_id"]: r["room_id"] for r in own_rooms if r["kind"] == "work"}
+    work_rooms = {r["class_id"]: r["room_id"] for r in own_rooms if r["kind"] == RoomKind.WORK}
     for sub in records.get("submissions", []):  # their own messages that were their work
         a = await repos.assignments.get(sub["assignment_id"])
         room = work_rooms.get(a.class_id) if a else None

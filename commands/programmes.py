@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from storage.models import Class, server_of
+from storage.models import Class, RoomKind, server_of
 from storage.programmes import Programme, ProgrammeItem
 
 from . import when
@@ -521,7 +521,7 @@ async def programme_use(
     start_day: Annotated[date, StartDate(), Keyword("start")],
 ) -> None:
     repos = ctx.repos
-    class_room = await repos.rooms.of_class(klass.id, "class")
+    class_room = await repos.rooms.of_class(klass.id, RoomKind.CLASS)
     if class_room is None:
         raise NotFound(f"{klass.name} has no class room to post the programme in.")
     earlier = await repos.programmes.use_in(p.id, klass.id)

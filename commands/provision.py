@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.models import Class, server_of
+from storage.models import Class, ClassRole, RoomKind, server_of
 
 from .context import Context
 from .errors import NotAllowed
@@ -20,7 +20,7 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
     space = await ctx.rooms.create_room(
         name=klass.name, topic=f"Class {klass.code} — run by Ako", space=True, invite=[teacher], power=power, events_default=TEACHER_POWER
     )
-    await ctx.repos.rooms.add(space, "space", klass.id, None, ctx.now)
+    await ctx.repos.rooms.add(space, RoomKind.SPACE, klass.id, None, ctx.now)
     class_room = await ctx.rooms.create_room(
         name=klass.name,
         topic=f"Class room of {klass.name}. Class code {klass.code}. Type !help for commands.",
@@ -28,7 +28,7 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
         invite=[teacher],
         power=power,
     )
-    await ctx.repos.rooms.add(class_room, "class", klass.id, None, ctx.now)
+    await ctx.repos.rooms.add(class_room, RoomKind.CLASS, klass.id, None, ctx.now)
     await ctx.rooms.add_child(space, class_room)
     staff_room = await ctx.rooms.create_room(
         name=f"{klass.name} — staff",
@@ -38,7 +38,7 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
         history_visibility="joined",
         encrypted=ctx.settings.encrypt_work_rooms,
     )
-    await ctx.repos.rooms.add(staff_room, "staff", klass.id, None, ctx.now)
+    await ctx.repos.rooms.add(staff_room, RoomKind.STAFF, klass.id, None, ctx.now)
     record = {"name": klass.name, "code": klass.code, "timezone": klass.timezone, "server": klass.server}
     await ctx.rooms.set_state(class_room, STATE_CLASS, "", record)
     for room_id in (space, class_room, staff_room):
@@ -51,7 +51,7 @@ async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
     if existing:
         await ctx.rooms.invite(existing.room_id, learner)
         return existing.room_id
-    teachers = [m.user_id for m in await ctx.repos.classes.members(klass.id, "teacher")]
+    teachers = [m.user_id for m in await ctx.repos.classes.members(klass.id, ClassRole.TEACHER)]
     room_id = await ctx.rooms.create_room(
         name=f"{klass.name} — work of {learner}",
         topic=f"Private work room in {klass.name}: submissions, feedback and grades. Only you, your teachers and Ako are here.",
@@ -61,7 +61,7 @@ async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
         join_rule="invite",
         encrypted=ctx.settings.encrypt_work_rooms,
     )
-    await ctx.repos.rooms.add(room_id, "work", klass.id, learner, ctx.now)
+    await ctx.repos.rooms.add(room_id, RoomKind.WORK, klass.id, learner, ctx.now)
     await deny_blocked_servers(ctx, room_id)
     return room_id
 
@@ -79,10 +79,10 @@ async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool,
     """Record the learner, invite them to the space and class room, make their work room."""
     await check_may_learn(ctx, learner)
     role = await ctx.repos.classes.role_of(klass.id, learner)
-    if role == "teacher":
+    if role == ClassRole.TEACHER:
         raise NotAllowed(f"{learner} teaches {klass.name}; a teacher cannot also be a learner in it.")
-    added = await ctx.repos.classes.add_member(klass.id, learner, "learner", ctx.caller.user_id, ctx.now)
-    for kind in ("space", "class"):
+    added = await ctx.repos.classes.add_member(klass.id, learner, ClassRole.LEARNER, ctx.caller.user_id, ctx.now)
+    for kind in (RoomKind.SPACE, RoomKind.CLASS):
         room = await ctx.repos.rooms.of_class(klass.id, kind)
         if room:
             await ctx.rooms.invite(room.room_id, learner)
@@ -121,7 +121,7 @@ async def expected_power(ctx: Context, room_id: str) -> dict[str, int] | None:
     room = await ctx.repos.rooms.get(room_id)
     if room is None or room.class_id is None:
         return None
-    levels = {m.user_id: TEACHER_POWER for m in await ctx.repos.classes.members(room.class_id, "teacher")}
+    levels = {m.user_id: TEACHER_POWER for m in await ctx.repos.classes.members(room.class_id, ClassRole.TEACHER)}
     return levels
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+from storage.models import ClassRole
 from storage.reminders import Reminder
 
 from . import when
@@ -163,7 +164,7 @@ async def remindme(
 async def reminders(ctx: Context) -> None:
     user = ctx.caller.user_id
     lines: list[str] = []
-    classes = [ctx.klass] if ctx.klass else [k for k, role in await ctx.repos.classes.of_user(user) if role == "teacher"]
+    classes = [ctx.klass] if ctx.klass else [k for k, role in await ctx.repos.classes.of_user(user) if role == ClassRole.TEACHER]
     for klass in classes:
         pending = await ctx.repos.reminders.pending_of_class(klass.id)
         tz = ZoneInfo(klass.timezone)
@@ -202,7 +203,7 @@ async def remind_cancel(ctx: Context, reminder: Annotated[int, ReminderId()]) ->
     if not r.personal:
         klass = await ctx.repos.classes.get(r.class_id)
         role = await ctx.repos.classes.role_of(r.class_id, user)
-        if role != "teacher" and not ctx.caller.is_operator:
+        if role != ClassRole.TEACHER and not ctx.caller.is_operator:
             raise NotAllowed(f"Only a teacher of {klass.name if klass else 'the class'} can cancel its reminders.")
     if r.next_at is None:
         raise Conflict(f"{r.short_id} has already been sent or cancelled.")

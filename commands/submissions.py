@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from storage.models import RoomKind
 from storage.coursework import Assignment, SubmittedFile
 
 from . import when
@@ -43,7 +44,7 @@ async def submit(
     assignment: Annotated[str, AssignmentId()],  # found in record(): a refusal from the class room goes to the work room
     text: Annotated[str | None, Markdown("work"), Rest] = None,
 ) -> None:
-    if ctx.room.kind == "class":
+    if ctx.room.kind == RoomKind.CLASS:
         await _submit_from_class_room(ctx, assignment, text)
         return
     ctx.reply(await record(ctx, assignment, text, await fetch_replied(ctx)))

@@ -33,7 +33,7 @@ from typing import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 from storage.coursework import Assignment
-from storage.models import Class
+from storage.models import Class, ClassRole, RoomKind
 from storage.reminders import Reminder
 
 from . import digest, when
@@ -309,9 +309,9 @@ async def _send_due_slot(services: Services, enqueue: Enqueue, s: DueSlot, now: 
         messages: list[Message] = []
         extensions = await repos.extensions.of_assignment(a.id)
         handed_in = await repos.submissions.latest_of_assignment(a.id)
-        learners = {m.user_id for m in await repos.classes.members(a.class_id, "learner")}
+        learners = {m.user_id for m in await repos.classes.members(a.class_id, ClassRole.LEARNER)}
         if s.learner is None:
-            room = await repos.rooms.of_class(klass.id, "class")
+            room = await repos.rooms.of_class(klass.id, RoomKind.CLASS)
             if room is not None:
                 text = (
                     f"⏰ **{a.label}** is due in {left} — {when.show(s.due, class_tz)}.\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+from storage.models import RoomKind
 from storage.repositories import Repositories
 
 from . import when
@@ -33,8 +34,8 @@ def is_private(ctx: Context) -> bool:
     room = ctx.room
     if room is None:
         return False
-    return (room.kind == "dm" and room.owner in (None, ctx.caller.user_id)) or (
-        room.kind == "work" and room.owner == ctx.caller.user_id
+    return (room.kind == RoomKind.DM and room.owner in (None, ctx.caller.user_id)) or (
+        room.kind == RoomKind.WORK and room.owner == ctx.caller.user_id
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .db import Database
-from .models import Class, Member, Room, to_text
+from .models import Class, ClassRole, Member, Room, RoomKind, to_text
 
 _CLASS_COLUMNS = "id, name, code, code_enabled, timezone, server, created_by, archived_at"
 
@@ -32,7 +32,7 @@ class Classes:
             "INSERT INTO classes (name, code, timezone, server, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (name, code, timezone, server, by, to_text(at)),
         )
-        await self.add_member(cur.lastrowid, by, "teacher", by, at)
+        await self.add_member(cur.lastrowid, by, ClassRole.TEACHER, by, at)
         return await self.get(cur.lastrowid)
 
     async def get(self, class_id: int) -> Class | None:
@@ -63,20 +63,20 @@ class Classes:
     async def count(self) -> int:
         return await self.db.fetchval("SELECT COUNT(*) FROM classes")
 
-    async def of_user(self, user_id: str) -> list[tuple[Class, str]]:
+    async def of_user(self, user_id: str) -> list[tuple[Class, ClassRole]]:
         rows = await self.db.fetchall(
             f"SELECT {', '.join('c.' + c for c in _CLASS_COLUMNS.split(', '))}, m.role "
             "FROM classes c JOIN class_members m ON m.class_id = c.id WHERE m.user_id = ? ORDER BY c.name",
             (user_id,),
         )
-        return [(_class(r), r["role"]) for r in rows]
+        return [(_class(r), ClassRole(r["role"])) for r in rows]
 
     # --- members
 
-    async def add_member(self, class_id: int, user_id: str, role: str, by: str, at: datetime) -> bool:
+    async def add_member(self, class_id: int, user_id: str, role: ClassRole, by: str, at: datetime) -> bool:
         """Add, or promote a learner to teacher. True when something changed."""
         current = await self.role_of(class_id, user_id)
-        if current == role or (current == "teacher" and role == "learner"):
+        if current == role or (current == ClassRole.TEACHER and role == ClassRole.LEARNER):
             return False
         await self.db.execute(
             "INSERT INTO class_members (class_id, user_id, role, added_by, added_at) VALUES (?, ?, ?, ?, ?) "
@@ -91,26 +91,27 @@ class Classes:
         )
         return cur.rowcount > 0
 
-    async def role_of(self, class_id: int, user_id: str) -> str | None:
-        return await self.db.fetchval(
+    async def role_of(self, class_id: int, user_id: str) -> ClassRole | None:
+        role = await self.db.fetchval(
             "SELECT role FROM class_members WHERE class_id = ? AND user_id = ?", (class_id, user_id)
         )
+        return None if role is None else ClassRole(role)
 
-    async def members(self, class_id: int, role: str | None = None) -> list[Member]:
+    async def members(self, class_id: int, role: ClassRole | None = None) -> list[Member]:
         sql = "SELECT user_id, role FROM class_members WHERE class_id = ?"
         params: tuple = (class_id,)
         if role:
             sql += " AND role = ?"
             params += (role,)
         rows = await self.db.fetchall(sql + " ORDER BY role DESC, user_id", params)
-        return [Member(r["user_id"], r["role"]) for r in rows]
+        return [Member(r["user_id"], ClassRole(r["role"])) for r in rows]
 
 
 class Rooms:
     def __init__(self, db: Database):
         self.db = db
 
-    async def add(self, room_id: str, kind: str, class_id: int | None, owner: str | None, at: datetime) -> None:
+    async def add(self, room_id: str, kind: RoomKind, class_id: int | None, owner: str | None, at: datetime) -> None:
         await self.db.execute(
             "INSERT INTO rooms (room_id, kind, class_id, owner, created_at) VALUES (?, ?, ?, ?, ?)",
             (room_id, kind, class_id, owner, to_text(at)),
@@ -118,48 +119,52 @@ class Rooms:
 
     async def get(self, room_id: str) -> Room | None:
         row = await self.db.fetchone("SELECT room_id, kind, class_id, owner FROM rooms WHERE room_id = ?", (room_id,))
-        return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
+        return None if row is None else _room(row)
 
-    async def of_class(self, class_id: int, kind: str) -> Room | None:
+    async def of_class(self, class_id: int, kind: RoomKind) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ? AND kind = ? ORDER BY created_at LIMIT 1",
             (class_id, kind),
         )
-        return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
+        return None if row is None else _room(row)
 
     async def all_of_class(self, class_id: int) -> list[Room]:
         rows = await self.db.fetchall(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ?", (class_id,)
         )
-        return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows]
+        return [_room(r) for r in rows]
 
     async def work_room(self, class_id: int, learner: str) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ? AND kind = 'work' AND owner = ?",
             (class_id, learner),
         )
-        return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
+        return None if row is None else _room(row)
 
     async def of_every_class(self) -> list[Room]:
         """Every room that belongs to a class (spaces, class, staff and work rooms)."""
         rows = await self.db.fetchall(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id IS NOT NULL ORDER BY class_id, created_at"
         )
-        return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows]
+        return [_room(r) for r in rows]
 
     async def dms_on(self, server: str) -> list[Room]:
         """Direct messages with users of one server."""
         rows = await self.db.fetchall(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner LIKE ?", (f"%:{server}",)
         )
-        return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows if r["owner"].split(":", 1)[1] == server]
+        return [_room(r) for r in rows if r["owner"].split(":", 1)[1] == server]
 
     async def dm_of(self, user_id: str) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner = ? ORDER BY created_at DESC LIMIT 1",
             (user_id,),
         )
-        return None if row is None else Room(row["room_id"], row["kind"], row["class_id"], row["owner"])
+        return None if row is None else _room(row)
 
     async def remove(self, room_id: str) -> None:
         await self.db.execute("DELETE FROM rooms WHERE room_id = ?", (room_id,))
+
+
+def _room(row) -> Room:
+    return Room(row["room_id"], RoomKind(row["kind"]), row["class_id"], row["owner"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -64,10 +65,27 @@ class Class:
         return f"{self.name} ({self.code})"
 
 
+class ClassRole(enum.StrEnum):
+    """What someone is in a class (stored as its text)."""
+
+    TEACHER = "teacher"
+    LEARNER = "learner"
+
+
+class RoomKind(enum.StrEnum):
+    """What a room of Ako's is for (stored as its text)."""
+
+    SPACE = "space"
+    CLASS = "class"
+    STAFF = "staff"
+    WORK = "work"
+    DM = "dm"
+
+
 @dataclass(frozen=True)
 class Member:
     user_id: str
-    role: str  # 'teacher' | 'learner'
+    role: ClassRole
 
     @property
     def server(self) -> str:
@@ -77,6 +95,6 @@ class Member:
 @dataclass(frozen=True)
 class Room:
     room_id: str
-    kind: str  # space | class | staff | work | dm
+    kind: RoomKind
     class_id: int | None
     owner: str | None
