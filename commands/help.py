@@ -52,7 +52,7 @@ async def help_(ctx: Context, command: Annotated[str | None, Text("command", max
         where = "" if cmd.where is Where.ANYWHERE else f" · where: {cmd.where.value}"
         lines.append(f"Who: {cmd.permission_text()}{where}.")
         lines += [check.help for check in cmd.checks]
-        if cmd.needs_class:
+        if cmd.needs_class and cmd.where in (Where.CLASS, Where.ANYWHERE):
             lines.append(f"In a direct message, put the class code first: `{prefix}{cmd.name} CODE …`.")
         if cmd.aliases:
             lines.append("Also: " + ", ".join(f"`{prefix}{a}`" for a in cmd.aliases))

@@ -121,3 +121,18 @@ async def test_help_lists_exactly_what_the_dispatcher_allows(classroom, do_nothi
     assert shown - allowed == set(), f"!help lists what the dispatcher refuses ({caller}, {room})"
     assert allowed - shown == set(), f"!help leaves out what the dispatcher allows ({caller}, {room})"
     assert "help" in shown
+
+
+async def test_help_for_one_command_says_where_and_its_checks(classroom):
+    h, rooms = classroom
+    dm = room_of(rooms, "DM", "learner")
+    submit = await h.say(LEARNER, dm, "!help submit")
+    assert "Who: learners of the class · where: your own work room or the class room." in submit
+    assert "put the class code first" not in submit  # it does not run in a direct message
+    join = await h.say(STRANGER, room_of(rooms, "DM", "unregistered server"), "!help join")
+    assert "Only from the server of a registered school." in join
+    refused = await h.say(STRANGER, room_of(rooms, "DM", "unregistered server"), "!join PHYS12")
+    assert refused == (
+        "c.test is not the server of a school in this cluster, so @cat:c.test cannot join classes. "
+        "Ask your school's IT admin to have the school registered."
+    )

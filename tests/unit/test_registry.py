@@ -23,6 +23,8 @@ def test_every_command_has_help_usage_and_permission(cmd):
     assert cmd.usage("!").startswith("!" + cmd.name)
     assert isinstance(cmd.who, Role) and isinstance(cmd.where, Where)
     assert cmd.permission_text()
+    for check in cmd.checks:
+        assert check.refusal.strip().endswith(".") and check.help.strip().endswith(".")
 
 
 def test_resolve_longest_name_first():
