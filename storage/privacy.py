@@ -27,6 +27,8 @@ FORGOTTEN: tuple[tuple[str, str], ...] = (
     ("decryption_notices", "sender"),
     ("subject_members", "user_id"),
     ("rooms", "owner"),  # their work rooms and direct message with the bot
+    ("marking_sessions", "learner"),  # a marking session showing their work ends with it
+    ("marking_skips", "learner"),
 )
 
 # (table, column): why a row naming the person stays.
