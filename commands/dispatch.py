@@ -170,7 +170,9 @@ class Dispatcher:
                 code = tokens[0].text
                 klass = await repos.classes.by_code(code)
                 if klass is None:
-                    raise NotFound(f"No class has the code {code}. {prefix}classes lists yours.")
+                    from .assignments import unknown_class
+
+                    raise NotFound(await unknown_class(repos, event.sender, code))
                 tokens = tokens[1:]
             caller = await self.caller(event.sender, klass.id if klass else None)
             ctx = Context(
