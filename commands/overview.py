@@ -68,7 +68,7 @@ def draw(title: str, columns: list[str], groups: list[tuple[str, list[tuple[str,
     width = label_w + cell_w * max(1, len(columns)) + 0.3
     top, legend_h = 0.9, 0.3 + 0.3 * ((len(STATUSES) + 3) // 4)
     height = top + row_h * (rows + 1) + legend_h
-    width = max(width, 7.5)
+    width = max(width, 8.5)  # room for the legend
     dpi = min(100, MAX_PIXELS / max(width, height))
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
