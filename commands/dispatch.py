@@ -161,6 +161,9 @@ class Dispatcher:
             tokens = tokens[used:]
             room = await repos.rooms.get(event.room_id)
             klass = await repos.classes.get(room.class_id) if room and room.class_id is not None else None
+            if cmd.needs_class and klass is None and not (tokens and await repos.classes.by_code(tokens[0].text)):
+                marked = await repos.marking.class_marked_in(event.sender, event.room_id)  # marking in a DM
+                klass = await repos.classes.get(marked) if marked is not None else None
             if cmd.needs_class and klass is None:
                 if not tokens:
                     raise BadArgument(

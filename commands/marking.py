@@ -174,7 +174,8 @@ async def show_next(ctx: Context, session: MarkingSession, room_id: str, before:
     s = free[0]
     await ctx.repos.marking.let_go_idle(a.id, s.learner, now - HOLD)
     await ctx.repos.marking.show(session.id, s.learner, s.submission.version, now)
-    place = f"{queue.index(s) + 1} of {len(queue)} to mark"
+    later = len([u for u in session.skipped if any(q.learner == u for q in queue)])
+    place = f"{len(free)} to mark" + (f" ({later} skipped)" if later else "")
     view = await submission_view(ctx, s, s.submission, f"**{a.label}** · {place}")
     p = ctx.prefix
     view += f"\n`{p}grade <score> [feedback]` · `{p}return [note]` · `{p}skip` · `{p}mark stop`"

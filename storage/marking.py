@@ -51,6 +51,14 @@ class MarkingSessions:
         )
         return None if row is None else await self._session(row)
 
+    async def class_marked_in(self, teacher: str, room_id: str) -> int | None:
+        """The class of the teacher's open session in this room (a direct message names no class)."""
+        return await self.db.fetchval(
+            "SELECT a.class_id FROM marking_sessions m JOIN assignments a ON a.id = m.assignment_id "
+            "WHERE m.teacher = ? AND m.room_id = ? AND m.ended_at IS NULL",
+            (teacher, room_id),
+        )
+
     async def start(self, assignment_id: int, teacher: str, room_id: str, at: datetime) -> MarkingSession:
         cur = await self.db.execute(
             "INSERT INTO marking_sessions (assignment_id, teacher, room_id, started_at, active_at) VALUES (?, ?, ?, ?, ?)",

@@ -37,7 +37,7 @@ async def test_a_marking_session_grades_skips_and_ends_with_who_has_not_handed_i
     out = await h.run(TEACHER_A, staff, "!mark A1")
     first = texts(out)
     assert [m.room_id for m in out] == [staff]
-    assert "**A1 — Essay** · 1 of 2 to mark" in first
+    assert "**A1 — Essay** · 2 to mark\n" in first
     assert f"**{LEARNER_A}** · Kura A (a.test) · version 1 · received Mon 30 Nov 2026, 16:00 NZDT" in first
     assert ": on time (due Fri 4 Dec 2026, 17:00 NZDT (Pacific/Auckland))" in first
     assert "> Rivers carry *water* to the sea." in first
@@ -45,6 +45,7 @@ async def test_a_marking_session_grades_skips_and_ends_with_who_has_not_handed_i
 
     out = await h.run(TEACHER_A, staff, "!skip")
     assert f"Skipped {LEARNER_A}'s work; it stays in the queue." in out[0].markdown
+    assert "**A1 — Essay** · 1 to mark (1 skipped)\n" in out[0].markdown
     assert f"**{LEARNER_B}** · Kura B (b.test) · version 1" in out[0].markdown and "File: essay.pdf, 3 KB (below)." in out[0].markdown
     media = out[1].media  # the file again, as its own event pointing at the same media
     assert (media.url, media.name, media.mimetype, media.size, media.msgtype) == (
@@ -72,6 +73,19 @@ async def test_a_marking_session_grades_skips_and_ends_with_who_has_not_handed_i
     assert len(to_ana) == 1 and "handed **A1 — Essay** back to you" in to_ana[0].markdown and "Needs a conclusion." in to_ana[0].markdown
     assert "Marking **A1 — Essay** is done: 0 graded, 1 returned, 0 skipped." in texts(out, staff)
     assert (await h.repos.returns.latest(a.id, LEARNER_A)).version == 1
+
+
+async def test_marking_in_a_direct_message_needs_the_class_code_only_to_start(harness):
+    h = harness
+    c, a = await marking_class(h)
+    dm = "!teacher-dm:a.test"
+    await h.repos.rooms.add(dm, "dm", None, TEACHER_A, h.clock.now())
+    first = await h.say(TEACHER_A, dm, f"!mark {c.klass.code} A1")
+    assert f"**{LEARNER_A}**" in first
+    out = await h.run(TEACHER_A, dm, "!grade 16 Good.")
+    assert "your grade is **16/20**" in texts(out, c.work[LEARNER_A]) and f"**{LEARNER_B}**" in texts(out, dm)
+    assert "Marking **A1 — Essay** stopped: 1 graded" in await h.say(TEACHER_A, dm, "!mark stop")
+    assert "Run !skip in one of the class's rooms, or name the class by its code" in await h.say(TEACHER_A, dm, "!skip")
 
 
 async def test_two_teachers_marking_at_once_never_get_the_same_submission(harness):
