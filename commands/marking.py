@@ -171,7 +171,8 @@ async def show_next(ctx: Context, session: MarkingSession, room_id: str, before:
         note = f"\n{len(others)} more {'is' if len(others) == 1 else 'are'} being marked by another teacher now." if others else ""
         show_in(ctx, room_id, prefix + await _summary(ctx, session, a, "is done") + note)
         return
-    s = free[0]
+    shown_now = [s for s in free if s.learner == session.learner]
+    s = (shown_now or free)[0]  # `!mark A1` again shows the same learner's work again (her newest version)
     await ctx.repos.marking.let_go_idle(a.id, s.learner, now - HOLD)
     await ctx.repos.marking.show(session.id, s.learner, s.submission.version, now)
     later = len([u for u in session.skipped if any(q.learner == u for q in queue)])
@@ -246,16 +247,6 @@ async def mark(ctx: Context, assignment: str) -> None:
         await repos.marking.end(session.id, ctx.now)
         before = await _summary(ctx, await repos.marking.get(session.id), other, "stopped")
         session = None
-    if session is not None and session.learner is not None:  # asked again: the one shown, once more
-        s = (await standings(repos, a, [session.learner]))[session.learner]
-        if needs_marking(s) and s.submission.version == session.version:
-            await repos.marking.show(session.id, session.learner, session.version, ctx.now)
-            view = await submission_view(ctx, s, s.submission, f"**{a.label}** · still shown to you")
-            p = ctx.prefix
-            view += f"\n`{p}grade <score> [feedback]` · `{p}return [note]` · `{p}skip` · `{p}mark stop`"
-            show_in(ctx, room_id, view, file_of(s.submission, a))
-            _moved_note(ctx, room_id, staff=True)
-            return
     if session is None:
         session = await repos.marking.start(a.id, me, room_id, ctx.now)
     await show_next(ctx, session, room_id, before)

@@ -118,6 +118,22 @@ async def test_an_idle_session_lets_go_and_its_grade_is_refused(harness):
     assert "went back to the queue" in reply and await h.repos.grades.latest(a.id, LEARNER_A) is None
 
 
+async def test_mark_again_shows_the_same_and_another_assignment_stops_the_first(harness):
+    h = harness
+    c, a = await marking_class(h)
+    h.clock.advance(hours=1)
+    await h.run(LEARNER_B, c.work[LEARNER_B], "!submit A1 Ben's second version.")  # Ben is now the newest
+    await h.run(TEACHER_A, c.staff_room, "!mark A1")  # Ana (oldest)
+    await h.run(LEARNER_A, c.work[LEARNER_A], "!submit A1 Ana's second version.")  # newer than Ben's
+    again = await h.say(TEACHER_A, c.staff_room, "!mark A1")
+    assert f"**{LEARNER_A}**" in again and "version 2" in again and "Ana's second version." in again
+    await h.run(TEACHER_A, c.class_room, '!assign new "Quiz" due 2026-12-09 09:00 points 5')
+    other = await h.say(TEACHER_A, c.staff_room, "!mark A2")
+    assert other.startswith("Marking **A1 — Essay** stopped: 0 graded, 0 returned, 0 skipped.")
+    assert "**A2 — Quiz** — nothing" not in other and "Marking **A2 — Quiz** is done: 0 graded" in other
+    assert f"Not handed in (3):" in other
+
+
 async def test_grade_without_an_assignment_outside_a_session_says_how(harness):
     h = harness
     c, a = await marking_class(h)
