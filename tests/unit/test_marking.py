@@ -124,6 +124,7 @@ async def test_mark_again_shows_the_same_and_another_assignment_stops_the_first(
     h.clock.advance(hours=1)
     await h.run(LEARNER_B, c.work[LEARNER_B], "!submit A1 Ben's second version.")  # Ben is now the newest
     await h.run(TEACHER_A, c.staff_room, "!mark A1")  # Ana (oldest)
+    h.clock.advance(minutes=5)
     await h.run(LEARNER_A, c.work[LEARNER_A], "!submit A1 Ana's second version.")  # newer than Ben's
     again = await h.say(TEACHER_A, c.staff_room, "!mark A1")
     assert f"**{LEARNER_A}**" in again and "version 2" in again and "Ana's second version." in again
