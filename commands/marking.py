@@ -21,7 +21,7 @@ from .context import Context, Media, Role, Where
 from .converters import AssignmentId, UserId, Version
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .registry import Param, registry
-from .submissions import size_text
+from .submissions import quoted, size_text
 
 HOLD = timedelta(minutes=30)  # a session idle this long lets another teacher take the work it shows
 
@@ -104,7 +104,7 @@ async def submission_view(ctx: Context, s: Standing, sub: Submission, heading: s
     if s.grade is not None and s.grade.version == sub.version:
         lines.append(f"Graded {s.grade.score:g}/{s.grade.max_score:g} by {s.grade.graded_by}.")
     if sub.text:
-        lines += ["", *[f"> {line}" if line.strip() else ">" for line in sub.text.splitlines()], ""]
+        lines += ["", quoted(sub.text), ""]
     if sub.file is not None:
         size = f", {size_text(sub.file.size)}" if sub.file.size is not None else ""
         lines.append(f"File: {sub.file.name}{size} (below).")

@@ -29,6 +29,11 @@ def size_text(size: int) -> str:
     return f"{round(size / 1024)} KB"
 
 
+def quoted(text: str) -> str:
+    """A learner's text as a markdown quote: rendered, and set apart from what Ako says around it."""
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
+
+
 @registry.command(
     "submit",
     Param("assignment", AssignmentId()),
@@ -78,8 +83,8 @@ async def _submit_from_class_room(ctx: Context, assignment: str, text: str | Non
         ctx.send(work_room, f"{note}\n\nNothing was recorded: {e.message}", mentions=(ctx.caller.user_id,))
         return
     # the work room holds the work itself: the text quoted, the file sent again (the same media)
-    quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in sub.text.splitlines())
-    ctx.send(work_room, f"{note}\n\n{receipt}" + (f"\n\nYour work:\n\n{quoted}" if quoted else ""), mentions=(ctx.caller.user_id,))
+    work = f"\n\nYour work:\n\n{quoted(sub.text)}" if sub.text else ""
+    ctx.send(work_room, f"{note}\n\n{receipt}{work}", mentions=(ctx.caller.user_id,))
     if sub.file is not None:
         f = sub.file
         caption = f"{f.name} — your work for {assignment}, version {sub.version}"

@@ -304,4 +304,4 @@ async def test_a_co_author_runs_programme_commands_in_its_room_without_an_id(ev,
     shown = await b.command(room, "!programme show")
     assert f"**{pid} — {title}** · version 3" in shown["body"] and "**I1 Wave tank lab**" in shown["body"]
     missing = await b.command(room, "!programme remove I4")
-    assert f"has no item I4; its items are I1." in missing["body"], missing["body"]
+    assert "has no item I4; its items are I1." in missing["body"], missing["body"]

@@ -132,7 +132,7 @@ async def test_mark_again_shows_the_same_and_another_assignment_stops_the_first(
     other = await h.say(TEACHER_A, c.staff_room, "!mark A2")
     assert other.startswith("Marking **A1 — Essay** stopped: 0 graded, 0 returned, 0 skipped.")
     assert "**A2 — Quiz** — nothing" not in other and "Marking **A2 — Quiz** is done: 0 graded" in other
-    assert f"Not handed in (3):" in other
+    assert "Not handed in (3):" in other
 
 
 async def test_grade_without_an_assignment_outside_a_session_says_how(harness):
