@@ -16,7 +16,9 @@ from storage.marking import MarkingSession
 from storage.models import server_of
 
 from . import when
-from .assignments import Standing, by_school, find, learner_in_class, learners_of, own_dm, standings, teaches, work_room_of
+from .assignments import (
+    Standing, by_school, find, learner_in_class, learners_of, number, own_dm, standings, teaches, work_room_of,
+)
 from .context import Context, Media, Role, Where
 from .converters import AssignmentId, UserId, Version
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
@@ -102,7 +104,7 @@ async def submission_view(ctx: Context, s: Standing, sub: Submission, heading: s
         f"received {when.show(sub.received_at, tz)}: {timing} ({due})"
     )
     if s.grade is not None and s.grade.version == sub.version:
-        lines.append(f"Graded {s.grade.score:g}/{s.grade.max_score:g} by {s.grade.graded_by}.")
+        lines.append(f"Graded {number(s.grade.score)}/{number(s.grade.max_score)} by {s.grade.graded_by}.")
     if sub.text:
         lines += ["", quoted(sub.text), ""]
     if sub.file is not None:
