@@ -200,6 +200,30 @@ def cmd_backup(args) -> int:
     return 0 if check == "ok" else 1
 
 
+def cmd_export(args) -> int:
+    """Every record in the database as canonical JSON, to stdout or a file."""
+    from storage import export
+
+    if not args.all:
+        print("Say what to export: `ako export --all --config …` (every record; the only export so far).", file=sys.stderr)
+        return 2
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    try:
+        data = export.export_all(cfg.bot.data_dir / "ako.db", pretty=args.pretty)
+    except export.ExportError as e:
+        print(e, file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"Exported every record to {args.output} ({len(data):,} bytes).", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
 def cmd_dev(args) -> int:
     from .dev import run_dev
 
@@ -234,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file", help="the backup file to create")
     backup.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
     backup.set_defaults(func=cmd_backup)
+    exp = sub.add_parser(
+        "export",
+        help="every record in the database as canonical JSON",
+        description="Write every record in Ako's database as canonical JSON (keys, tables and rows in a stable order), "
+        "for comparing two databases and for audits. No secrets: access tokens and private keys are not in the database.",
+    )
+    exp.add_argument("--all", action="store_true", help="every record (required: the only export so far)")
+    exp.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    exp.add_argument("--pretty", action="store_true", help="indented for reading (still sorted); canonical one-line JSON by default")
+    exp.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    exp.set_defaults(func=cmd_export)
     dev = sub.add_parser("dev", help="two local federated homeservers, the bot and demo accounts", description="Start two federated Synapse homeservers on loopback, register demo accounts, run the bot with an example class, and print how to log in. Ctrl-C stops everything.")
     dev.add_argument("--state", default=".ako-dev", help="folder for all dev state (default: .ako-dev)")
     dev.set_defaults(func=cmd_dev)
