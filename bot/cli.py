@@ -224,6 +224,123 @@ def cmd_export(args) -> int:
     return 0
 
 
+async def _restore(cfg, recovery_text: str) -> int:
+    """Restore Ako's identity and room keys onto a new device in an empty data folder. Everything is read
+    and checked through a short-lived login first, so a wrong key or a broken backup writes nothing."""
+    import nio
+
+    from . import identity, recovery, secret_storage
+    from .key_backup import KeyBackupError
+    from .runtime import Ako
+
+    data_dir = cfg.bot.data_dir
+    if not cfg.bot.encryption:
+        print("bot.encryption is false: there are no room keys or identity to restore.", file=sys.stderr)
+        return 1
+    blocking = recovery.in_the_way(data_dir)
+    if blocking:
+        print(
+            "The data folder already holds a device or an identity, which a restore would replace: "
+            + ", ".join(str(p) for p in blocking) + ". Restore into an empty data folder (move these away first).",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        key = secret_storage.decode_recovery_key(recovery_text)
+    except secret_storage.RecoveryKeyError as e:
+        print(e, file=sys.stderr)
+        return 1
+    reader = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
+    logged_in = False
+    try:
+        if cfg.matrix.access_token:
+            reader.user_id, reader.access_token = cfg.matrix.user_id, cfg.matrix.access_token
+        else:
+            resp = await reader.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-restore")
+            if isinstance(resp, nio.ErrorResponse):
+                print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
+                return 1
+            logged_in = True
+        print(f"Reading the secret storage and key backup of {cfg.matrix.user_id}…", file=sys.stderr)
+        restored = await recovery.read_backup(reader, key)
+    except (secret_storage.RecoveryKeyError, secret_storage.SecretStorageError, KeyBackupError, identity.IdentityError) as e:
+        text = str(e)
+        print(text if "Nothing was written" in text else f"{text} Nothing was written.", file=sys.stderr)
+        return 1
+    except (OSError, asyncio.TimeoutError) as e:
+        print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}. Nothing was written.", file=sys.stderr)
+        return 1
+    finally:
+        if logged_in:
+            await reader.logout()
+        await reader.close()
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    identity.save(data_dir, restored.identity)
+    ako = Ako(cfg)
+    client = await ako.login()  # a new device, with its crypto store in data_dir/crypto
+    try:
+        added = recovery.import_sessions(client, restored.sessions)
+        recovery.remember_restored(data_dir, restored)
+        if client.should_upload_keys:
+            await client.keys_upload()
+        status = await identity.ensure(client, data_dir, cfg.matrix.password)
+    finally:
+        await client.close()
+    print(f"Restored Ako's identity for {cfg.matrix.user_id}: master key {identity.fingerprint(restored.identity.master_public)}.")
+    print(f"Restored {added} room key(s) from key backup version {restored.version} into the new device {client.device_id}"
+          + (f"; {restored.unreadable} could not be read." if restored.unreadable else "."))
+    if not status.device_signed:
+        print(f"The new device is not signed yet: {status.problem}")
+    return 0
+
+
+def cmd_restore_keys(args) -> int:
+    """Ako's identity and room keys from secret storage and the key backup, onto a new device."""
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    _logging("WARNING")
+    code = asyncio.run(_restore(cfg, args.recovery_key))
+    if code == 0:
+        print("Start Ako (`ako run --config …`): it reads the encrypted rooms' history with the restored keys.")
+    return code
+
+
+def cmd_rebuild(args) -> int:
+    """Restore, then say plainly which records cannot be rebuilt from the rooms yet."""
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    database = cfg.bot.data_dir / "ako.db"
+    if database.exists():
+        print(f"{database} exists: a rebuild starts from an empty data folder and would not replace a database.", file=sys.stderr)
+        return 1
+    _logging("WARNING")
+    code = asyncio.run(_restore(cfg, args.recovery_key))
+    if code != 0:
+        return code
+    from storage import export
+    from storage.db import Database
+
+    async def create() -> list[str]:
+        db = await Database.open(database)
+        try:
+            names = [r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        finally:
+            await db.close()
+        return [n for n in names if n not in export.NOT_RECORDS]
+
+    missing = asyncio.run(create())
+    print(
+        "The database was NOT rebuilt: Ako does not yet write its records into the rooms in a form it can read back "
+        "(issue 19, item 1), so none of these can be recovered from the rooms: " + ", ".join(missing) + ". "
+        f"{database} is new and empty. To get the records back, stop here and restore the last `ako backup` copy "
+        f"to {database}; then start Ako."
+    )
+    return 1
+
+
 def cmd_dev(args) -> int:
     from .dev import run_dev
 
@@ -269,6 +386,25 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--pretty", action="store_true", help="indented for reading (still sorted); canonical one-line JSON by default")
     exp.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
     exp.set_defaults(func=cmd_export)
+    restore = sub.add_parser(
+        "restore-keys",
+        help="restore Ako's identity and room keys with the recovery key",
+        description="On an empty data folder: read Ako's secret storage with the recovery key Ako printed at set-up, restore its "
+        "cross-signing identity (cross-signing.json) and every room key in the key backup into a new device, so Ako keeps its "
+        "identity and reads the encrypted rooms' history. A wrong key writes nothing.",
+    )
+    restore.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes (spaces may be left out)")
+    restore.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    restore.set_defaults(func=cmd_restore_keys)
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="a new Ako from the rooms and the recovery key (so far: identity and room keys only)",
+        description="On an empty data folder: restore identity and room keys as restore-keys does, create the database, and "
+        "say which records cannot be recovered from the rooms yet (so far: all of them; restore `ako backup` for those).",
+    )
+    rebuild.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes")
+    rebuild.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    rebuild.set_defaults(func=cmd_rebuild)
     dev = sub.add_parser("dev", help="two local federated homeservers, the bot and demo accounts", description="Start two federated Synapse homeservers on loopback, register demo accounts, run the bot with an example class, and print how to log in. Ctrl-C stops everything.")
     dev.add_argument("--state", default=".ako-dev", help="folder for all dev state (default: .ako-dev)")
     dev.set_defaults(func=cmd_dev)

@@ -1,0 +1,116 @@
+"""The recovery key's encoding, secret storage's AES-HMAC-SHA2 and the key backup's curve25519 scheme.
+
+Expectations from the Matrix spec (appendix "Cryptographic key representation"; "Secrets";
+"Server-side key backups") and from an independent implementation: vodozemac's PkDecryption, the
+libolm-compatible decryption matrix-nio already ships, must read what Ako writes to the backup.
+"""
+
+import pytest
+import vodozemac
+from nio.crypto.sessions import InboundGroupSession, OutboundGroupSession
+
+from bot import key_backup, secret_storage
+from bot.secret_storage import RecoveryKeyError, SecretStorageError, b64, unb64
+
+
+def test_base58_is_bitcoins():
+    # the test vectors of the Base58 encoding draft (draft-msporny-base58), the alphabet the spec names
+    assert secret_storage._base58_encode(b"Hello World!") == "2NEpo7TZRRrLZSi2U"
+    assert secret_storage._base58_encode(bytes.fromhex("0000287fb4cd")) == "11233QC4"
+    assert secret_storage._base58_decode("11233QC4") == bytes.fromhex("0000287fb4cd")
+
+
+def test_a_recovery_key_is_header_key_parity_in_base58_groups_of_four():
+    key = bytes(range(32))
+    text = secret_storage.encode_recovery_key(key)
+    groups = text.split(" ")
+    assert all(len(g) == 4 for g in groups[:-1]) and len("".join(groups)) == 48
+    raw = secret_storage._base58_decode("".join(groups))
+    assert raw[:2] == b"\x8b\x01" and raw[2:34] == key
+    parity = 0
+    for byte in raw[:34]:
+        parity ^= byte
+    assert raw[34] == parity
+    assert secret_storage.decode_recovery_key(text) == key
+    assert secret_storage.decode_recovery_key("".join(groups)) == key  # spaces may be left out
+    assert secret_storage.decode_recovery_key(f"  {text}\n") == key
+
+
+@pytest.mark.parametrize(
+    "typed, why",
+    [
+        ("", "it is empty"),
+        ("EsT0 IlOl", "characters no recovery key has ('0', 'I', 'O', 'l')"),
+        ("EsTc LW2K", "check digit does not match"),
+    ],
+)
+def test_a_malformed_recovery_key_gets_a_sentence(typed, why):
+    with pytest.raises(RecoveryKeyError) as e:
+        secret_storage.decode_recovery_key(typed)
+    assert why in str(e.value) and str(e.value).startswith("That is not a recovery key")
+
+
+def test_one_mistyped_character_is_caught():
+    text = secret_storage.encode_recovery_key(bytes(range(1, 33)))
+    i = 10
+    wrong = text[:i] + ("2" if text[i] != "2" else "3") + text[i + 1 :]
+    with pytest.raises(RecoveryKeyError):
+        secret_storage.decode_recovery_key(wrong)
+
+
+def test_secret_storage_encrypts_under_the_key_and_the_mac_tells_a_wrong_key():
+    key, other = b"k" * 32, b"o" * 32
+    entry = secret_storage.encrypt(key, "m.cross_signing.master", "c2VjcmV0")
+    assert set(entry) == {"iv", "ciphertext", "mac"} and not any(v.endswith("=") for v in entry.values())
+    assert unb64(entry["iv"])[8] & 0x80 == 0  # bit 63 cleared
+    assert secret_storage.decrypt(key, "m.cross_signing.master", entry) == "c2VjcmV0"
+    with pytest.raises(SecretStorageError):
+        secret_storage.decrypt(other, "m.cross_signing.master", entry)
+    with pytest.raises(SecretStorageError):  # the name is the HKDF info: a secret moved to another name fails
+        secret_storage.decrypt(key, "m.megolm_backup.v1", entry)
+    description = secret_storage.describe_key(key)
+    assert description["algorithm"] == "m.secret_storage.v1.aes-hmac-sha2"
+    assert secret_storage.key_matches(key, description)
+    assert not secret_storage.key_matches(other, description)
+    assert secret_storage.key_matches(other, {"algorithm": description["algorithm"]})  # no iv/mac: assumed valid (spec)
+    padded = {k: v + "=" * (-len(v) % 4) for k, v in entry.items()}  # padded base64 is accepted too
+    assert secret_storage.decrypt(key, "m.cross_signing.master", padded) == "c2VjcmV0"
+
+
+def room_key() -> InboundGroupSession:
+    out = OutboundGroupSession()
+    return InboundGroupSession(out.session_key, "ed25519ofsender", "curve25519ofsender", "!room:a.test", ["forwarder"])
+
+
+def test_a_backed_up_room_key_is_read_by_vodozemac_and_restored_whole():
+    private = key_backup.new_private_key()
+    public = key_backup.public_key(private)
+    assert public == vodozemac.Curve25519SecretKey.from_bytes(private).public_key().to_base64()
+    session = room_key()
+    data = key_backup.backup_data(session, public)
+    assert data["first_message_index"] == 0 and data["forwarded_count"] == 1 and data["is_verified"] is False
+    sd = data["session_data"]
+    assert len(unb64(sd["mac"])) == 8 and len(unb64(sd["ephemeral"])) == 32
+
+    # an independent implementation (libolm's scheme, MAC of the empty string included) decrypts it
+    message = vodozemac.Message(unb64(sd["ciphertext"]), unb64(sd["mac"]), unb64(sd["ephemeral"]))
+    plain = vodozemac.PkDecryption.from_key(vodozemac.Curve25519SecretKey.from_bytes(private)).decrypt(message)
+    import json
+
+    fields = json.loads(plain)
+    assert fields["algorithm"] == "m.megolm.v1.aes-sha2"
+    assert fields["sender_key"] == "curve25519ofsender" and fields["sender_claimed_keys"] == {"ed25519": "ed25519ofsender"}
+    assert fields["forwarding_curve25519_key_chain"] == ["forwarder"]
+
+    restored = key_backup.restored_session("!room:a.test", key_backup.decrypt(private, sd))
+    assert restored.id == session.id and restored.room_id == "!room:a.test" and restored.sender_key == "curve25519ofsender"
+    with pytest.raises(key_backup.KeyBackupError):
+        key_backup.decrypt(key_backup.new_private_key(), sd)
+
+
+def test_what_vodozemac_encrypts_ako_decrypts():
+    private = key_backup.new_private_key()
+    enc = vodozemac.PkEncryption.from_key(vodozemac.Curve25519SecretKey.from_bytes(private).public_key())
+    message = enc.encrypt(b'{"algorithm": "m.megolm.v1.aes-sha2"}')
+    sd = {"ciphertext": b64(message.ciphertext), "mac": b64(message.mac), "ephemeral": b64(message.ephemeral_key)}
+    assert key_backup.decrypt(private, sd) == {"algorithm": "m.megolm.v1.aes-sha2"}
