@@ -1,0 +1,163 @@
+"""Recovery against a real homeserver (issue 19, item 2): lose the data folder, keep the identity and
+the encrypted rooms' history.
+
+Ako runs with encryption on (its own account and data folder on A). At its first start it sets up
+recovery: a recovery key printed once and written to RECOVERY-KEY.txt (0600), secret storage holding
+its cross-signing keys and the key backup's key, a key backup its room keys go into after each sync.
+A cross-signed user talks to it in an encrypted DM. Then Ako stops and its whole data folder is
+deleted. A wrong recovery key restores nothing and says so; the right one restores the identity and
+every room key into a new device, which decrypts the old messages fetched with /messages; Ako starts
+on it with the same master key, its new device signed by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import stat
+import time
+from urllib.parse import quote
+
+import nio
+
+from bot import identity, key_backup, secret_storage
+from bot.encryption import client_config
+from tests.botproc import BotProcess, write_bot_config
+from tests.matrix_user import MatrixUser, unique_localpart
+
+from .test_identity import ako_cli, master_of, server_view, signed_devices
+
+PASSWORD = "ako-recovery-password"
+
+
+def recovery_key_in(data) -> str:
+    text = (data / "RECOVERY-KEY.txt").read_text()
+    return next(line.strip() for line in text.splitlines() if line.startswith("    "))
+
+
+def backed_up(data, room_id: str) -> int:
+    try:
+        keys = json.loads((data / key_backup.FILE).read_text())["keys"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
+    return sum(1 for slot in keys if slot.startswith(room_id + " "))
+
+
+async def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.2)
+
+
+async def decrypt_history(hs, data, room_id: str) -> list[tuple[str, str]]:
+    """(sender, body) of every message in the room, oldest first, fetched with /messages and decrypted
+    by the device in data_dir (its session.json and crypto store) with nothing but its own keys."""
+    session = json.loads((data / "session.json").read_text())
+    client = nio.AsyncClient(
+        hs.client_url, session["user_id"], device_id=session["device_id"], store_path=str(data / "crypto"),
+        config=client_config(True, max_timeouts=2, request_timeout=30),
+    )
+    client.restore_login(session["user_id"], session["device_id"], session["access_token"])
+    try:
+        resp = await client.send(
+            "GET",
+            f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?dir=b&limit=100",
+            headers={"Authorization": f"Bearer {session['access_token']}"},
+        )
+        chunk = (await resp.json())["chunk"]
+        out = []
+        for raw in reversed(chunk):
+            if raw["type"] != "m.room.encrypted":
+                continue
+            event = nio.MegolmEvent.from_dict(raw)
+            event.room_id = room_id
+            try:
+                clear = client.decrypt_event(event)
+            except nio.exceptions.EncryptionError as e:
+                out.append((raw["sender"], f"<undecryptable: {e}>"))
+                continue
+            out.append((raw["sender"], clear.source["content"].get("body", "")))
+        return out
+    finally:
+        await client.close()
+
+
+async def test_a_lost_data_folder_keeps_its_identity_and_history_with_the_recovery_key(hs_a, tmp_path):
+    bot_id, token = hs_a.register(unique_localpart("akorec"), PASSWORD)
+    user_localpart = unique_localpart("hemi")
+    data = tmp_path / "data"
+    cfg = write_bot_config(tmp_path / "config.toml", hs_a, bot_id, PASSWORD, [hs_a.user_id(user_localpart)], data)
+    proc = BotProcess(cfg, data)
+    user = await MatrixUser.create(hs_a, user_localpart, encrypted=True, store_dir=tmp_path / "user-store")
+    try:
+        proc.start()
+        # set up once, at the first start: the key printed in a block and kept in a file only the bot's user reads
+        await wait_until(lambda: (data / key_backup.FILE).exists(), 30, "recovery was not set up")
+        recovery_text = recovery_key_in(data)
+        assert stat.S_IMODE((data / "RECOVERY-KEY.txt").stat().st_mode) == 0o600
+        assert f"RECOVERY KEY for {bot_id} (shown once)" in proc.log_text()
+        assert recovery_text in proc.log_text()
+        master = json.loads(identity.identity_file(data).read_text())["master_public"]
+        old_device = json.loads((data / "session.json").read_text())["device_id"]
+
+        room = await user.dm(bot_id, encrypted=True)
+        await user.wait_for(
+            room, lambda e: e["type"] == "m.room.member" and e["state_key"] == bot_id and e["content"]["membership"] == "join",
+            timeout=30, since=0,
+        )
+        said = ["Kia ora, first note", "The lab results are in", "Third and last note"]
+        for text in said:
+            await user.send(room, text)
+        # Ako answers (encrypted; its room key goes only to devices of registered schools' users, so this user
+        # cannot read it): its own room key is made, and must be backed up too
+        mark = user.mark(room)
+        await user.send(room, "!help")
+        await user.wait_for(room, lambda e: e["sender"] == bot_id and e["type"] == "m.room.encrypted", timeout=30, since=mark)
+        await wait_until(lambda: backed_up(data, room) >= 2, 60, f"the room keys of {room} were not backed up:\n{proc.log_tail()}")
+        assert "Key backup:" not in proc.log_text()
+
+        restarted = proc.log_text().count("Recovery set up")
+        proc.stop()
+        proc.start()  # a restart keeps the set-up: no new recovery key
+        assert proc.log_text().count("Recovery set up") == restarted == 1
+        proc.stop()
+
+        shutil.rmtree(data)  # the disk is lost: database, session, crypto store, identity, everything
+
+        other = secret_storage.encode_recovery_key(os.urandom(32))
+        wrong = ako_cli("restore-keys", "--config", str(cfg), "--recovery-key", other)
+        assert wrong.returncode == 1
+        assert "does not open the secret storage" in wrong.stderr and "Nothing was written" in wrong.stderr
+        assert not data.exists() or not any(data.iterdir())
+        typo = ako_cli("restore-keys", "--config", str(cfg), "--recovery-key", recovery_text[:-1] + ("A" if recovery_text[-1] != "A" else "B"))
+        assert typo.returncode == 1 and "That is not a recovery key" in typo.stderr
+        assert not data.exists() or not any(data.iterdir())
+        assert "Traceback" not in wrong.stderr + typo.stderr
+
+        right = ako_cli("restore-keys", "--config", str(cfg), "--recovery-key", recovery_text)
+        assert right.returncode == 0, right.stdout + right.stderr
+        assert identity.fingerprint(master) in right.stdout
+        assert json.loads(identity.identity_file(data).read_text())["master_public"] == master
+        new_device = json.loads((data / "session.json").read_text())["device_id"]
+        assert new_device != old_device
+
+        history = await decrypt_history(hs_a, data, room)
+        assert [body for sender, body in history if sender == user.user_id] == said + ["!help"]
+        assert any(sender == bot_id and "<undecryptable" not in body for sender, body in history), history
+
+        view = await server_view(hs_a, bot_id, token)
+        assert master_of(view, bot_id) == master
+        assert signed_devices(view, bot_id)[new_device] is True
+
+        proc.start()  # Ako runs on the restored folder: same identity, the backup it writes to is the old one
+        assert "Key backup:" not in proc.log_text().split("==== start")[-1]
+        assert "Recovery set up" not in proc.log_text().split("==== start")[-1]
+        assert not (data / "RECOVERY-KEY.txt").exists()
+        assert master_of(await server_view(hs_a, bot_id, token), bot_id) == master
+    finally:
+        proc.stop()
+        await user.close()
