@@ -308,37 +308,29 @@ def cmd_restore_keys(args) -> int:
 
 
 def cmd_rebuild(args) -> int:
-    """Restore, then say plainly which records cannot be rebuilt from the rooms yet."""
+    """Restore identity and room keys, walk the rooms, and say plainly which records cannot be rebuilt yet."""
     cfg = _load(args.config)
     if cfg is None:
         return 2
     database = cfg.bot.data_dir / "ako.db"
     if database.exists():
-        print(f"{database} exists: a rebuild starts from an empty data folder and would not replace a database.", file=sys.stderr)
+        print(f"{database} exists: a rebuild starts from an empty data folder and never replaces a database.", file=sys.stderr)
         return 1
     _logging("WARNING")
     code = asyncio.run(_restore(cfg, args.recovery_key))
     if code != 0:
         return code
-    from storage import export
-    from storage.db import Database
+    from . import rebuild
 
-    async def create() -> list[str]:
-        db = await Database.open(database)
-        try:
-            names = [r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        finally:
-            await db.close()
-        return [n for n in names if n not in export.NOT_RECORDS]
-
-    missing = asyncio.run(create())
-    print(
-        "The database was NOT rebuilt: Ako does not yet write its records into the rooms in a form it can read back "
-        "(issue 19, item 1), so none of these can be recovered from the rooms: " + ", ".join(missing) + ". "
-        f"{database} is new and empty. To get the records back, stop here and restore the last `ako backup` copy "
-        f"to {database}; then start Ako."
-    )
-    return 1
+    print(f"Walking the rooms {cfg.matrix.user_id} is in…", file=sys.stderr)
+    try:
+        found, kinds = asyncio.run(rebuild.run(cfg.matrix.homeserver, cfg.bot.data_dir, lambda line: print(line, file=sys.stderr)))
+    except (RuntimeError, OSError, asyncio.TimeoutError) as e:
+        print(f"Walking the rooms failed: {e}. The identity and room keys are restored; run `ako rebuild` again later "
+              "after moving them away, or start Ako with a database from `ako backup`.", file=sys.stderr)
+        return 1
+    print(rebuild.report(found, kinds, database))
+    return 1  # not rebuilt: a script running `ako rebuild && ako run` must not start Ako without its records
 
 
 def cmd_dev(args) -> int:

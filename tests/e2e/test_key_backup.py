@@ -158,6 +158,23 @@ async def test_a_lost_data_folder_keeps_its_identity_and_history_with_the_recove
         assert "Recovery set up" not in proc.log_text().split("==== start")[-1]
         assert not (data / "RECOVERY-KEY.txt").exists()
         assert master_of(await server_view(hs_a, bot_id, token), bot_id) == master
+        proc.stop()
+
+        # `ako rebuild`, so far: the same restore, a walk of the rooms, and a plain statement of what it cannot rebuild
+        shutil.rmtree(data)
+        wrong = ako_cli("rebuild", "--config", str(cfg), "--recovery-key", other)
+        assert wrong.returncode == 1 and "does not open the secret storage" in wrong.stderr
+        assert not data.exists() or not any(data.iterdir())
+        rebuilt = ako_cli("rebuild", "--config", str(cfg), "--recovery-key", recovery_text)
+        assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr
+        assert identity.fingerprint(master) in rebuilt.stdout
+        assert "Walked 1 room(s)" in rebuilt.stdout and "rooms walked: 1/1" in rebuilt.stderr
+        assert "The database was NOT rebuilt" in rebuilt.stdout
+        for kind in ("schools", "classes", "submissions", "grades", "reminders", "processed_events"):
+            assert kind in rebuilt.stdout
+        assert not (data / "ako.db").exists()
+        assert json.loads(identity.identity_file(data).read_text())["master_public"] == master
+        assert "Traceback" not in rebuilt.stdout + rebuilt.stderr
     finally:
         proc.stop()
         await user.close()
