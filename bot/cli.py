@@ -307,6 +307,47 @@ def cmd_restore_keys(args) -> int:
     return code
 
 
+def cmd_recovery_key_new(args) -> int:
+    """A new recovery key (the old one lost, or Ako's identity reset): new secret storage and key backup."""
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    from . import identity, recovery, secret_storage
+    from .key_backup import KeyBackupError
+
+    async def renew() -> int:
+        import nio
+
+        client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
+        own_device = False
+        try:
+            if cfg.matrix.access_token:
+                client.user_id, client.access_token = cfg.matrix.user_id, cfg.matrix.access_token
+            else:
+                resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-recovery")
+                if isinstance(resp, nio.ErrorResponse):
+                    print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
+                    return 1
+                own_device = True
+            uploaded = await recovery.new_recovery_key(client, cfg.bot.data_dir)
+        except (identity.IdentityError, secret_storage.SecretStorageError, KeyBackupError) as e:
+            print(e, file=sys.stderr)
+            return 1
+        except (OSError, asyncio.TimeoutError) as e:
+            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        finally:
+            if own_device:
+                await client.logout()
+            await client.close()
+        print(recovery.recovery_file(cfg.bot.data_dir).read_text())
+        print(f"New key backup version {uploaded.version}. Restart Ako: it backs up the room keys its device holds into it.")
+        return 0
+
+    _logging("ERROR")
+    return asyncio.run(renew())
+
+
 def cmd_rebuild(args) -> int:
     """Restore identity and room keys, walk the rooms, and say plainly which records cannot be rebuilt yet."""
     cfg = _load(args.config)
@@ -388,6 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes (spaces may be left out)")
     restore.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
     restore.set_defaults(func=cmd_restore_keys)
+    rkey = sub.add_parser("recovery-key", help="Ako's recovery key", description="Ako's recovery key (see the README, Recovery).")
+    rkey_sub = rkey.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rnew = rkey_sub.add_parser(
+        "new",
+        help="a new recovery key, secret storage and key backup",
+        description="Set up recovery anew: a new recovery key (printed, and written to RECOVERY-KEY.txt), new secret storage "
+        "holding Ako's current identity, and a new key backup. For a lost recovery key, or after `ako identity reset`. "
+        "The old backup's room keys can no longer be read; Ako uploads the ones its device holds at its next start.",
+    )
+    rnew.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    rnew.set_defaults(func=cmd_recovery_key_new)
     rebuild = sub.add_parser(
         "rebuild",
         help="a new Ako from the rooms and the recovery key (so far: identity and room keys only)",

@@ -155,7 +155,7 @@ async def upload(client: nio.AsyncClient, version: str, rooms: dict[str, dict[st
     if status == 403 and data.get("errcode") == "M_WRONG_ROOM_KEYS_VERSION":
         raise KeyBackupError(
             f"The homeserver's key backup is now version {data.get('current_version')}, not Ako's ({version}): someone made a new "
-            "one. Room keys are no longer backed up; restore Ako's keys with `ako restore-keys --recovery-key …` on an empty data folder."
+            "one. Room keys are no longer backed up by this Ako: if that was `ako recovery-key new`, restart Ako; if not, run it."
         )
     if status != 200:
         raise KeyBackupError(f"The homeserver refused room keys for the backup: {status} {data.get('errcode', '')}".strip())
@@ -179,6 +179,7 @@ class Uploaded:
     version: str
     public_key: str
     keys: dict[str, int] = field(default_factory=dict)  # "room_id session_id" → first known index uploaded
+    master: str | None = None  # the master key of the identity put in secret storage with this backup
 
     @staticmethod
     def path(data_dir: Path) -> Path:
@@ -188,7 +189,7 @@ class Uploaded:
     def load(cls, data_dir: Path) -> "Uploaded | None":
         try:
             raw = json.loads(cls.path(data_dir).read_text())
-            return cls(raw["version"], raw["public_key"], dict(raw.get("keys") or {}))
+            return cls(raw["version"], raw["public_key"], dict(raw.get("keys") or {}), raw.get("master"))
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as e:
@@ -200,7 +201,7 @@ class Uploaded:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"version": self.version, "public_key": self.public_key, "keys": self.keys}, f)
+            json.dump({"version": self.version, "public_key": self.public_key, "master": self.master, "keys": self.keys}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

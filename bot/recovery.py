@@ -113,12 +113,19 @@ class Recovery:
         server = await key_backup.current_version(c)
         uploaded = Uploaded.load(self.data_dir)
         if uploaded is not None:
-            if server and server.get("version") == uploaded.version and (server.get("auth_data") or {}).get("public_key") == uploaded.public_key:
-                return uploaded
-            raise KeyBackupError(
-                f"The homeserver's key backup is {'gone' if not server else 'version ' + str(server.get('version'))}, not the one "
-                f"Ako writes to (version {uploaded.version}): someone deleted or replaced it. Room keys are not backed up."
-            )
+            if not (server and server.get("version") == uploaded.version and (server.get("auth_data") or {}).get("public_key") == uploaded.public_key):
+                raise KeyBackupError(
+                    f"The homeserver's key backup is {'gone' if not server else 'version ' + str(server.get('version'))}, not the one "
+                    f"Ako writes to (version {uploaded.version}): someone deleted or replaced it. Room keys are not backed up until "
+                    "`ako recovery-key new --config …` sets recovery up again."
+                )
+            if uploaded.master and uploaded.master != ours.master_public:
+                log.error(
+                    "Secret storage holds Ako's previous identity (master key %s), not its current one (%s): a restore would "
+                    "fail. Run `ako recovery-key new --config …` to store the current one under a new recovery key.",
+                    identity_mod.fingerprint(uploaded.master), identity_mod.fingerprint(ours.master_public),
+                )
+            return uploaded
         key_id = await secret_storage.default_key_id(c)
         recovery_key = _read_recovery_file(self.data_dir)
         if key_id:
@@ -127,30 +134,57 @@ class Recovery:
                 raise SecretStorageError(
                     f"{c.user_id} already has secret storage on its homeserver, which this data folder cannot open. If this is "
                     "a new data folder for an Ako that ran before, stop Ako, empty the data folder and run "
-                    "`ako restore-keys --config … --recovery-key '…'` with the recovery key printed when Ako was first set up."
+                    "`ako restore-keys --config … --recovery-key '…'` with the recovery key printed when Ako was first set up; "
+                    "if that key is lost, `ako recovery-key new --config …` sets up a new one (the old backup's room keys are lost)."
                 )
-            storage = SecretStorage(key_id, recovery_key)
-        else:
-            if recovery_key is None:
-                recovery_key = os.urandom(32)
-                _write_recovery_file(self.data_dir, c.user_id, secret_storage.encode_recovery_key(recovery_key))
-            storage = await secret_storage.create(c, recovery_key)
-        private = await storage.read(c, key_backup.SECRET)
-        private_key = unb64(private) if private else key_backup.new_private_key()
-        public = key_backup.public_key(private_key)
-        if not private:
-            await storage.store(c, key_backup.SECRET, b64(private_key))  # before the backup: a crash reuses this key
-        if server and (server.get("auth_data") or {}).get("public_key") == public:
-            version = server["version"]
-        else:
-            version = await key_backup.create_version(c, public, ours)
-        for usage in USAGES:
-            await storage.store(c, CROSS_SIGNING_SECRET[usage], encode_signing_key_base64(ours.key(usage)))
-        uploaded = Uploaded(version, public)
-        await asyncio.to_thread(uploaded.save, self.data_dir)
-        log.warning("Recovery set up: key backup version %s, secret storage key %s.\n%s", version, storage.key_id,
-                    _banner(c.user_id, secret_storage.encode_recovery_key(recovery_key), recovery_file(self.data_dir)))
-        return uploaded
+            return await set_up(c, self.data_dir, ours, recovery_key, SecretStorage(key_id, recovery_key), server)
+        return await set_up(c, self.data_dir, ours, recovery_key, None, server)
+
+
+async def set_up(
+    client: nio.AsyncClient,
+    data_dir: Path,
+    ours: Identity,
+    recovery_key: bytes | None = None,
+    storage: SecretStorage | None = None,
+    server: dict | None = None,
+) -> Uploaded:
+    """Recovery key, secret storage, backup: each step safe to repeat, so an interrupted set-up resumes
+    with the key in RECOVERY-KEY.txt (written first). The key is printed once, when set-up completes."""
+    if recovery_key is None:
+        recovery_key = os.urandom(32)
+        _write_recovery_file(data_dir, client.user_id, secret_storage.encode_recovery_key(recovery_key))
+    if storage is None:
+        storage = await secret_storage.create(client, recovery_key)
+    private = await storage.read(client, key_backup.SECRET)
+    private_key = unb64(private) if private else key_backup.new_private_key()
+    public = key_backup.public_key(private_key)
+    if not private:
+        await storage.store(client, key_backup.SECRET, b64(private_key))  # before the backup: a crash reuses this key
+    if server and (server.get("auth_data") or {}).get("public_key") == public:
+        version = server["version"]
+    else:
+        version = await key_backup.create_version(client, public, ours)
+    for usage in USAGES:
+        await storage.store(client, CROSS_SIGNING_SECRET[usage], encode_signing_key_base64(ours.key(usage)))
+    uploaded = Uploaded(version, public, master=ours.master_public)
+    await asyncio.to_thread(uploaded.save, data_dir)
+    log.warning(
+        "Recovery set up: key backup version %s, secret storage key %s.\n%s", version, storage.key_id,
+        _banner(client.user_id, secret_storage.encode_recovery_key(recovery_key), recovery_file(data_dir)),
+    )
+    return uploaded
+
+
+async def new_recovery_key(client: nio.AsyncClient, data_dir: Path) -> Uploaded:
+    """A new recovery key, secret storage and backup in place of the old (lost key, or a reset identity).
+    The old backup's room keys become unreadable; the device's own are uploaded again at Ako's next start."""
+    ours = identity_mod.load(data_dir)
+    if ours is None:
+        raise identity_mod.IdentityError(f"There is no cross-signing identity in {data_dir}: start Ako once first, or restore it.")
+    for stale in (recovery_file(data_dir), Uploaded.path(data_dir)):
+        stale.unlink(missing_ok=True)
+    return await set_up(client, data_dir, ours)
 
 
 # --- restore on an empty data folder
@@ -227,5 +261,6 @@ def import_sessions(client: nio.AsyncClient, sessions: list) -> int:
 
 def remember_restored(data_dir: Path, restored: Restored) -> None:
     """The restored keys are in the backup already: they are not uploaded again."""
-    uploaded = Uploaded(restored.version, restored.public_key, {f"{s.room_id} {s.id}": s.first_known_index for s in restored.sessions})
+    keys = {f"{s.room_id} {s.id}": s.first_known_index for s in restored.sessions}
+    uploaded = Uploaded(restored.version, restored.public_key, keys, master=restored.identity.master_public)
     uploaded.save(data_dir)

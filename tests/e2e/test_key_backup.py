@@ -178,3 +178,41 @@ async def test_a_lost_data_folder_keeps_its_identity_and_history_with_the_recove
     finally:
         proc.stop()
         await user.close()
+
+
+async def test_after_an_identity_reset_a_new_recovery_key_holds_the_new_identity(hs_a, tmp_path):
+    bot_id, token = hs_a.register(unique_localpart("akorenew"), PASSWORD)
+    data = tmp_path / "data"
+    cfg = write_bot_config(tmp_path / "config.toml", hs_a, bot_id, PASSWORD, [hs_a.user_id("it")], data)
+    proc = BotProcess(cfg, data)
+    try:
+        proc.start()
+        await wait_until(lambda: (data / key_backup.FILE).exists(), 30, "recovery was not set up")
+        first_key = recovery_key_in(data)
+        proc.stop()
+        reset = ako_cli("identity", "reset", "--config", str(cfg))
+        assert reset.returncode == 0, reset.stdout + reset.stderr
+        new_master = json.loads(identity.identity_file(data).read_text())["master_public"]
+        proc.start()
+        await wait_until(lambda: "Secret storage holds Ako's previous identity" in proc.log_text(), 30, proc.log_tail())
+        assert "ako recovery-key new" in proc.log_text()
+        proc.stop()
+
+        renewed = ako_cli("recovery-key", "new", "--config", str(cfg))
+        assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+        second_key = recovery_key_in(data)
+        assert second_key != first_key and second_key in renewed.stdout
+        proc.start()
+        proc.stop()
+        assert "Secret storage holds Ako's previous identity" not in proc.log_text().split("==== start")[-1]
+        assert "Key backup:" not in proc.log_text().split("==== start")[-1]
+
+        shutil.rmtree(data)
+        old = ako_cli("restore-keys", "--config", str(cfg), "--recovery-key", first_key)
+        assert old.returncode == 1 and "does not open the secret storage" in old.stderr
+        restored = ako_cli("restore-keys", "--config", str(cfg), "--recovery-key", second_key)
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert json.loads(identity.identity_file(data).read_text())["master_public"] == new_master
+        assert master_of(await server_view(hs_a, bot_id, token), bot_id) == new_master
+    finally:
+        proc.stop()
