@@ -237,6 +237,13 @@ async def _restore(cfg, recovery_text: str) -> int:
     if not cfg.bot.encryption:
         print("bot.encryption is false: there are no room keys or identity to restore.", file=sys.stderr)
         return 1
+    if not cfg.matrix.password:
+        print(
+            "A restore logs Ako in as a new device, which needs the account's password: put it in matrix.password "
+            "(an access token belongs to a device that no longer has its keys).",
+            file=sys.stderr,
+        )
+        return 1
     blocking = recovery.in_the_way(data_dir)
     if blocking:
         print(
@@ -253,14 +260,11 @@ async def _restore(cfg, recovery_text: str) -> int:
     reader = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
     logged_in = False
     try:
-        if cfg.matrix.access_token:
-            reader.user_id, reader.access_token = cfg.matrix.user_id, cfg.matrix.access_token
-        else:
-            resp = await reader.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-restore")
-            if isinstance(resp, nio.ErrorResponse):
-                print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
-                return 1
-            logged_in = True
+        resp = await reader.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-restore")
+        if isinstance(resp, nio.ErrorResponse):
+            print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
+            return 1
+        logged_in = True
         print(f"Reading the secret storage and key backup of {cfg.matrix.user_id}…", file=sys.stderr)
         restored = await recovery.read_backup(reader, key)
     except (secret_storage.RecoveryKeyError, secret_storage.SecretStorageError, KeyBackupError, identity.IdentityError) as e:
