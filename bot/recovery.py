@@ -128,6 +128,8 @@ class Recovery:
             return uploaded
         key_id = await secret_storage.default_key_id(c)
         recovery_key = _read_recovery_file(self.data_dir)
+        if recovery_key is None and recovery_file(self.data_dir).exists():
+            raise RecoveryKeyError(f"{recovery_file(self.data_dir)} holds no recovery key Ako can read: move it away and restart Ako.")
         if key_id:
             description = await secret_storage.get_account_data(c, secret_storage.KEY_PREFIX + key_id) or {}
             if recovery_key is None or not secret_storage.key_matches(recovery_key, description):

@@ -114,3 +114,26 @@ def test_what_vodozemac_encrypts_ako_decrypts():
     message = enc.encrypt(b'{"algorithm": "m.megolm.v1.aes-sha2"}')
     sd = {"ciphertext": b64(message.ciphertext), "mac": b64(message.mac), "ephemeral": b64(message.ephemeral_key)}
     assert key_backup.decrypt(private, sd) == {"algorithm": "m.megolm.v1.aes-sha2"}
+
+
+def test_only_new_room_keys_go_up_and_a_better_copy_goes_up_again(tmp_path):
+    from types import SimpleNamespace
+
+    from nio.crypto.memorystores import GroupSessionStore
+
+    store = GroupSessionStore()
+    first, second = room_key(), room_key()
+    store.add(first)
+    client = SimpleNamespace(olm=SimpleNamespace(inbound_group_store=store))
+    uploaded = key_backup.Uploaded("1", key_backup.public_key(key_backup.new_private_key()))
+    assert key_backup.new_sessions(client, uploaded) == [first]
+    uploaded.keys[f"{first.room_id} {first.id}"] = first.first_known_index
+    assert key_backup.new_sessions(client, uploaded) == []
+    store.add(second)
+    assert key_backup.new_sessions(client, uploaded) == [second]
+    uploaded.keys[f"{second.room_id} {second.id}"] = 5  # held from a later message before: this copy is better
+    assert key_backup.new_sessions(client, uploaded) == [second]
+
+    uploaded.save(tmp_path)
+    again = key_backup.Uploaded.load(tmp_path)
+    assert again == uploaded and oct(key_backup.Uploaded.path(tmp_path).stat().st_mode & 0o777) == "0o600"
