@@ -95,6 +95,7 @@ class Encryption:
         exclude_insecure: bool = True,
         data_dir: Path | None = None,
         password: str | None = None,
+        new_store: bool = False,
     ):
         self.client = client
         self.records = EncryptionRecords(db)
@@ -112,6 +113,8 @@ class Encryption:
         self.identities: dict[str, UserIdentity] = {}  # users' cross-signing identities, as last queried
         self._unqueried: set[str] = set()  # users whose identity must be asked for before deciding about them
         self.identity_status: identity_mod.Status | None = None
+        self.new_store = new_store  # the crypto store was made at this start: it knows no encrypted room
+        self._asked: set[str] = set()  # rooms whose encryption was asked of the server
         self._learned = 0  # how many identity answers were learned: a change means decisions to make again
         self._decided_for: tuple | None = None
         self.recovery = Recovery(client, data_dir) if data_dir is not None else None  # key backup (bot/recovery.py)
@@ -307,25 +310,32 @@ class Encryption:
 
     async def _know_room(self, room_id: str) -> None:
         """nio refuses to send to a room it has not synced yet (a room the bot just made, or any room
-        right after a restart): tell it about the room, and whether it is encrypted, from the server."""
+        right after a restart): tell it about the room, and whether it is encrypted, from the server.
+
+        nio remembers which rooms are encrypted in the crypto store. A new store (the old one lost,
+        or a rebuild) knows none, and a sync resumed from Ako's own token brings no room state: so
+        with a new store every room is asked about once before Ako sends into it."""
         c = self.client
-        if room_id in c.rooms:
-            return
+        unsure = room_id not in c.rooms or (self.new_store and room_id not in self._asked)
+        if room_id not in c.encrypted_rooms and unsure:
+            if await self._encrypted_on_server(room_id):
+                c.encrypted_rooms.add(room_id)
+            self._asked.add(room_id)
         encrypted = room_id in c.encrypted_rooms
-        if not encrypted:
-            resp = await c.room_get_state_event(room_id, "m.room.encryption")
-            if isinstance(resp, nio.RoomGetStateEventError):
-                if resp.status_code not in ("M_NOT_FOUND", "M_FORBIDDEN"):
-                    # Unknown is not "unencrypted": never risk a plaintext message in an encrypted room.
-                    raise RuntimeError(f"cannot tell whether {room_id} is encrypted: {resp.status_code} {resp.message}")
-            else:
-                encrypted = True
-        if room_id in c.rooms:  # a sync brought it in meanwhile
-            return
-        c.rooms[room_id] = nio.MatrixRoom(room_id, c.user_id, encrypted)
-        if encrypted:
-            c.encrypted_rooms.add(room_id)
-        log.debug("Learned of %s before its first sync (encrypted: %s)", room_id, encrypted)
+        if room_id in c.rooms:
+            c.rooms[room_id].encrypted = c.rooms[room_id].encrypted or encrypted
+        else:
+            c.rooms[room_id] = nio.MatrixRoom(room_id, c.user_id, encrypted)
+            log.debug("Learned of %s before its first sync (encrypted: %s)", room_id, encrypted)
+
+    async def _encrypted_on_server(self, room_id: str) -> bool:
+        resp = await self.client.room_get_state_event(room_id, "m.room.encryption")
+        if isinstance(resp, nio.RoomGetStateEventError):
+            if resp.status_code not in ("M_NOT_FOUND", "M_FORBIDDEN"):
+                # Unknown is not "unencrypted": never risk a plaintext message in an encrypted room.
+                raise RuntimeError(f"cannot tell whether {room_id} is encrypted: {resp.status_code} {resp.message}")
+            return False
+        return True
 
     # --- messages the bot could not decrypt
 
