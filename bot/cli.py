@@ -281,14 +281,23 @@ async def _restore(cfg, recovery_text: str) -> int:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     identity.save(data_dir, restored.identity)
-    ako = Ako(cfg)
-    client = await ako.login()  # a new device, with its crypto store in data_dir/crypto
+    try:
+        client = await Ako(cfg).login()  # a new device, with its crypto store in data_dir/crypto
+    except RuntimeError as e:
+        print(f"{e}. The identity is restored in {identity.identity_file(data_dir)}; run the restore again.", file=sys.stderr)
+        return 1
     try:
         added = recovery.import_sessions(client, restored.sessions)
+        await recovery.learn_encrypted_rooms(client, restored)
         recovery.remember_restored(data_dir, restored)
         if client.should_upload_keys:
             await client.keys_upload()
         status = await identity.ensure(client, data_dir, cfg.matrix.password)
+    except (KeyBackupError, identity.IdentityError, OSError, asyncio.TimeoutError) as e:
+        print(
+            f"The restore stopped half way: {e}. Move the data folder's contents away and run it again.", file=sys.stderr
+        )
+        return 1
     finally:
         await client.close()
     print(f"Restored Ako's identity for {cfg.matrix.user_id}: master key {identity.fingerprint(restored.identity.master_public)}.")

@@ -261,6 +261,26 @@ def import_sessions(client: nio.AsyncClient, sessions: list) -> int:
     return added
 
 
+async def learn_encrypted_rooms(client: nio.AsyncClient, restored: Restored) -> int:
+    """Tell the new crypto store which of Ako's rooms are encrypted. nio learns it only from syncs, and
+    Ako resumes its sync from its own token (no room state): a store that never synced would let Ako
+    answer in clear text in an encrypted room. Every room the backup holds keys for is encrypted; the
+    others are asked of the server, and a room whose answer is unclear counts as encrypted."""
+    encrypted = {s.room_id for s in restored.sessions}
+    status, data = await identity_mod._request(client, "GET", "/_matrix/client/v3/joined_rooms", {})
+    if status != 200:
+        raise KeyBackupError(f"The homeserver did not list Ako's rooms ({status}), so the new device cannot know which are encrypted.")
+    for room_id in data.get("joined_rooms") or []:
+        if room_id in encrypted:
+            continue
+        resp = await client.room_get_state_event(room_id, "m.room.encryption")
+        if not isinstance(resp, nio.RoomGetStateEventError) or resp.status_code not in ("M_NOT_FOUND",):
+            encrypted.add(room_id)
+    client.encrypted_rooms.update(encrypted)
+    client.store.save_encrypted_rooms(encrypted)
+    return len(encrypted)
+
+
 def remember_restored(data_dir: Path, restored: Restored) -> None:
     """The restored keys are in the backup already: they are not uploaded again."""
     keys = {f"{s.room_id} {s.id}": s.first_known_index for s in restored.sessions}

@@ -25,8 +25,11 @@ import nio
 from bot import identity, key_backup, secret_storage
 from bot.encryption import client_config
 from tests.botproc import BotProcess, write_bot_config
+from tests.element_user import ElementUser, element_client  # noqa: F401  (fixture)
 from tests.matrix_user import MatrixUser, unique_localpart
 
+from .helpers import open_dm
+from .test_element import ask, readable, sees_signed
 from .test_identity import ako_cli, master_of, server_view, signed_devices
 
 PASSWORD = "ako-recovery-password"
@@ -216,3 +219,57 @@ async def test_after_an_identity_reset_a_new_recovery_key_holds_the_new_identity
         assert master_of(await server_view(hs_a, bot_id, token), bot_id) == new_master
     finally:
         proc.stop()
+
+
+async def test_an_element_learner_sees_no_identity_change_after_a_restore(element_client, hs_a, tmp_path):
+    """Element's mode (matrix-js-sdk, only devices signed by their owner): after the data folder is lost
+    and restored, the learner's client sees Ako's same identity (no approval asked), its new device
+    signed by it, and talks to it; the new device reads what she wrote before the loss."""
+    bot_id, token = hs_a.register(unique_localpart("akorecel"), PASSWORD)
+    operator = await MatrixUser.create(hs_a, unique_localpart("recop"))
+    data = tmp_path / "data"
+    cfg = write_bot_config(tmp_path / "config.toml", hs_a, bot_id, PASSWORD, [operator.user_id], data)
+    proc = BotProcess(cfg, data)
+    learner = None
+    try:
+        proc.start()
+        odm = await open_dm(operator, bot_id)
+        reply = await operator.command(odm, f'!school add {hs_a.server_name} "Kura A"')
+        assert "Registered" in reply["body"], reply["body"]
+        learner = await ElementUser.create(hs_a, unique_localpart("recel"), log_dir=tmp_path)
+        dm = await learner.dm(bot_id)
+        assert "!join" in await ask(learner, dm, "!help")
+        before = ["Before the disk died", "A second line"]
+        for text in before:
+            await learner.send(dm, text)
+        await wait_until(lambda: backed_up(data, dm) >= 2, 60, f"the room keys of {dm} were not backed up:\n{proc.log_tail()}")
+        recovery_text = recovery_key_in(data)
+        master = json.loads(identity.identity_file(data).read_text())["master_public"]
+        mark = await learner.mark(dm)
+        # the database is not in the rooms yet: it comes back from `ako backup`, as the README says
+        saved = ako_cli("backup", str(tmp_path / "ako-backup.db"), "--config", str(cfg))
+        assert saved.returncode == 0, saved.stdout + saved.stderr
+        proc.stop()
+
+        shutil.rmtree(data)
+        right = ako_cli("restore-keys", "--config", str(cfg), "--recovery-key", recovery_text)
+        assert right.returncode == 0, right.stdout + right.stderr
+        history = await decrypt_history(hs_a, data, dm)
+        mine = [body for sender, body in history if sender == learner.user_id]
+        assert mine[-2:] == before and "!help" in mine, history
+        shutil.copy(tmp_path / "ako-backup.db", data / "ako.db")
+
+        proc.start()
+        device = json.loads((data / "session.json").read_text())["device_id"]
+        await sees_signed(learner, bot_id, device)
+        seen = await learner.user_identity(bot_id)
+        assert seen["known"] and not seen["needs_user_approval"], seen
+        assert master_of(await server_view(hs_a, bot_id, token), bot_id) == master
+        assert "!join" in await ask(learner, dm, "!help", timeout=60)
+        for event in [e for e in await learner.events(dm, since=mark) if e["sender"] == bot_id]:
+            readable(event)
+    finally:
+        proc.stop()
+        if learner is not None:
+            await learner.close()
+        await operator.close()
