@@ -172,6 +172,8 @@ async def test_a_lost_data_folder_keeps_its_identity_and_history_with_the_recove
         assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr
         assert identity.fingerprint(master) in rebuilt.stdout
         assert "Walked 1 room(s)" in rebuilt.stdout and "rooms walked: 1/1" in rebuilt.stderr
+        # the four messages and Ako's answer, each decrypted with the restored keys
+        assert "5 of them encrypted, 5 of those decrypted with the restored room keys." in rebuilt.stdout, rebuilt.stdout
         assert "The database was NOT rebuilt" in rebuilt.stdout
         for kind in ("schools", "classes", "submissions", "grades", "reminders", "processed_events"):
             assert kind in rebuilt.stdout
