@@ -1,8 +1,9 @@
 """The recovery key's encoding, secret storage's AES-HMAC-SHA2 and the key backup's curve25519 scheme.
 
 Expectations from the Matrix spec (appendix "Cryptographic key representation"; "Secrets";
-"Server-side key backups") and from an independent implementation: vodozemac's PkDecryption, the
-libolm-compatible decryption matrix-nio already ships, must read what Ako writes to the backup.
+"Server-side key backups") and from independent implementations: vodozemac's PkDecryption (the
+libolm-compatible scheme matrix-nio ships) must read what Ako writes to the backup, and
+matrix-js-sdk (Element's SDK, from the Element-mode harness) Ako's recovery key and secret storage.
 """
 
 import pytest
@@ -137,3 +138,49 @@ def test_only_new_room_keys_go_up_and_a_better_copy_goes_up_again(tmp_path):
     uploaded.save(tmp_path)
     again = key_backup.Uploaded.load(tmp_path)
     assert again == uploaded and oct(key_backup.Uploaded.path(tmp_path).stat().st_mode & 0o777) == "0o600"
+
+
+def test_element_reads_what_ako_writes_and_ako_reads_what_element_writes(tmp_path):
+    """matrix-js-sdk (Element's SDK) as the independent implementation of the recovery key and secret storage."""
+    import json
+    import subprocess
+
+    from tests.element_user import ELEMENT_DIR, ensure_node_modules
+
+    ensure_node_modules()
+    sdk = (ELEMENT_DIR / "node_modules" / "matrix-js-sdk" / "lib").as_uri()
+    script = tmp_path / "interop.mjs"
+    script.write_text(
+        'import fs from "node:fs";\n'
+        f'import {{ decodeRecoveryKey, encodeRecoveryKey }} from "{sdk}/crypto-api/recovery-key.js";\n'
+        f'import {{ calculateKeyCheck }} from "{sdk}/secret-storage.js";\n'
+        f'import decrypt from "{sdk}/utils/decryptAESSecretStorageItem.js";\n'
+        f'import encrypt from "{sdk}/utils/encryptAESSecretStorageItem.js";\n'
+        'const input = JSON.parse(fs.readFileSync(0, "utf8"));\n'
+        "const key = decodeRecoveryKey(input.recovery_key);\n"
+        "const out = {\n"
+        "  key_hex: Buffer.from(key).toString('hex'),\n"
+        "  check: await calculateKeyCheck(key, input.iv),\n"
+        "  secret: await decrypt(input.encrypted, key, input.name),\n"
+        "  their_key: encodeRecoveryKey(new Uint8Array(32).fill(7)),\n"
+        "  their_encrypted: await encrypt('from element', key, input.name),\n"
+        "};\n"
+        "console.log(JSON.stringify(out));\n"
+    )
+    key = bytes(range(100, 132))
+    description = secret_storage.describe_key(key)
+    name = "m.cross_signing.self_signing"
+    payload = {
+        "recovery_key": secret_storage.encode_recovery_key(key),
+        "iv": description["iv"],
+        "encrypted": secret_storage.encrypt(key, name, "c2VsZi1zaWduaW5nIHNlZWQ"),
+        "name": name,
+    }
+    done = subprocess.run(["node", str(script)], input=json.dumps(payload), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads(done.stdout)
+    assert theirs["key_hex"] == key.hex()  # Element decodes Ako's recovery key to the same bytes
+    assert unb64(theirs["check"]["mac"]) == unb64(description["mac"])  # and computes the same key check
+    assert theirs["secret"] == "c2VsZi1zaWduaW5nIHNlZWQ"  # and decrypts Ako's secret
+    assert secret_storage.decode_recovery_key(theirs["their_key"]) == bytes([7] * 32)
+    assert secret_storage.decrypt(key, name, theirs["their_encrypted"]) == "from element"
