@@ -141,7 +141,8 @@ def test_only_new_room_keys_go_up_and_a_better_copy_goes_up_again(tmp_path):
 
 
 def test_element_reads_what_ako_writes_and_ako_reads_what_element_writes(tmp_path):
-    """matrix-js-sdk (Element's SDK) as the independent implementation of the recovery key and secret storage."""
+    """matrix-js-sdk and its Rust crypto (Element's) as the independent implementation of the recovery
+    key, secret storage and the key backup's encryption."""
     import json
     import subprocess
 
@@ -149,6 +150,7 @@ def test_element_reads_what_ako_writes_and_ako_reads_what_element_writes(tmp_pat
 
     ensure_node_modules()
     sdk = (ELEMENT_DIR / "node_modules" / "matrix-js-sdk" / "lib").as_uri()
+    rust = (ELEMENT_DIR / "node_modules" / "@matrix-org" / "matrix-sdk-crypto-wasm" / "node.mjs").as_uri()
     script = tmp_path / "interop.mjs"
     script.write_text(
         'import fs from "node:fs";\n'
@@ -156,7 +158,11 @@ def test_element_reads_what_ako_writes_and_ako_reads_what_element_writes(tmp_pat
         f'import {{ calculateKeyCheck }} from "{sdk}/secret-storage.js";\n'
         f'import decrypt from "{sdk}/utils/decryptAESSecretStorageItem.js";\n'
         f'import encrypt from "{sdk}/utils/encryptAESSecretStorageItem.js";\n'
+        f'import * as rust from "{rust}";\n'
         'const input = JSON.parse(fs.readFileSync(0, "utf8"));\n'
+        "await rust.initAsync();\n"
+        "const backup = rust.BackupDecryptionKey.fromBase64(input.backup_private);\n"
+        "const sd = input.session_data;\n"
         "const key = decodeRecoveryKey(input.recovery_key);\n"
         "const out = {\n"
         "  key_hex: Buffer.from(key).toString('hex'),\n"
@@ -164,13 +170,19 @@ def test_element_reads_what_ako_writes_and_ako_reads_what_element_writes(tmp_pat
         "  secret: await decrypt(input.encrypted, key, input.name),\n"
         "  their_key: encodeRecoveryKey(new Uint8Array(32).fill(7)),\n"
         "  their_encrypted: await encrypt('from element', key, input.name),\n"
+        "  backup_public: backup.megolmV1PublicKey.publicKeyBase64,\n"
+        "  backup_plain: JSON.parse(backup.decryptV1(sd.ephemeral, sd.mac, sd.ciphertext)),\n"
         "};\n"
         "console.log(JSON.stringify(out));\n"
     )
     key = bytes(range(100, 132))
     description = secret_storage.describe_key(key)
     name = "m.cross_signing.self_signing"
+    private = key_backup.new_private_key()
+    session = room_key()
     payload = {
+        "backup_private": b64(private),
+        "session_data": key_backup.backup_data(session, key_backup.public_key(private))["session_data"],
         "recovery_key": secret_storage.encode_recovery_key(key),
         "iv": description["iv"],
         "encrypted": secret_storage.encrypt(key, name, "c2VsZi1zaWduaW5nIHNlZWQ"),
@@ -184,3 +196,7 @@ def test_element_reads_what_ako_writes_and_ako_reads_what_element_writes(tmp_pat
     assert theirs["secret"] == "c2VsZi1zaWduaW5nIHNlZWQ"  # and decrypts Ako's secret
     assert secret_storage.decode_recovery_key(theirs["their_key"]) == bytes([7] * 32)
     assert secret_storage.decrypt(key, name, theirs["their_encrypted"]) == "from element"
+    # matrix-rust-sdk (Element's crypto) derives the same backup public key and decrypts Ako's backed-up room key
+    assert theirs["backup_public"] == key_backup.public_key(private)
+    assert theirs["backup_plain"]["session_key"] == session.export_session(0)
+    assert theirs["backup_plain"]["sender_key"] == "curve25519ofsender"
