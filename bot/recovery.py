@@ -126,6 +126,11 @@ class Recovery:
                     identity_mod.fingerprint(uploaded.master), identity_mod.fingerprint(ours.master_public),
                 )
             return uploaded
+        if (await identity_mod.published(c)).master != ours.master_public:
+            raise identity_mod.IdentityError(
+                "The homeserver does not hold Ako's identity, so recovery is not set up (it would store keys nobody trusts); "
+                "it is, at the first start after the identity is sorted out."
+            )
         key_id = await secret_storage.default_key_id(c)
         recovery_key = _read_recovery_file(self.data_dir)
         if recovery_key is None and recovery_file(self.data_dir).exists():

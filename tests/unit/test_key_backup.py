@@ -200,3 +200,38 @@ def test_element_reads_what_ako_writes_and_ako_reads_what_element_writes(tmp_pat
     assert theirs["backup_public"] == key_backup.public_key(private)
     assert theirs["backup_plain"]["session_key"] == session.export_session(0)
     assert theirs["backup_plain"]["sender_key"] == "curve25519ofsender"
+
+
+def _config(tmp_path, data, password=True):
+    cfg = tmp_path / "config.toml"
+    secret = 'password = "pw-restore-test"' if password else 'access_token = "syt_token_restore_test"'
+    cfg.write_text(
+        f'[matrix]\nhomeserver = "http://127.0.0.1:9"\nuser_id = "@ako:a.test"\n{secret}\n'
+        f'[bot]\noperators = ["@it:a.test"]\ndata_dir = "{data}"\n'
+    )
+    return str(cfg)
+
+
+def test_restore_says_what_is_wrong_before_touching_anything(tmp_path, capsys):
+    """Checked before any login (the homeserver here does not even answer): each gets its sentence, exit 1."""
+    from bot.cli import main as ako
+
+    data = tmp_path / "data"
+    key = secret_storage.encode_recovery_key(bytes(32))
+    assert ako(["restore-keys", "--config", _config(tmp_path, data, password=False), "--recovery-key", key]) == 1
+    assert "needs the account's password" in capsys.readouterr().err
+
+    assert ako(["restore-keys", "--config", _config(tmp_path, data), "--recovery-key", "not a key"]) == 1
+    assert "That is not a recovery key" in capsys.readouterr().err
+    assert not data.exists()
+
+    data.mkdir()
+    (data / "cross-signing.json").write_text("{}")
+    assert ako(["restore-keys", "--config", _config(tmp_path, data), "--recovery-key", key]) == 1
+    err = capsys.readouterr().err
+    assert "already holds a device or an identity" in err and "cross-signing.json" in err
+    assert (data / "cross-signing.json").read_text() == "{}"
+
+    (data / "ako.db").write_text("")
+    assert ako(["rebuild", "--config", _config(tmp_path, data), "--recovery-key", key]) == 1
+    assert "never replaces a database" in capsys.readouterr().err
