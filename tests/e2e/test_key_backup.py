@@ -125,8 +125,9 @@ async def test_a_lost_data_folder_keeps_its_identity_and_history_with_the_recove
 
         restarted = proc.log_text().count("Recovery set up")
         proc.stop()
-        proc.start()  # a restart keeps the set-up: no new recovery key
+        proc.start()  # a restart keeps the set-up: no new recovery key, and nothing uploaded twice
         assert proc.log_text().count("Recovery set up") == restarted == 1
+        assert "Backed up" not in proc.log_text().split("==== start")[-1]
         proc.stop()
 
         shutil.rmtree(data)  # the disk is lost: database, session, crypto store, identity, everything
