@@ -56,6 +56,23 @@ async def wait_until(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.2)
 
 
+async def backup_is_signed_by(hs, user_id: str, token: str, master: str) -> None:
+    """The backup's auth_data carries a valid signature of Ako's master key (how other clients trust it)."""
+    from signedjson.key import decode_verify_key_bytes
+    from signedjson.sign import verify_signed_json
+
+    client = nio.AsyncClient(hs.client_url, user_id)
+    client.access_token = token
+    try:
+        resp = await client.send("GET", "/_matrix/client/v3/room_keys/version", headers={"Authorization": f"Bearer {token}"})
+        version = await resp.json()
+    finally:
+        await client.close()
+    assert version["algorithm"] == "m.megolm_backup.v1.curve25519-aes-sha2"
+    key = decode_verify_key_bytes(f"ed25519:{master}", secret_storage.unb64(master))
+    verify_signed_json(version["auth_data"], user_id, key)  # raises if the signature is missing or wrong
+
+
 async def decrypt_history(hs, data, room_id: str) -> list[tuple[str, str]]:
     """(sender, body) of every message in the room, oldest first, fetched with /messages and decrypted
     by the device in data_dir (its session.json and crypto store) with nothing but its own keys."""
@@ -106,6 +123,7 @@ async def test_a_lost_data_folder_keeps_its_identity_and_history_with_the_recove
         assert recovery_text in proc.log_text()
         master = json.loads(identity.identity_file(data).read_text())["master_public"]
         old_device = json.loads((data / "session.json").read_text())["device_id"]
+        await backup_is_signed_by(hs_a, bot_id, token, master)
 
         room = await user.dm(bot_id, encrypted=True)
         await user.wait_for(
