@@ -353,8 +353,8 @@ def cmd_recovery_key_new(args) -> int:
             if own_device:
                 await client.logout()
             await client.close()
-        print(recovery.recovery_file(cfg.bot.data_dir).read_text())
-        print(f"New key backup version {uploaded.version}. Restart Ako: it backs up the room keys its device holds into it.")
+        print(f"New recovery key above (also in {recovery.recovery_file(cfg.bot.data_dir)}: move it offline, then delete the file). "
+              f"New key backup version {uploaded.version}. Restart Ako: it backs up the room keys its device holds into it.")
         return 0
 
     _logging("ERROR")

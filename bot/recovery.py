@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,9 +178,11 @@ async def set_up(
     uploaded = Uploaded(version, public, master=ours.master_public)
     await asyncio.to_thread(uploaded.save, data_dir)
     log.warning(
-        "Recovery set up: key backup version %s, secret storage key %s.\n%s", version, storage.key_id,
-        _banner(client.user_id, secret_storage.encode_recovery_key(recovery_key), recovery_file(data_dir)),
+        "Recovery set up: key backup version %s, secret storage key %s; the recovery key is printed below and kept in %s",
+        version, storage.key_id, recovery_file(data_dir),
     )
+    # printed, not logged: shown whatever bot.log_level says, and kept out of log files and collectors
+    print(_banner(client.user_id, secret_storage.encode_recovery_key(recovery_key), recovery_file(data_dir)), file=sys.stderr, flush=True)
     return uploaded
 
 
