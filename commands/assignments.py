@@ -18,8 +18,8 @@ from storage.repositories import Repositories
 
 from . import when
 from .context import Context, GatewayError, Message, OnServices, Role, Services, Where
-from .converters import AssignmentId, ClassRef, CutoffOrOff, Markdown, Number, Text, UserId, When
-from .errors import BadArgument, Conflict, NotAllowed, NotFound
+from .converters import AssignmentId, ClassRef, CutoffOrOff, Markdown, Number, Text, UserId, When, unknown_class
+from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .registry import Body, Keyword, registry
 
 log = logging.getLogger("ako.assignments")
@@ -51,7 +51,7 @@ async def find(ctx: Context, short_id: str) -> Assignment:
     found = await ctx.repos.assignments.by_number(ctx.klass.id, int(short_id[1:]))
     teacher = teaches(ctx)
     if found is None or (not found.published and not teacher):
-        raise NotFound(f"{ctx.klass.name} has no assignment {short_id}. `{ctx.prefix}assignments` lists them.")
+        raise NotFound(f"{ctx.klass.name} has no assignment {short_id}; {await _which_exist(ctx, teacher)}")
     return found
 
 
@@ -60,6 +60,13 @@ class AssignmentRef(AssignmentId):
 
     async def convert(self, ctx: Context, text: str) -> Assignment:
         return await find(ctx, self.parse(text, ctx))
+
+
+async def _which_exist(ctx: Context, teacher: bool) -> str:
+    numbers = [a.number for a in await ctx.repos.assignments.of_class(ctx.klass.id, published_only=not teacher)]
+    if not numbers:
+        return "it has no assignments yet." + (f" Set one with `{ctx.prefix}assign new`." if teacher else "")
+    return f"its assignments are {id_ranges('A', numbers)}. `{ctx.prefix}assignments` lists them."
 
 
 async def learner_in_class(ctx: Context, user: str) -> str:

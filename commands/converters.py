@@ -39,6 +39,11 @@ class Converter:
     async def convert(self, ctx: Any, text: str) -> Any:
         return self.parse(text, ctx)
 
+    async def default(self, ctx: Any) -> Any:
+        """The value of an optional parameter left out (discord.py's ``parameter(default=…)``): None,
+        or what the context says, such as the programme whose room the command is typed in."""
+        return None
+
     def parse(self, text: str, env: ParseEnv) -> Any:
         raise NotImplementedError
 
@@ -99,6 +104,15 @@ class ClassCode(Converter):
         return text.upper()
 
 
+async def unknown_class(repos: Any, user: str, code: str) -> str:
+    """A class code that names no class: say which classes the person is in (never anyone else's codes,
+    which are how learners join)."""
+    mine = [k for k, _ in await repos.classes.of_user(user)]
+    if not mine:
+        return f"No class has the code {code}, and you are in no class yet."
+    return f"No class has the code {code}; yours: {', '.join(k.label for k in mine)}."
+
+
 class ClassRef(ClassCode):
     """A class, by its code: the record."""
 
@@ -106,7 +120,7 @@ class ClassRef(ClassCode):
         code = self.parse(text, ctx)
         klass = await ctx.repos.classes.by_code(code)
         if klass is None:
-            raise NotFound(f"No class has the code {code}. `{ctx.prefix}classes` lists yours.")
+            raise NotFound(await unknown_class(ctx.repos, ctx.caller.user_id, code))
         return klass
 
 
@@ -216,3 +230,16 @@ class Number(Converter):
         if self.maximum is not None and value > self.maximum:
             raise BadArgument(f"The {self.metavar} must be at most {self.maximum:g}.")
         return value
+
+
+class Version(Converter):
+    """A version of a learner's work: ``v2`` (or ``2``)."""
+
+    metavar = "vN"
+    _RE = re.compile(r"^[Vv]?(\d{1,6})\Z")
+
+    def parse(self, text, env) -> int:
+        m = self._RE.match(text.strip())
+        if not m or int(m.group(1)) < 1:
+            raise BadArgument(f"“{text}” is not a version; write v1, v2, …")
+        return int(m.group(1))

@@ -17,6 +17,7 @@ from storage.models import server_of
 
 from .checks import refusal
 from .context import Caller, Context, Message, Redaction, Services
+from .converters import unknown_class
 from .errors import BadArgument, NotAllowed, NotFound, UserError
 from .registry import Command, Registry, parse_args, split_message
 from .tokens import tokenize
@@ -161,6 +162,9 @@ class Dispatcher:
             tokens = tokens[used:]
             room = await repos.rooms.get(event.room_id)
             klass = await repos.classes.get(room.class_id) if room and room.class_id is not None else None
+            if cmd.needs_class and klass is None and not (tokens and await repos.classes.by_code(tokens[0].text)):
+                marked = await repos.marking.class_marked_in(event.sender, event.room_id)  # marking in a DM
+                klass = await repos.classes.get(marked) if marked is not None else None
             if cmd.needs_class and klass is None:
                 if not tokens:
                     raise BadArgument(
@@ -170,7 +174,7 @@ class Dispatcher:
                 code = tokens[0].text
                 klass = await repos.classes.by_code(code)
                 if klass is None:
-                    raise NotFound(f"No class has the code {code}. {prefix}classes lists yours.")
+                    raise NotFound(await unknown_class(repos, event.sender, code))
                 tokens = tokens[1:]
             caller = await self.caller(event.sender, klass.id if klass else None)
             ctx = Context(

@@ -32,7 +32,7 @@ from . import when
 from .assignments import DEFAULT_POINTS, POINTS, STATE_DESCRIPTION_BYTES, number, publish
 from .context import Context, GatewayError, Role
 from .converters import AssignmentId, Converter, Markdown, Number, TaughtClass, Text, UserId
-from .errors import BadArgument, Conflict, NotAllowed, NotFound
+from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .offsets import Offset, offset_of, parse_offset
 from .registry import Body, Keyword, registry
 
@@ -110,27 +110,48 @@ class StartDate(Converter):
 
 
 class ProgrammeRef(ProgrammeId):
-    """A programme, by its id: the record."""
+    """A programme, by its id, or when left out the one whose room the command is typed in: the record."""
 
     async def convert(self, ctx: Context, text: str) -> Programme:
         return await find(ctx, self.parse(text, ctx))
 
+    async def default(self, ctx: Context) -> Programme:
+        return await find(ctx, None)
 
-class AuthoredProgramme(ProgrammeId):
-    """A programme the caller is an author of (operators may change any): the record."""
+
+class AuthoredProgramme(ProgrammeRef):
+    """A programme (as :class:`ProgrammeRef`) the caller is an author of; operators may change any."""
 
     async def convert(self, ctx: Context, text: str) -> Programme:
         return await editable(ctx, self.parse(text, ctx))
 
+    async def default(self, ctx: Context) -> Programme:
+        return await editable(ctx, None)
 
-async def find(ctx: Context, pid: int) -> Programme:
+
+async def find(ctx: Context, pid: int | None) -> Programme:
+    """The programme named, or (no id given) the one whose room the command was typed in."""
+    if pid is None:
+        p = await ctx.repos.programmes.by_room(ctx.room_id)
+        if p is None:
+            raise BadArgument(
+                f"Name the programme (`{ctx.prefix}{ctx.command_name} P1 …`), or run it in the programme's own room."
+            )
+        return p
     p = await ctx.repos.programmes.get(pid)
     if p is None:
-        raise NotFound(f"There is no programme P{pid}. `{ctx.prefix}programmes` lists them.")
+        raise NotFound(f"There is no programme P{pid}; {await _which_exist(ctx)}")
     return p
 
 
-async def editable(ctx: Context, pid: int) -> Programme:
+async def _which_exist(ctx: Context) -> str:
+    found = [p.id for p in await ctx.repos.programmes.all()]
+    if not found:
+        return f'there are none yet: `{ctx.prefix}programme new "<title>"` starts one.'
+    return f"there {'is' if len(found) == 1 else 'are'} {id_ranges('P', found)}. `{ctx.prefix}programmes` lists them."
+
+
+async def editable(ctx: Context, pid: int | None) -> Programme:
     """The programme, when the caller is one of its authors (operators may change any)."""
     p = await find(ctx, pid)
     if not ctx.caller.is_operator and not await ctx.repos.programmes.is_author(p.id, ctx.caller.user_id):
@@ -150,7 +171,9 @@ async def room_for_more(ctx: Context, p: Programme) -> None:
 async def find_item(ctx: Context, p: Programme, number_: int) -> ProgrammeItem:
     item = await ctx.repos.programmes.item(p.id, number_)
     if item is None:
-        raise NotFound(f"{p.label} has no item I{number_}. `{ctx.prefix}programme show {p.short_id}` lists them.")
+        items = [i.number for i in await ctx.repos.programmes.items(p.id)]
+        exist = f"its items are {id_ranges('I', items)}" if items else "it has no items yet"
+        raise NotFound(f"{p.label} has no item I{number_}; {exist}. `{ctx.prefix}programme show {p.short_id}` lists them.")
     return item
 
 
@@ -294,7 +317,8 @@ async def programme_new(ctx: Context, title: Annotated[str, Text("title", max_le
 )
 async def programme_author_add(
     ctx: Context,
-    p: Annotated[Programme, AuthoredProgramme()],
+    *,
+    p: Annotated[Programme, AuthoredProgramme()] = None,
     user: Annotated[str, UserId()],
 ) -> None:
     if not await ctx.repos.staff.is_staff(user):
@@ -323,7 +347,8 @@ async def programme_author_add(
 )
 async def programme_add(
     ctx: Context,
-    p: Annotated[Programme, AuthoredProgramme()],
+    *,
+    p: Annotated[Programme, AuthoredProgramme()] = None,
     title: Annotated[str, Text("title", max_len=200)],
     due: Annotated[Offset, DueOffset(), Keyword("due")],
     points: Annotated[float | None, POINTS, Keyword("points")] = None,
@@ -349,7 +374,8 @@ async def programme_add(
 )
 async def programme_resource(
     ctx: Context,
-    p: Annotated[Programme, AuthoredProgramme()],
+    *,
+    p: Annotated[Programme, AuthoredProgramme()] = None,
     title: Annotated[str, Text("title", max_len=200)],
     body: Annotated[str, Markdown("resource"), Body],
 ) -> None:
@@ -372,7 +398,8 @@ async def programme_resource(
 )
 async def programme_import(
     ctx: Context,
-    p: Annotated[Programme, AuthoredProgramme()],
+    *,
+    p: Annotated[Programme, AuthoredProgramme()] = None,
     assignment: Annotated[str, AssignmentId()],
     klass: Annotated[Class, TaughtClass("bring its assignments into a programme"), Keyword("from")],
     due: Annotated[Offset | None, DueOffset(), Keyword("due")] = None,
@@ -380,7 +407,9 @@ async def programme_import(
     await room_for_more(ctx, p)
     a = await ctx.repos.assignments.by_number(klass.id, int(assignment[1:]))
     if a is None:
-        raise NotFound(f"{klass.name} has no assignment {assignment}.")
+        numbers = [x.number for x in await ctx.repos.assignments.of_class(klass.id)]
+        exist = f"its assignments are {id_ranges('A', numbers)}" if numbers else "it has no assignments yet"
+        raise NotFound(f"{klass.name} has no assignment {assignment}; {exist}.")
     offset = due or offset_of(a.due_at, a.published_at or a.created_at, ZoneInfo(klass.timezone))
     item = await ctx.repos.programmes.add_item(
         p.id, "assignment", a.title, a.description, a.points, offset.text(), None, f"{klass.code} {a.short_id}",
@@ -399,7 +428,8 @@ async def programme_import(
 )
 async def programme_move(
     ctx: Context,
-    p: Annotated[Programme, AuthoredProgramme()],
+    *,
+    p: Annotated[Programme, AuthoredProgramme()] = None,
     item: Annotated[int, ItemId()],
     position: Annotated[int, Number("position", minimum=1, integer=True), Keyword("to")],
 ) -> None:
@@ -419,7 +449,8 @@ async def programme_move(
 )
 async def programme_remove(
     ctx: Context,
-    p: Annotated[Programme, AuthoredProgramme()],
+    *,
+    p: Annotated[Programme, AuthoredProgramme()] = None,
     item: Annotated[int, ItemId()],
 ) -> None:
     found = await find_item(ctx, p, item)
@@ -450,10 +481,14 @@ def _day(d: date) -> str:
     details="Staff see every programme; anyone sees those in the library.",
     reads_only=True,
 )
-async def programme_show(ctx: Context, programme: Annotated[int, ProgrammeId()]) -> None:
-    p = await ctx.repos.programmes.get(programme)
+async def programme_show(ctx: Context, programme: Annotated[int | None, ProgrammeId()] = None) -> None:
+    p = await ctx.repos.programmes.by_room(ctx.room_id) if programme is None else await ctx.repos.programmes.get(programme)
+    if programme is None and p is None:
+        raise BadArgument(f"Name the programme (`{ctx.prefix}programme show P1`), or run it in the programme's own room.")
     if p is None or not (p.published or ctx.caller.is_staff or ctx.caller.is_operator):
-        raise NotFound(f"There is no programme P{programme} you can see. `{ctx.prefix}library` lists the shared ones.")
+        shared = [q.id for q in await ctx.repos.programmes.published()]
+        listed = f"the library has {id_ranges('P', shared)}" if shared else "the library is empty"
+        raise NotFound(f"There is no programme P{programme} you can see; {listed}. `{ctx.prefix}library` lists the shared ones.")
     authors = await ctx.repos.programmes.authors(p.id)
     items = await ctx.repos.programmes.items(p.id)
     listed = "in the library" if p.published else "not in the library"
@@ -493,7 +528,7 @@ async def programmes(ctx: Context) -> None:
     summary="Every change to a programme: version, when, who and what.",
     reads_only=True,
 )
-async def programme_history(ctx: Context, p: Annotated[Programme, ProgrammeRef()]) -> None:
+async def programme_history(ctx: Context, p: Annotated[Programme, ProgrammeRef()] = None) -> None:
     lines = [f"**History of {p.label}**"]
     for c in await ctx.repos.programmes.history(p.id):
         lines.append(f"- v{c.version} · {when.show(c.at, ctx.tz)} · {c.actor} {c.summary}")
@@ -516,7 +551,8 @@ async def programme_history(ctx: Context, p: Annotated[Programme, ProgrammeRef()
 )
 async def programme_use(
     ctx: Context,
-    p: Annotated[Programme, ProgrammeRef()],
+    *,
+    p: Annotated[Programme, ProgrammeRef()] = None,
     klass: Annotated[Class, TaughtClass("put a programme into it")],
     start_day: Annotated[date, StartDate(), Keyword("start")],
 ) -> None:
@@ -634,7 +670,7 @@ def library_post(p: Programme, authors: list[str], items: list[ProgrammeItem], p
     summary="List a programme in the cluster's public, world-readable library room.",
     details="Only its materials go there (items as written), never anything of a class or a learner.",
 )
-async def programme_publish(ctx: Context, p: Annotated[Programme, AuthoredProgramme()]) -> None:
+async def programme_publish(ctx: Context, p: Annotated[Programme, AuthoredProgramme()] = None) -> None:
     if p.published:
         raise Conflict(f"{p.label} is already in the library; its entry follows every change.")
     room, alias = await library_room(ctx)
@@ -652,7 +688,7 @@ async def programme_publish(ctx: Context, p: Annotated[Programme, AuthoredProgra
     who=Role.STAFF,
     summary="Take a programme out of the library.",
 )
-async def programme_unpublish(ctx: Context, p: Annotated[Programme, AuthoredProgramme()]) -> None:
+async def programme_unpublish(ctx: Context, p: Annotated[Programme, AuthoredProgramme()] = None) -> None:
     if not p.published:
         raise Conflict(f"{p.label} is not in the library.")
     room, _ = await library_room(ctx)

@@ -220,9 +220,9 @@ def _check_declaration(cmd: Command) -> None:
         if p.keyword or p.body:
             continue
         if p.optional:
-            seen_optional = True
+            seen_optional = seen_optional or p.many or p.type.greedy
         elif seen_optional:
-            raise ValueError(f"{cmd.name}: required parameter {p.name} follows an optional one.")
+            raise ValueError(f"{cmd.name}: required parameter {p.name} follows an optional one that takes several words.")
 
 
 async def parse_args(cmd: Command, line: str, tokens: list[Token], body: str, ctx: Any) -> dict[str, Any]:
@@ -259,6 +259,8 @@ async def parse_args(cmd: Command, line: str, tokens: list[Token], body: str, ct
         args[param.name] = await param.type.convert(ctx, _span(line, toks))
 
     for param in cmd.params:
+        if param.optional and not param.many and args.get(param.name) is None and not param.body:
+            args[param.name] = await param.type.default(ctx)
         if param.body:
             if not body.strip():
                 if not param.optional:
@@ -283,7 +285,12 @@ def _span(line: str, toks: list[Token]) -> str:
 
 
 async def _bind_positionals(cmd, params, line, toks, body, ctx, args) -> None:
+    """An optional single-word parameter whose converter refuses the word is left out and the word
+    goes to the next parameter (as discord.py does for ``Optional``): ``!grade 17`` in a marking
+    session, ``!programme add "…"`` in a programme's room. Its sentence is kept for when nothing
+    else takes the word."""
     i = 0
+    passed_over: BadArgument | None = None
     for n, param in enumerate(params):
         remaining = toks[i:]
         later_required = sum(1 for p in params[n + 1 :] if not p.optional and not p.rest)
@@ -325,12 +332,21 @@ async def _bind_positionals(cmd, params, line, toks, body, ctx, args) -> None:
             else:
                 raise error or BadArgument(f"{cmd.name} needs {param.usage()}.")
             continue
+        if param.optional and n + 1 < len(params):
+            try:
+                args[param.name] = await param.type.convert(ctx, remaining[0].text)
+            except BadArgument as e:
+                args[param.name] = None
+                passed_over = passed_over or e
+                continue
+            i += 1
+            continue
         args[param.name] = await param.type.convert(ctx, remaining[0].text)
         i += 1
     if i < len(toks):
         keywords = [p.keyword for p in cmd.params if p.keyword]
         takes = f" After {' '.join(p.usage() for p in params)} come: {', '.join(keywords)}." if keywords else ""
-        raise BadArgument(f"I didn't expect “{_span(line, toks[i:])}” here.{takes}")
+        raise passed_over or BadArgument(f"I didn't expect “{_span(line, toks[i:])}” here.{takes}")
 
 
 def split_message(text: str) -> tuple[str, str]:

@@ -126,3 +126,32 @@ def test_lookalike_and_malformed_user_ids_refused(uid):
 def test_past_dates_refused():
     with pytest.raises(BadArgument, match="in the past"):
         When().parse("2020-01-01 10:00", ENV)
+
+
+# Where each declared place lets a command run, written by hand (SPEC §3; README "where").
+WHERE_TABLE = {
+    #                                  class  own work  other's work  staff  DM     no record
+    Where.ANYWHERE:                    (True, True,     True,         True,  True,  True),
+    Where.CLASS:                       (True, True,     True,         True,  True,  True),  # elsewhere by code
+    Where.CLASS_ROOM:                  (True, False,    False,        False, False, False),
+    Where.WORK_ROOM:                   (False, True,    True,         False, False, False),
+    Where.OWN_WORK_ROOM_OR_CLASS_ROOM: (True, True,     False,        False, False, False),
+    Where.DM:                          (False, False,   False,        False, True,  False),
+}
+
+
+@pytest.mark.parametrize("where", list(Where), ids=lambda w: w.value)
+def test_where_allows_follows_the_table(where):
+    from types import SimpleNamespace
+
+    from commands.checks import where_allows
+    from storage.models import Room
+
+    me = "@ana:b.test"
+    rooms = (
+        Room("!c", "class", 1, None), Room("!w", "work", 1, me), Room("!w2", "work", 1, "@ben:b.test"),
+        Room("!s", "staff", 1, None), Room("!d", "dm", None, me), None,
+    )
+    caller = SimpleNamespace(user_id=me)
+    seen = tuple(where_allows(where, SimpleNamespace(room=room, caller=caller)) for room in rooms)
+    assert seen == WHERE_TABLE[where]
