@@ -588,13 +588,13 @@ async def extend(
     if due <= a.due_at:
         raise BadArgument(f"An extension must be later than {a.short_id}'s due time ({when.show(a.due_at, tz)}).")
     await ctx.repos.extensions.grant(a.id, learner, due, ctx.caller.user_id, ctx.now)
+    ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
     told = f"You have an extension on **{a.label}**: it is now due for you {when.show(due, tz)}."
     work_room = await work_room_of(ctx, learner)
     if ctx.room_id == work_room:
         ctx.reply(told, mentions=(learner,))
         return
     ctx.send(work_room, told, mentions=(learner,))
-    ctx.services.timetable.changed()  # due times moved: reminders and publishing follow
     ctx.reply(f"{learner} now has until {when.show(due, tz)} for {a.short_id}; I've told them in their work room.")
 
 

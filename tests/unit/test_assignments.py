@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import pytest
+
 from bot.render import content_for, to_html
 from commands.assignments import STATE_ASSIGNMENT, publish_due
 
@@ -190,6 +192,26 @@ async def test_a_new_confirmation_clears_the_expired_ones(harness):
     pending = await h.db.fetchall("SELECT room_id FROM pending_confirmations")
     assert [r["room_id"] for r in pending] == [c.staff_room]
     assert "nothing waiting" in await h.say(TEACHER_A, c.class_room, "!confirm")
+
+
+class CountingTimetable:
+    def __init__(self):
+        self.changes = 0
+
+    def changed(self) -> None:
+        self.changes += 1
+
+
+@pytest.mark.parametrize("where", ["staff room", "work room"])
+async def test_an_extension_tells_the_timetable_wherever_it_is_given(harness, where):
+    """Reminders follow an extension's new due time, also when it is given in the learner's work room."""
+    h = harness
+    c = await classroom(h)
+    await h.run(TEACHER_A, c.class_room, f'!assign new "Lab report" due {DUE}')
+    h.services.timetable = timetable = CountingTimetable()
+    room = c.staff_room if where == "staff room" else c.work[LEARNER_B]
+    assert "extension" in await h.say(TEACHER_A, room, f"!extend A1 {LEARNER_B} 2026-12-08 12:00")
+    assert timetable.changes == 1
 
 
 async def test_extend_tells_the_learner_privately(harness):
