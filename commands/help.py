@@ -12,12 +12,12 @@ from .errors import NotFound
 from .registry import Command, Rest, registry
 
 
-async def _usable_here(cmd: Command, ctx: Context) -> bool:
+def _usable_here(cmd: Command, ctx: Context, in_each_class: list[Context]) -> bool:
     """Exactly when the dispatcher would not refuse ``cmd`` here. In a room of no class, a class
     command names its class by code: it is usable when one of the classes would let the caller."""
     if not cmd.needs_class or ctx.klass is not None:
         return refusal(cmd, ctx) is None
-    return any(refusal(cmd, as_in) is None for as_in in await _as_in_each_class(ctx))
+    return any(refusal(cmd, as_in) is None for as_in in in_each_class)
 
 
 async def _as_in_each_class(ctx: Context) -> list[Context]:
@@ -58,7 +58,8 @@ async def help_(ctx: Context, command: Annotated[str | None, Text("command", max
             lines.append("Also: " + ", ".join(f"`{prefix}{a}`" for a in cmd.aliases))
         ctx.reply("\n".join(lines))
         return
-    usable = [c for c in registry.all() if await _usable_here(c, ctx)]
+    in_each_class = await _as_in_each_class(ctx) if ctx.klass is None else []
+    usable = [c for c in registry.all() if _usable_here(c, ctx, in_each_class)]
     where = f" in {ctx.klass.name}" if ctx.klass else ""
     lines = [f"**Commands you can use here{where}**"]
     lines += [f"- `{c.usage(prefix)}` — {c.summary}" for c in usable]
