@@ -28,12 +28,12 @@ from .client import Client
 from .faults import crash_point, inject_failures
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
 from .scheduler import Scheduler
+from .sender import RETRY_CAP, OutboxSender
 
 log = logging.getLogger("ako")
 
 READY_FILE = "ako.ready"
 SYNC_TIMEOUT_MS = 30_000
-RETRY_CAP = 15.0  # seconds between tries at most: 4 requests a minute to a server that is down
 # Lazy-loaded members and no presence: the bot needs timelines, not every member list.
 SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
@@ -78,8 +78,7 @@ class Ako:
         self.scheduler: Scheduler | None = None
         self.e2ee: e2ee.Encryption | None = None
         self._synced = asyncio.Event()  # set after the first sync: nio knows the rooms, the outbox may send
-        self._outbox_wake = asyncio.Event()
-        self._reconnected = asyncio.Event()  # a sync succeeded after failing: the outbox stops waiting
+        self.sender: OutboxSender | None = None
         self._stopping = asyncio.Event()
         self._syncing: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
@@ -197,6 +196,7 @@ class Ako:
         self.dispatcher = Dispatcher(registry, services, self.enqueue)
         self.scheduler = Scheduler(services, self.enqueue)
         services.timetable = self.scheduler  # handlers tell the clock when they change what is due
+        self.sender = OutboxSender(self.repos.outbox, self._send, self.clock)
 
     async def close(self) -> None:
         if self.client:
@@ -263,7 +263,7 @@ class Ako:
                 continue
             if delay > 1.0:
                 log.info("Sync works again")
-                self._reconnected.set()
+                self.sender.reconnected.set()  # the outbox stops waiting
             delay = 1.0
             await self._process(resp, token, skip_timeline=first_start)
             token = resp.next_batch
@@ -437,52 +437,19 @@ class Ako:
                 # a stable key makes the send idempotent; the first event carries it as is (outbox.sent_event)
                 key = message.txn_key and (message.txn_key if i == 0 else f"{message.txn_key}.{i + 1}")
                 await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(part), now, txn_id=key)
-        self._outbox_wake.set()
+        self.sender.wake.set()
+
+    async def _send(self, item) -> object:
+        """One queued event to the homeserver; encrypted rooms get encrypted events (see
+        bot/encryption.py for whose devices get the keys), redactions are never encrypted."""
+        if item.event_type == "m.room.redaction":
+            c = item.content
+            return await self.client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
+        return await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
 
     async def _send_outbox(self) -> None:
-        """Send queued events in order, each with its fixed transaction id (a resend is deduplicated).
-
-        Encrypted rooms get encrypted events (see bot/encryption.py for whose devices get the keys)."""
-        await self._synced.wait()
-        delay = 1.0
-        while True:
-            self._outbox_wake.clear()
-            pending = await self.repos.outbox.unsent()
-            for item in pending:
-                try:
-                    if item.event_type == "m.room.redaction":  # never encrypted
-                        c = item.content
-                        resp = await self.client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
-                    else:
-                        resp = await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
-                except Exception as e:  # network trouble: keep the row, try again later
-                    log.warning("Sending to %s failed (%s); retrying in %.0f s, or as soon as sync works again", item.room_id, e, delay)
-                    await self._retry_pause(delay)
-                    delay = min(delay * 2, RETRY_CAP)
-                    break
-                if isinstance(resp, nio.ErrorResponse):
-                    give_up = item.attempts >= 4 or resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE")
-                    log.warning("Sending to %s refused: %s %s%s", item.room_id, resp.status_code, resp.message, " (giving up)" if give_up else "")
-                    await self.repos.outbox.mark_failed(item.id, f"{resp.status_code} {resp.message}", give_up, self.clock.now())
-                    if not give_up:
-                        await self._retry_pause(delay)
-                        delay = min(delay * 2, RETRY_CAP)
-                        break
-                    continue
-                delay = 1.0
-                crash_point("sent")
-                await self.repos.outbox.mark_sent(item.id, resp.event_id, self.clock.now())
-            else:
-                if len(pending) < 200:
-                    await self._outbox_wake.wait()
-
-    async def _retry_pause(self, seconds: float) -> None:
-        """Wait before trying to send again; a sync that works again ends the wait early."""
-        self._reconnected.clear()
-        try:
-            await asyncio.wait_for(self._reconnected.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
+        await self._synced.wait()  # nio knows the rooms
+        await self.sender.run()
 
 
 def command_text(content: dict) -> str:
