@@ -26,6 +26,12 @@ def named_users(text: str) -> list[str]:
     return [m.rstrip(".-") for m in _NAMED.findall(text)]
 
 
+def fresh_txn_id(label: str) -> str:
+    """A transaction id never used before (``ako.<label>.<random>``), for a message whose record
+    must name it before it is queued. Never derive one from a number that can be reused."""
+    return f"ako.{label}.{uuid.uuid4().hex}"
+
+
 @dataclass(frozen=True)
 class SentAbout:
     id: int
