@@ -34,6 +34,7 @@ log = logging.getLogger("ako")
 
 READY_FILE = "ako.ready"
 SYNC_TIMEOUT_MS = 30_000
+JOIN_WAIT = 10.0  # seconds the sync loop waits for a join before it carries on without it
 # Lazy-loaded members and no presence: the bot needs timelines, not every member list.
 SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
@@ -48,6 +49,10 @@ SYNC_FILTER = {
     },
 }
 _PILL = re.compile(r'<a\s+href="https://matrix\.to/#/(@[^"?]+)[^"]*"\s*>(.*?)</a>', re.S)
+
+
+class GapNotFilled(RuntimeError):
+    """Events a limited timeline skipped could not be fetched, for now."""
 
 
 class SystemClock:
@@ -82,6 +87,7 @@ class Ako:
         self._stopping = asyncio.Event()
         self._syncing: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
+        self._joining: dict[str, asyncio.Task] = {}  # invites being accepted, by room
 
     # --- start-up
 
@@ -265,7 +271,13 @@ class Ako:
                 log.info("Sync works again")
                 self.sender.reconnected.set()  # the outbox stops waiting
             delay = 1.0
-            await self._process(resp, token, skip_timeline=first_start)
+            try:
+                await self._process(resp, token, skip_timeline=first_start)
+            except Exception as e:  # a gap that could not be filled, a timeout: the same batch again later
+                log.warning("Could not process a sync (%s: %s); trying it again in %.0f s", type(e).__name__, e, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RETRY_CAP) * random.uniform(0.9, 1.1)
+                continue
             token = resp.next_batch
             await self.repos.sync.save_next_batch(token)
             first_start = False
@@ -288,11 +300,17 @@ class Ako:
         for room_id, info in resp.rooms.join.items():
             events = [e.source for e in info.timeline.events]
             known = await self.repos.sync.is_joined(room_id)
-            if not known:
+            # a new room's gap matters only when it hides the bot's join (and what came after it)
+            gap_counts = known or self._own_join_at(events) is None
+            if info.timeline.limited and since and not skip_timeline and gap_counts:
+                events = await self._fill_gap(room_id, info.timeline.prev_batch, since, find_own_join=not known) + events
+            if not known or self._own_join_at(events) is not None:
+                # Only what happened after the bot joined counts, also when this batch is handled
+                # again after a crash (the room is then already recorded as joined).
                 events = self._after_own_join(events)
+            if not known:
                 await self.repos.sync.mark_joined(room_id, self.clock.now())
-            elif info.timeline.limited and since and not skip_timeline:
-                events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
+                crash_point("room-recorded")
             if skip_timeline:
                 continue
             for event in events:
@@ -309,25 +327,38 @@ class Ako:
         except Exception:
             log.exception("Event %s in %s could not be handled", event.get("event_id"), room_id)
 
-    def _after_own_join(self, events: list[dict]) -> list[dict]:
-        """Only what happened after the bot joined counts; without our join in view, nothing does."""
+    def _own_join_at(self, events: list[dict]) -> int | None:
+        """Where the bot's latest join is among ``events`` (a profile change is not a join)."""
         for i in range(len(events) - 1, -1, -1):
             e = events[i]
-            if e.get("type") == "m.room.member" and e.get("state_key") == self.user_id and e.get("content", {}).get("membership") == "join":
-                return events[i + 1 :]
-        return []
+            if e.get("type") == "m.room.member" and e.get("state_key") == self.user_id and (e.get("content") or {}).get("membership") == "join":
+                before = ((e.get("unsigned") or {}).get("prev_content") or {}).get("membership")
+                if before != "join":
+                    return i
+        return None
 
-    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[dict]:
-        """A limited timeline skipped events: fetch them from /messages back to where we were."""
+    def _after_own_join(self, events: list[dict]) -> list[dict]:
+        """Only what happened after the bot joined counts; without our join in view, nothing does."""
+        i = self._own_join_at(events)
+        return [] if i is None else events[i + 1 :]
+
+    async def _fill_gap(self, room_id: str, prev_batch: str, since: str, find_own_join: bool = False) -> list[dict]:
+        """A limited timeline skipped events: fetch them from /messages back to where we were (for a
+        room just joined, back to the bot's join). A failure that may pass raises: the sync batch is
+        then handled again, rather than its token saved with events missing."""
         fetched: list[dict] = []
         start = prev_batch
         for _ in range(50):  # at most 5,000 events per gap
             resp = await self.client.room_messages(room_id, start=start, end=since, direction=nio.MessageDirection.back, limit=100)
             if isinstance(resp, nio.ErrorResponse):
-                log.warning("Could not fill the gap in %s: %s", room_id, resp.message)
-                break
+                if resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):  # never readable: carry on without it
+                    log.warning("Could not fill the gap in %s: %s %s", room_id, resp.status_code, resp.message)
+                    break
+                raise GapNotFilled(f"filling the gap in {room_id} failed: {resp.status_code or 'no error code'}: {resp.message}")
             fetched.extend(e.source for e in resp.chunk)
             if not resp.chunk or not resp.end or resp.end == start:
+                break
+            if find_own_join and self._own_join_at(list(reversed(fetched))) is not None:
                 break
             start = resp.end
         fetched.reverse()
@@ -350,15 +381,32 @@ class Ako:
             log.info("Declining invite to %s from %s (direct=%s): not an operator, staff or a school's user", room_id, inviter, direct)
             self._decline_later(room_id)
             return
+        task = self._joining.get(room_id)
+        if task is None:
+            task = asyncio.create_task(self._join(room_id, inviter, direct), name=f"join {room_id}")
+            self._joining[room_id] = task
+            self._background.add(task)
+            task.add_done_callback(lambda t: (self._background.discard(t), self._joining.pop(room_id, None)))
+        try:  # usually done at once; a room whose server does not answer must not hold up every class
+            await asyncio.wait_for(asyncio.shield(task), JOIN_WAIT)
+        except asyncio.TimeoutError:
+            log.warning("Joining %s is taking more than %.0f s; carrying on, the join goes on in the background", room_id, JOIN_WAIT)
+
+    async def _join(self, room_id: str, inviter: str, direct: bool) -> None:
         resp = None
         for attempt in range(5):  # a federated invite may not have reached our server's view yet
-            resp = await self.client.join(room_id)
-            if not isinstance(resp, nio.ErrorResponse):
+            try:
+                resp = await self.client.join(room_id)
+            except Exception as e:  # a timeout, a connection reset: a room's server that does not answer
+                resp = e
+            if not isinstance(resp, (nio.ErrorResponse, Exception)):
                 break
             await asyncio.sleep(0.3 * (attempt + 1))
-        if isinstance(resp, nio.ErrorResponse):
-            log.warning("Could not join %s after invite from %s: %s", room_id, inviter, resp.message)
+        if isinstance(resp, (nio.ErrorResponse, Exception)):
+            why = resp.message if isinstance(resp, nio.ErrorResponse) else f"{type(resp).__name__}: {resp}"
+            log.warning("Could not join %s after invite from %s: %s", room_id, inviter, why)
             return
+        crash_point("joined")
         if direct and await self.repos.rooms.get(room_id) is None:
             await self.repos.rooms.add(room_id, "dm", None, inviter, self.clock.now())
         log.info("Joined %s on invite from %s%s", room_id, inviter, " (direct message)" if direct else "")
