@@ -101,7 +101,33 @@ def cmd_check(args) -> int:
         finally:
             await client.close()
 
-    return asyncio.run(reach())
+    code = asyncio.run(reach())
+    _report_undeliverable(cfg.bot.data_dir / "ako.db")
+    return code
+
+
+def _report_undeliverable(path: Path) -> None:
+    """Messages the homeserver said can never arrive (the room is gone, Ako is not in it): the
+    outbox keeps them with the reason; the operator hears of them here and in the log."""
+    if not path.exists():
+        return
+    from storage.db import Database
+    from storage.outbox import Outbox
+
+    async def read():
+        db = await Database.open(path)
+        try:
+            return await Outbox(db).undeliverable(limit=10)
+        finally:
+            await db.close()
+
+    count, newest = asyncio.run(read())
+    if not count:
+        print("Outbox: every message was delivered or is still being tried.")
+        return
+    print(f"Outbox: {count} message{'s' if count != 1 else ''} could not be delivered (newest first):")
+    for u in newest:
+        print(f"  {u.given_up_at}  {u.room_id}  {u.event_type}: {u.reason}")
 
 
 def cmd_backup(args) -> int:
