@@ -1,6 +1,7 @@
 """The outbox sender: sends queued events in order, each under its fixed transaction id.
 
-Nothing a command promised is dropped: a failed send is tried again, with back-off, for as long
+Rooms take turns, so one class's burst never starves another's receipts. Nothing a command
+promised is dropped: a failed send is tried again, with back-off, for as long
 as it takes (a proxy's 502, which nio reports without an error code, a timeout, a server that is
 down). Only a refusal that says the message can never arrive — the room is gone, or Ako is not in
 it (kicked, never joined) — ends the tries; that message is recorded as undeliverable, with the
@@ -24,6 +25,7 @@ log = logging.getLogger("ako")
 RETRY_CAP = 15.0  # seconds between tries at most: 4 requests a minute to a server that is down
 # Refusals that say the message can never arrive. Anything else (no code, M_UNKNOWN, 5xx) is tried again.
 UNDELIVERABLE = ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE")
+PER_ROOM = 20  # rows of one room per batch: rooms take turns, each room's order kept
 WITHDRAWN_REASON = "Withdrawn: the records it was about were deleted while it was being sent."
 
 Send = Callable[[Outgoing], Awaitable[object]]
@@ -44,14 +46,18 @@ class OutboxSender:
     async def run(self) -> None:
         while True:
             self.wake.clear()
-            pending = await self.outbox.unsent()
+            pending = await self.outbox.unsent(per_room=PER_ROOM)
             finished = await self.send_batch(pending)
             if finished and len(pending) < 200:
                 await self.wake.wait()
 
     async def send_batch(self, pending: list[Outgoing]) -> bool:
-        """Send ``pending`` in order; False when a failure stopped the batch (after a pause)."""
+        """Send ``pending`` in order; False when a failure held a room back (after a pause): the
+        rest of that room waits for the next batch, to keep its order; other rooms go on."""
+        held: set[str] = set()
         for loaded in pending:
+            if loaded.room_id in held:
+                continue
             item = await self.outbox.still_unsent(loaded.id)
             if item is None:  # withdrawn since it was loaded (!forget)
                 continue
@@ -72,9 +78,10 @@ class OutboxSender:
                 log.warning("Sending to %s failed (%s, try %d); retrying in %.0f s, or as soon as sync works again",
                             item.room_id, error, item.attempts + 1, self.delay)
                 await self.outbox.mark_failed(item.id, error, self.clock.now())
+                held.add(item.room_id)
                 await self.pause(self.delay)
                 self.delay = min(self.delay * 2, self.cap)
-                return False
+                continue
             self.delay = min(1.0, self.cap)
             crash_point("sent")
             if not await self.outbox.mark_sent(item.id, resp.event_id, self.clock.now()) and item.event_type != "m.room.redaction":
@@ -82,7 +89,7 @@ class OutboxSender:
                 log.info("Message %s was withdrawn while being sent; redacting %s", item.txn_id, resp.event_id)
                 await self.outbox.put(item.room_id, "m.room.redaction", {"redacts": resp.event_id, "reason": WITHDRAWN_REASON}, self.clock.now())
                 self.wake.set()
-        return True
+        return not held
 
     async def pause(self, seconds: float) -> None:
         """Wait before trying to send again; a sync that works again ends the wait early."""

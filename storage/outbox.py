@@ -109,12 +109,23 @@ class Outbox:
             )
             await self.db.execute("DELETE FROM outbox_about WHERE outbox_id = ?", (outbox_id,))
 
-    async def unsent(self, limit: int = 200) -> list[Outgoing]:
-        rows = await self.db.fetchall(
-            "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
-            "WHERE sent_at IS NULL ORDER BY id LIMIT ?",
-            (limit,),
-        )
+    async def unsent(self, limit: int = 200, per_room: int | None = None) -> list[Outgoing]:
+        """Waiting rows, oldest first; with ``per_room``, taken in turns: the first of every room,
+        then the second of every room, … (each room's own order kept), so one room's burst of
+        replies never holds up another class's receipts."""
+        if per_room is None:
+            rows = await self.db.fetchall(
+                "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
+                "WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = await self.db.fetchall(
+                "SELECT id, txn_id, room_id, event_type, content, attempts FROM ("
+                " SELECT *, ROW_NUMBER() OVER (PARTITION BY room_id ORDER BY id) AS turn FROM outbox WHERE sent_at IS NULL"
+                ") WHERE turn <= ? ORDER BY turn, id LIMIT ?",
+                (per_room, limit),
+            )
         return [_outgoing(r) for r in rows]
 
     async def still_unsent(self, outgoing_id: int) -> Outgoing | None:

@@ -177,7 +177,7 @@ async def test_an_invite_whose_join_never_answers_holds_nothing_up(cluster, fb):
     await invite(operator, room, fb.bot_id)
     deadline = time.monotonic() + 30
     while fb.proxy.caught(rule) == 0:
-        assert time.monotonic() < deadline, "the bot never tried to join"
+        assert time.monotonic() < deadline, f"the bot never tried to join\n{fb.bot.log_tail(30)}"
         await asyncio.sleep(0.2)
     asked = await operator.send(fb.dm, "!schools")
     counts = await answered_once(operator, fb.dm, [asked], timeout=30)  # while the join still hangs

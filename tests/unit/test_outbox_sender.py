@@ -158,3 +158,52 @@ async def test_a_message_withdrawn_while_being_sent_is_redacted_and_one_withdraw
 
 async def _redaction_sent(db) -> bool:
     return await db.fetchval("SELECT 1 FROM outbox WHERE event_type = 'm.room.redaction' AND event_id IS NOT NULL") is not None
+
+
+class Recorder:
+    """A homeserver that takes every send at once, and refuses one room's with a 502."""
+
+    def __init__(self, failing: str | None = None):
+        self.failing = failing
+        self.sent: list[tuple[str, str]] = []
+
+    async def __call__(self, item):
+        if item.room_id == self.failing:
+            return nio.RoomSendError("unknown error")
+        self.sent.append((item.room_id, item.content["body"]))
+        return nio.RoomSendResponse(f"$e{len(self.sent)}", item.room_id)
+
+
+async def test_one_rooms_burst_does_not_hold_up_another_classes_receipts(db):
+    from storage.outbox import Outbox
+
+    outbox = Outbox(db)
+    for i in range(60):  # someone floods one room with commands that each get an answer
+        await outbox.put("!flooded:a.test", "m.room.message", {"msgtype": "m.notice", "body": f"error {i}"}, NOW)
+    await outbox.put("!other-class:a.test", "m.room.message", {"msgtype": "m.notice", "body": "Received A1."}, NOW)
+    await outbox.put("!other-class:a.test", "m.room.message", {"msgtype": "m.notice", "body": "Received A2."}, NOW)
+    send = Recorder()
+    sender = OutboxSender(outbox, send, FrozenClock(NOW), cap=0.01)
+    while await outbox.unsent():
+        await sender.send_batch(await outbox.unsent(per_room=20))
+    receipts = [i for i, (room, _) in enumerate(send.sent) if room == "!other-class:a.test"]
+    assert receipts == [1, 3]  # second and fourth, not 61st and 62nd
+    assert [b for r, b in send.sent if r == "!flooded:a.test"] == [f"error {i}" for i in range(60)]  # each room's order kept
+    assert [b for r, b in send.sent if r == "!other-class:a.test"] == ["Received A1.", "Received A2."]
+
+
+async def test_a_room_whose_sends_keep_failing_does_not_hold_up_the_others(db):
+    from storage.outbox import Outbox
+
+    outbox = Outbox(db)
+    await outbox.put("!broken:a.test", "m.room.message", {"msgtype": "m.notice", "body": "first"}, NOW)
+    await outbox.put("!broken:a.test", "m.room.message", {"msgtype": "m.notice", "body": "second"}, NOW)
+    await outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "Received A1."}, NOW)
+    send = Recorder(failing="!broken:a.test")
+    sender = OutboxSender(outbox, send, FrozenClock(NOW), cap=0.01)
+    assert await sender.send_batch(await outbox.unsent(per_room=20)) is False
+    assert send.sent == [(ROOM, "Received A1.")]
+    assert [i.content["body"] for i in await outbox.unsent()] == ["first", "second"]  # kept, in order, tried again later
+    send.failing = None
+    assert await sender.send_batch(await outbox.unsent(per_room=20)) is True
+    assert [b for r, b in send.sent if r == "!broken:a.test"] == ["first", "second"]
