@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ import nio
 
 import commands
 from commands.context import Message, Redaction, Services, Settings
-from commands.dispatch import CommandEvent, Dispatcher
+from commands.dispatch import CommandEvent, Dispatcher, Outcome
 from storage.db import Database
 from storage.models import server_of
 from storage.repositories import Repositories
@@ -26,6 +27,7 @@ from . import render
 from .config import Config
 from .client import Client
 from .faults import crash_point, inject_failures
+from .flood import FloodGate, flood_notice
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
 from .scheduler import Scheduler
 from .sender import RETRY_CAP, OutboxSender
@@ -88,6 +90,7 @@ class Ako:
         self._syncing: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self._joining: dict[str, asyncio.Task] = {}  # invites being accepted, by room
+        self.flood = FloodGate()
 
     # --- start-up
 
@@ -447,8 +450,11 @@ class Ako:
         reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
         if relates.get("is_falling_back"):
             reply_to = None
+        if self.flood.ignoring(event["sender"], time.monotonic()):
+            log.info("Ignoring command %s from %s: too many failed commands in a row", event["event_id"], event["sender"])
+            return
         crash_point("received")
-        await self.dispatcher.handle(
+        outcome = await self.dispatcher.handle(
             CommandEvent(
                 sender=event["sender"],
                 room_id=room_id,
@@ -459,6 +465,11 @@ class Ako:
             )
         )
         crash_point("committed")
+        if outcome in (Outcome.REFUSED, Outcome.USER_ERROR, Outcome.BUG) and self.flood.failed(event["sender"], time.monotonic()):
+            log.warning("%s sent %d commands in %.0f s that could not be acted on; ignoring theirs for %.0f s",
+                        event["sender"], self.flood.limit, self.flood.window, self.flood.quiet)
+            async with self.db.transaction():
+                await self.enqueue([Message(room_id, flood_notice(self.flood, self.prefix), reply_to=event["event_id"])])
 
     # --- sending
 

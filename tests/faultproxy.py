@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from urllib.parse import unquote
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -46,6 +47,8 @@ class FaultProxy:
         self.url = ""
 
     # --- the test's side
+
+    # ``path`` is a regular expression searched in the request's decoded path (no query).
 
     def hang(self, method: str, path: str, times: int | None = None) -> Rule:
         """Accept matching requests and answer nothing until the rule is released; then pass them on."""
@@ -117,8 +120,8 @@ class FaultProxy:
         return None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.raw_path  # as sent: room ids percent-encoded
-        rule = self._rule_for(request.method, path)
+        path = request.raw_path
+        rule = self._rule_for(request.method, unquote(path.split("?")[0]))  # rules name room ids as they are
         if rule is not None and rule.action == "502":
             return web.Response(status=502, text="<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", content_type="text/html")
         if rule is not None and rule.action == "hang":
