@@ -10,12 +10,14 @@ The figures join docs/reliability.md (written by tests/e2e/test_reliability.py) 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +25,7 @@ from tests.botproc import BotProcess, write_bot_config
 from tests.faultproxy import FaultProxy
 
 from .helpers import open_dm
-from .test_reliability import FIGURES
+from .test_reliability import FIGURES, write_faults_section
 
 SEND = r"/send/m\.room\.message/"
 
@@ -78,6 +80,9 @@ async def fb(cluster, hs_a, hs_b, tmp_path_factory):
         f["502s"] += proxy.injected["502"]
         await asyncio.to_thread(bot.stop)
         await asyncio.to_thread(proxy.stop)
+        doc = os.environ.get("AKO_RELIABILITY_DOC")
+        if doc:
+            write_faults_section(Path(doc))
 
 
 def answers_to(user, room_id: str, event_id: str) -> list[dict]:
@@ -163,8 +168,31 @@ async def test_a_reply_to_a_room_ako_was_removed_from_is_kept_as_undeliverable_a
     assert "could not be delivered" in check.stdout and room in check.stdout and "M_FORBIDDEN" in check.stdout, check.stdout + check.stderr
     after = await operator.command(fb.dm, "!schools")  # the queue goes on
     assert "Kura A" in after["body"]
-    faults()["undeliverable, reported by `ako check`"] = 1
+    faults()["undeliverable"] = 1
     assert asked
+
+
+# --- item 12: one person's flood
+
+
+async def test_a_flood_of_failing_commands_is_answered_once_and_holds_nobody_up(cluster, fb, new_user, hs_a):
+    flooder = await new_user(hs_a, "flood")
+    room = await open_dm(flooder, fb.bot_id)
+    sent = [await flooder.send(room, f"!nosuchcommand {i}") for i in range(40)]
+    began = time.monotonic()
+    other = await cluster.operator.command(fb.dm, "!schools", timeout=60)  # someone else, meanwhile
+    other_s = time.monotonic() - began
+    assert "Kura A" in other["body"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any("ignore your commands" in n["body"] for n in flooder.notices(room)):
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(3)  # anything more would have arrived by now
+    answers = [n for n in flooder.notices(room) if ((n.get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id") in sent]
+    quiet = [n for n in answers if "ignore your commands" in n["body"]]
+    assert len(quiet) == 1, [n["body"] for n in answers]
+    assert len(answers) == 11, len(answers)  # ten refusals, then one notice; the other 30 are not answered
+    assert "ignoring theirs" in fb.bot.log_text()
+    faults()["flood"] = {"sent": len(sent), "answered": len(answers), "other_s": round(other_s, 1)}
 
 
 # --- item 8: the sync loop
