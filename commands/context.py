@@ -63,6 +63,7 @@ class RoomGateway(Protocol):
         directory: bool = False,  # listed in the server's public room directory
         alias: str | None = None,  # local part of a canonical alias on the bot's server
         guest_access: str = "forbidden",
+        key: str | None = None,  # names the room before it exists: the same key, the same room (a replay)
     ) -> str: ...
 
     async def add_child(self, space_id: str, room_id: str) -> None: ...

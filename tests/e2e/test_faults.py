@@ -257,6 +257,45 @@ async def test_commands_from_before_the_join_stay_ignored_after_a_crash(cluster,
     assert answers_to(operator, room, before) == [], "a command sent before Ako joined was acted on"
 
 
+# --- item 10: rooms a command makes, when it is handled again after a crash
+
+
+async def test_class_new_killed_between_its_rooms_makes_each_room_once(cluster, fb, hs_a):
+    operator = cluster.operator
+    await fb.restart(crash_at="room-created:2")  # the space and the class room exist, the staff room not yet
+    asked = await operator.send(fb.dm, '!class new "Crash course" CRASH1')
+    code = await _dead(fb.bot)
+    faults()["crash points"].append(f"room-created ({code})")
+    await fb.restart()
+    counts = await answered_once(operator, fb.dm, [asked], timeout=60)
+    assert counts == [1], counts
+    assert "CRASH1" in answers_to(operator, fb.dm, asked)[0]["body"]
+    names = await rooms_of_bot(fb, hs_a)
+    assert sorted(n for n in names if n.startswith("Crash course")) == ["Crash course", "Crash course", "Crash course — staff"], names
+    recorded = fb.rows("SELECT count(*) FROM rooms r JOIN classes c ON c.id = r.class_id WHERE c.code = 'CRASH1'")[0][0]
+    assert recorded == 3
+
+
+async def rooms_of_bot(fb: FaultBot, hs) -> list[str]:
+    """The names of the rooms the bot is in, as its homeserver says (not its own records)."""
+    import json
+
+    import nio
+
+    session = json.loads((fb.bot.data_dir / "session.json").read_text())
+    client = nio.AsyncClient(hs.client_url, session["user_id"])
+    client.access_token = session["access_token"]
+    try:
+        joined = await client.joined_rooms()
+        names = []
+        for room in joined.rooms:
+            resp = await client.room_get_state_event(room, "m.room.name")
+            names.append(getattr(resp, "content", {}).get("name", ""))
+        return names
+    finally:
+        await client.close()
+
+
 async def _dead(bot: BotProcess, timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
     while bot.process.poll() is None:

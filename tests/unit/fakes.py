@@ -40,6 +40,10 @@ class FakeRooms:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def create_room(self, **kwargs) -> str:
+        key = kwargs.get("key")
+        made = [a[1] for a in self.actions if a[0] == "create" and key is not None and a[2].get("key") == key]
+        if made:  # as the homeserver does with the room's alias: the room made for this key before
+            return made[0]
         room_id = f"!room{next(self._ids)}-{uuid.uuid4().hex[:8]}:a.test"  # unique across fakes sharing a database
         self.actions.append(("create", room_id, kwargs))
         return room_id
