@@ -121,78 +121,29 @@ def cmd_check(args) -> int:
 
 def _report_undeliverable(path: Path) -> None:
     """Messages the homeserver said can never arrive (the room is gone, Ako is not in it): the
-    outbox keeps them with the reason; the operator hears of them here and in the log."""
+    outbox keeps them with the reason; the operator hears of them here and in the log. Read-only:
+    a check changes nothing, not even the schema."""
+    import sqlite3
+
+    from storage.outbox import UNDELIVERABLE_COUNT, UNDELIVERABLE_NEWEST, Undeliverable
+
     if not path.exists():
         return
-    from storage.db import Database
-    from storage.outbox import Outbox
-
-    async def read():
-        db = await Database.open(path)
-        try:
-            return await Outbox(db).undeliverable(limit=10)
-        finally:
-            await db.close()
-
-    count, newest = asyncio.run(read())
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        count = con.execute(UNDELIVERABLE_COUNT).fetchone()[0]
+        newest = [Undeliverable(*r) for r in con.execute(UNDELIVERABLE_NEWEST, (10,))]
+    except sqlite3.Error as e:
+        print(f"Outbox: could not read {path}: {e}")
+        return
+    finally:
+        con.close()
     if not count:
         print("Outbox: every message was delivered or is still being tried.")
         return
     print(f"Outbox: {count} message{'s' if count != 1 else ''} could not be delivered (newest first):")
     for u in newest:
         print(f"  {u.given_up_at}  {u.room_id}  {u.event_type}: {u.reason}")
-
-
-def _saved_device(cfg) -> str | None:
-    """The bot's own device, from data_dir/session.json (written at its first login)."""
-    import json
-
-    path = cfg.bot.data_dir / "session.json"
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return raw.get("device_id") if raw.get("user_id") == cfg.matrix.user_id else None
-
-
-def cmd_identity_reset(args) -> int:
-    """Publish a new cross-signing identity for Ako in place of what the homeserver holds."""
-    cfg = _load(args.config)
-    if cfg is None:
-        return 2
-    from . import identity
-
-    async def reset() -> int:
-        import nio
-
-        client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
-        own_device = False
-        try:
-            if cfg.matrix.access_token:
-                client.access_token = cfg.matrix.access_token
-                client.device_id = _saved_device(cfg)
-            else:
-                resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-identity-reset")
-                if isinstance(resp, nio.ErrorResponse):
-                    print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
-                    return 1
-                own_device = True
-            ours = await identity.reset(client, cfg.bot.data_dir, cfg.matrix.password)
-            print(f"Published a new identity for {cfg.matrix.user_id}: master key {identity.fingerprint(ours.master_public)}.")
-            print("Start (or restart) Ako: it signs its device with it. Users' clients will say that Ako's identity changed.")
-            return 0
-        except identity.IdentityError as e:
-            print(str(e), file=sys.stderr)
-            return 1
-        except (OSError, asyncio.TimeoutError) as e:
-            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
-            return 1
-        finally:
-            if own_device:
-                await client.logout()
-            await client.close()
-
-    return asyncio.run(reset())
 
 
 def cmd_backup(args) -> int:

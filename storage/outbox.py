@@ -59,6 +59,14 @@ class Undeliverable:
     attempts: int
 
 
+# Shared with `ako check`, which reads the database without opening it for writing.
+_UNDELIVERABLE = "FROM outbox WHERE sent_at IS NOT NULL AND event_id IS NULL"
+UNDELIVERABLE_COUNT = f"SELECT count(*) {_UNDELIVERABLE}"
+UNDELIVERABLE_NEWEST = (
+    f"SELECT room_id, event_type, sent_at, COALESCE(last_error, ''), attempts {_UNDELIVERABLE} ORDER BY id DESC LIMIT ?"
+)
+
+
 def _outgoing(r) -> Outgoing:
     return Outgoing(r["id"], r["txn_id"], r["room_id"], r["event_type"], json.loads(r["content"]), r["attempts"])
 
@@ -160,12 +168,8 @@ class Outbox:
 
     async def undeliverable(self, limit: int = 20) -> tuple[int, list[Undeliverable]]:
         """How many messages could not be delivered, and the newest ``limit`` of them."""
-        where = "FROM outbox WHERE sent_at IS NOT NULL AND event_id IS NULL"
-        count = await self.db.fetchval(f"SELECT count(*) {where}")
-        rows = await self.db.fetchall(
-            f"SELECT room_id, event_type, sent_at, last_error, attempts {where} ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        return count, [Undeliverable(r["room_id"], r["event_type"], r["sent_at"], r["last_error"] or "", r["attempts"]) for r in rows]
+        count = await self.db.fetchval(UNDELIVERABLE_COUNT)
+        return count, [Undeliverable(*r) for r in await self.db.fetchall(UNDELIVERABLE_NEWEST, (limit,))]
 
     async def sent_event(self, txn_id: str) -> str | None:
         return await self.db.fetchval("SELECT event_id FROM outbox WHERE txn_id = ?", (txn_id,))
