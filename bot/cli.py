@@ -146,6 +146,58 @@ def _report_undeliverable(path: Path) -> None:
         print(f"  {u.given_up_at}  {u.room_id}  {u.event_type}: {u.reason}")
 
 
+def _saved_device(cfg) -> str | None:
+    """The bot's own device, from data_dir/session.json (written at its first login)."""
+    import json
+
+    path = cfg.bot.data_dir / "session.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return raw.get("device_id") if raw.get("user_id") == cfg.matrix.user_id else None
+
+
+def cmd_identity_reset(args) -> int:
+    """Publish a new cross-signing identity for Ako in place of what the homeserver holds."""
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    from . import identity
+
+    async def reset() -> int:
+        import nio
+
+        client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
+        own_device = False
+        try:
+            if cfg.matrix.access_token:
+                client.access_token = cfg.matrix.access_token
+                client.device_id = _saved_device(cfg)
+            else:
+                resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-identity-reset")
+                if isinstance(resp, nio.ErrorResponse):
+                    print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
+                    return 1
+                own_device = True
+            ours = await identity.reset(client, cfg.bot.data_dir, cfg.matrix.password)
+            print(f"Published a new identity for {cfg.matrix.user_id}: master key {identity.fingerprint(ours.master_public)}.")
+            print("Start (or restart) Ako: it signs its device with it. Users' clients will say that Ako's identity changed.")
+            return 0
+        except identity.IdentityError as e:
+            print(str(e), file=sys.stderr)
+            return 1
+        except (OSError, asyncio.TimeoutError) as e:
+            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        finally:
+            if own_device:
+                await client.logout()
+            await client.close()
+
+    return asyncio.run(reset())
+
+
 def cmd_backup(args) -> int:
     """An online backup through SQLite's backup API: consistent while the bot runs."""
     import sqlite3
