@@ -16,7 +16,7 @@ from pathlib import Path
 import nio
 
 import commands
-from commands.context import Message, Redaction, Services, Settings
+from commands.context import Message, Redaction, RoomChange, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher, Outcome
 from storage.db import Database
 from storage.models import server_of
@@ -51,6 +51,12 @@ SYNC_FILTER = {
     },
 }
 _PILL = re.compile(r'<a\s+href="https://matrix\.to/#/(@[^"?]+)[^"]*"\s*>(.*?)</a>', re.S)
+
+
+class RoomChangeDone:
+    """A kick or leave carried out: it makes no event of its own to record."""
+
+    event_id = ""
 
 
 class GapNotFilled(RuntimeError):
@@ -494,6 +500,10 @@ class Ako:
                 content = {"redacts": message.event_id, "reason": message.reason}
                 await self.repos.outbox.put(message.room_id, "m.room.redaction", content, now)
                 continue
+            if isinstance(message, RoomChange):
+                content = {"user_id": message.user_id, "reason": message.reason} if message.kind == "kick" else {}
+                await self.repos.outbox.put(message.room_id, f"ako.{message.kind}", content, now)
+                continue
             if message.file is not None:
                 data, filename, mimetype = message.file
                 mxc = await self.gateway.upload(data, filename, mimetype)
@@ -514,9 +524,20 @@ class Ako:
     async def _send(self, item) -> object:
         """One queued event to the homeserver; encrypted rooms get encrypted events (see
         bot/encryption.py for whose devices get the keys), redactions are never encrypted."""
+        c = item.content
         if item.event_type == "m.room.redaction":
-            c = item.content
             return await self.client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
+        if item.event_type in ("ako.kick", "ako.leave"):
+            if item.event_type == "ako.kick":
+                resp = await self.client.room_kick(item.room_id, c["user_id"], c.get("reason"))
+            else:
+                resp = await self.client.room_leave(item.room_id)
+            if isinstance(resp, nio.ErrorResponse) and resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):
+                # not (or no longer) there: nothing left to do
+                log.info("%s in %s: nothing to do (%s %s)", item.event_type, item.room_id, resp.status_code, resp.message)
+            elif isinstance(resp, nio.ErrorResponse):
+                return resp
+            return RoomChangeDone()
         return await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
 
     async def _send_outbox(self) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import commands
-from commands.context import Message, Redaction, Services, Settings
+from commands.context import Message, Redaction, RoomChange, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher
 from storage.db import Database
 from storage.repositories import Repositories
@@ -130,6 +130,10 @@ class Harness:
         for m in messages:
             if isinstance(m, Redaction):
                 await self.rooms.redact(m.room_id, m.event_id, m.reason)
+            elif isinstance(m, RoomChange) and m.kind == "kick":
+                await self.rooms.kick(m.room_id, m.user_id, m.reason)
+            elif isinstance(m, RoomChange):
+                await self.rooms.leave(m.room_id)
             else:
                 self.sent.append(m)
 
