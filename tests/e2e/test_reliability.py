@@ -309,7 +309,7 @@ def write_faults_section(path: Path) -> None:
     if FAULTS_HEADING in text:
         head, _, rest = text.partition(FAULTS_HEADING)
         tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
-        text = head + section + tail.lstrip("\n")
+        text = head + section + ("\n" + tail.lstrip("\n") if tail else "")
     elif "## SQLite under SIGKILL" in text:
         head, _, rest = text.partition("## SQLite under SIGKILL")
         text = head + section + "\n## SQLite under SIGKILL" + rest
