@@ -47,9 +47,10 @@ class OutboxSender:
         while True:
             self.wake.clear()
             pending = await self.outbox.unsent(per_room=PER_ROOM)
-            finished = await self.send_batch(pending)
-            if finished and len(pending) < 200:
+            if not pending:  # a batch holds at most PER_ROOM of a room: only an empty one means all is out
                 await self.wake.wait()
+                continue
+            await self.send_batch(pending)
 
     async def send_batch(self, pending: list[Outgoing]) -> bool:
         """Send ``pending`` in order; False when a failure held a room back (after a pause): the

@@ -207,3 +207,23 @@ async def test_a_room_whose_sends_keep_failing_does_not_hold_up_the_others(db):
     send.failing = None
     assert await sender.send_batch(await outbox.unsent(per_room=20)) is True
     assert [b for r, b in send.sent if r == "!broken:a.test"] == ["first", "second"]
+
+
+async def test_a_room_with_more_than_one_batch_of_replies_gets_them_all_without_another_wake_up(db):
+    from storage.outbox import Outbox
+
+    outbox = Outbox(db)
+    for i in range(45):  # more than a batch takes of one room
+        await outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": f"reply {i}"}, NOW)
+    send = Recorder()
+    sender = OutboxSender(outbox, send, FrozenClock(NOW), cap=0.01)
+    task = asyncio.create_task(sender.run())
+    try:
+        await until(lambda: _all_out(outbox), timeout=5)
+    finally:
+        task.cancel()
+    assert [b for _, b in send.sent] == [f"reply {i}" for i in range(45)]
+
+
+async def _all_out(outbox) -> bool:
+    return not await outbox.unsent()
