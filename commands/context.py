@@ -64,6 +64,7 @@ class RoomGateway(Protocol):
         directory: bool = False,  # listed in the server's public room directory
         alias: str | None = None,  # local part of a canonical alias on the bot's server
         guest_access: str = "forbidden",
+        key: str | None = None,  # names the room before it exists: the same key, the same room (a replay)
     ) -> str: ...
 
     async def add_child(self, space_id: str, room_id: str) -> None: ...
@@ -230,6 +231,19 @@ class OnServices:
         """Take an event out of a room, once this handler's records are committed."""
         self.outgoing.append(Redaction(room_id, event_id, reason))
 
+    def remove_from_room(self, room_id: str, user_id: str, reason: str) -> None:
+        """Kick someone out of a room, once this handler's records are committed."""
+        self.outgoing.append(RoomChange(room_id, "kick", user_id, reason))
+
+    def leave_room(self, room_id: str) -> None:
+        """Ako leaves a room, once this handler's records are committed (after what it queued there)."""
+        self.outgoing.append(RoomChange(room_id, "leave"))
+
+    def set_room_state(self, room_id: str, event_type: str, content: dict) -> None:
+        """Write a state event (state key "") once this handler's records are committed: a rate limit
+        on state events never holds the database."""
+        self.outgoing.append(RoomChange(room_id, "state", event_type=event_type, content=content))
+
 
 @dataclass(frozen=True)
 class Redaction:
@@ -239,6 +253,19 @@ class Redaction:
     room_id: str
     event_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class RoomChange:
+    """A kick, Ako's leave or a state event, sent through the outbox like a redaction: in order with
+    what was queued for the room before it, once, and never while a handler holds the database."""
+
+    room_id: str
+    kind: str  # "kick" | "leave" | "state"
+    user_id: str | None = None
+    reason: str = ""
+    event_type: str | None = None  # state: its type (state key "")
+    content: dict | None = None  # state: its content
 
 
 @dataclass
