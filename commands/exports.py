@@ -17,6 +17,7 @@ from storage.models import RoomKind, server_of
 
 from . import when
 from .assignments import learners_of, number, standings, teaches
+from .checks import Check
 from .context import Context, Role, Where
 from .converters import ServerName
 from .errors import NotAllowed, NotFound
@@ -58,12 +59,19 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+TEACHER_OR_SCHOOL_ADMIN = Check(
+    lambda ctx: teaches(ctx) or bool(ctx.caller.admin_of),
+    "Only a teacher of {klass}, or a school admin for their own school's learners, can export its grades.",
+    "Teachers of the class; school admins for their own school's learners.",
+)
+
+
 @registry.command(
     "export grades",
-    # who=ANYONE on purpose: school admins may export their own school's learners of any class,
+    # who=ANYONE and a check: school admins may export their own school's learners of any class,
     # without teaching it, and no Role expresses "teacher of the class or admin of a school".
-    # The handler checks both, explicitly, and refuses everyone else with a sentence.
     who=Role.ANYONE,
+    checks=[TEACHER_OR_SCHOOL_ADMIN],
     where=Where.CLASS,
     summary="The class's grades as a CSV file, sent to your direct message with me.",
     details=(
@@ -76,17 +84,13 @@ async def export_grades(ctx: Context, school: Annotated[str | None, ServerName()
     klass, caller = ctx.klass, ctx.caller
     if teaches(ctx):
         servers = {school} if school else None
-    elif caller.admin_of:
+    else:  # a school admin (the check): their own school's learners
         if school is not None and school not in caller.admin_of:
             raise NotAllowed(
                 f"As a school admin you can export your own school's learners ({', '.join(sorted(caller.admin_of))}), "
                 f"not those of {school}."
             )
         servers = {school} if school else set(caller.admin_of)
-    else:
-        raise NotAllowed(
-            f"Only a teacher of {klass.name}, or a school admin for their own school's learners, can export its grades."
-        )
     learners = [u for u in await learners_of(ctx) if servers is None or server_of(u) in servers]
     if not learners:
         whom = f" from {', '.join(sorted(servers))}" if servers else ""
