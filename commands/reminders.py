@@ -41,6 +41,22 @@ class ReminderId(Converter):
         return int(m.group(1))
 
 
+class ReminderRef(ReminderId):
+    """A reminder the caller may see, by its id: their own, or a class's. The record."""
+
+    async def convert(self, ctx: Context, text: str) -> Reminder:
+        number, user = self.parse(text, ctx), ctx.caller.user_id
+        r = await ctx.repos.reminders.get(number)
+        if r is None or (r.personal and r.created_by != user):
+            yours = [r.id for r in await ctx.repos.reminders.pending_personal(user)]
+            for klass, role in await ctx.repos.classes.of_user(user):
+                if role == ClassRole.TEACHER:
+                    yours += [r.id for r in await ctx.repos.reminders.pending_of_class(klass.id)]
+            exist = f"yours are {id_ranges('R', yours)}" if yours else "you have none waiting"
+            raise NotFound(f"There is no reminder R{number} of yours; {exist}. `{ctx.prefix}reminders` lists them.")
+        return r
+
+
 @dataclass(frozen=True)
 class MomentText:
     """A date or time as typed, read later in the zone of the person it is for."""
@@ -195,16 +211,8 @@ async def reminders(ctx: Context) -> None:
     summary="Cancel a reminder: your own, or one of a class you teach.",
     reads_only=True,
 )
-async def remind_cancel(ctx: Context, reminder: Annotated[int, ReminderId()]) -> None:
+async def remind_cancel(ctx: Context, r: Annotated[Reminder, ReminderRef()]) -> None:
     user = ctx.caller.user_id
-    r = await ctx.repos.reminders.get(reminder)
-    if r is None or (r.personal and r.created_by != user):
-        yours = [r.id for r in await ctx.repos.reminders.pending_personal(user)]
-        for klass, role in await ctx.repos.classes.of_user(user):
-            if role == ClassRole.TEACHER:
-                yours += [r.id for r in await ctx.repos.reminders.pending_of_class(klass.id)]
-        exist = f"yours are {id_ranges('R', yours)}" if yours else "you have none waiting"
-        raise NotFound(f"There is no reminder R{reminder} of yours; {exist}. `{ctx.prefix}reminders` lists them.")
     if not r.personal:
         klass = await ctx.repos.classes.get(r.class_id)
         role = await ctx.repos.classes.role_of(r.class_id, user)

@@ -105,6 +105,7 @@ SAMPLES = {
     "GradeWords": f"{LEARNER} 5/20 fine",
     "ReturnWords": f"{LEARNER} please redo",
     "ReminderId": "R1",
+    "ReminderRef": "R1",
     "Days": "monday",
     "TimeOfDay": "9:00",
     "TopicId": "T1",
