@@ -18,24 +18,16 @@ from . import when
 from .assignments import learners_of, number, standings, teaches
 from .context import Context, Role, Where
 from .converters import ServerName
+from .direct import is_dm_of, not_alone, open_dm
 from .errors import NotAllowed, NotFound
 from .registry import Param, registry
 
 
 async def dm_with(ctx: Context) -> tuple[str, bool]:
-    """The caller's direct message with the bot, started now if there is none; True when new."""
-    user = ctx.caller.user_id
-    room = ctx.room
-    if room is not None and room.kind == "dm" and room.owner in (None, user):
+    """The caller's direct message with the bot (just the two of them), started now if there is none; True when new."""
+    if await is_dm_of(ctx.services, ctx.room, ctx.caller.user_id):
         return ctx.room_id, False
-    dm = await ctx.repos.rooms.dm_of(user)
-    if dm is not None:
-        return dm.room_id, False
-    room_id = await ctx.rooms.create_room(
-        name="Ako", topic="Your direct messages with Ako: exports and anything private.", invite=[user], direct=True
-    )
-    await ctx.repos.rooms.add(room_id, "dm", None, user, ctx.now)
-    return room_id, True
+    return await open_dm(ctx, ctx.caller.user_id)
 
 
 async def send_file_to_dm(ctx: Context, text: str, file: tuple[bytes, str, str]) -> None:
@@ -45,7 +37,9 @@ async def send_file_to_dm(ctx: Context, text: str, file: tuple[bytes, str, str])
         return
     ctx.send(room_id, text, file=file)
     where = "a new direct message with you (accept my invitation to open it)" if new else "our direct message"
-    ctx.reply(f"I've sent {file[1]} to {where}.")
+    room = ctx.room
+    why = not_alone("exports") + " " if room is not None and room.kind == "dm" and room.owner == ctx.caller.user_id else ""
+    ctx.reply(f"{why}I've sent {file[1]} to {where}.")
 
 
 def _cell(text: str) -> str:

@@ -18,7 +18,6 @@ from .assignments import (
     learner_in_class,
     learners_of,
     number,
-    own_dm,
     remove_from_view,
     reply_privately,
     reply_to_teachers,
@@ -138,18 +137,17 @@ async def _whose_work(ctx: Context, named: str | None) -> str:
 
 
 async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
-    """The message to the learner's work room only; elsewhere the teacher gets ``done``, which must not repeat it."""
+    """The message to the learner's work room only; elsewhere the teacher gets ``done``, which must not repeat it.
+    (Typed in a room learners read, the command is taken out of it and ``done`` goes to the staff room: dispatch.)"""
     work_room = await work_room_of(ctx, learner)
     if ctx.room_id == work_room:
         ctx.reply(message, mentions=(learner,))
         return
     ctx.send(work_room, message, mentions=(learner,))
     room = ctx.room
-    if room is None or not (room.kind == "staff" or own_dm(ctx)):  # learners may read this room: take the command out
-        if remove_from_view(ctx, ctx.event_id, "Grades and feedback stay in the learner's work room."):
-            done += " I removed your message from this room so that it stays private."
-        else:
-            done += " Please delete your message from this room: learners can read it here."
+    if room is not None and room.kind == "work":  # another learner's work room: take the command out
+        remove_from_view(ctx, ctx.event_id, "Grades and feedback stay in the learner's work room.")
+        done += " I removed your message from this room so that it stays private."
     ctx.reply(done)
 
 
@@ -167,6 +165,7 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
         "In a work room: `!grade A1 17/20 Clear method, check units.` Anywhere else, name the learner: "
         "`!grade A1 @ben:school-b.example 17`. The maximum defaults to the assignment's points."
     ),
+    private=True,
 )
 async def grade(ctx: Context, assignment: str, marking: Marking) -> None:
     a = await find(ctx, assignment)
@@ -191,6 +190,7 @@ async def grade(ctx: Context, assignment: str, marking: Marking) -> None:
     where=Where.CLASS,
     summary="Hand work back to a learner and ask for a new version.",
     details="In a work room: `!return A1 Add your method.` Elsewhere: `!return A1 @ben:school-b.example Add your method.`",
+    private=True,
 )
 async def return_(ctx: Context, assignment: str, marking: Marking | None) -> None:
     marking = marking or Marking(None, None, "")
