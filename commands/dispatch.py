@@ -198,7 +198,10 @@ class Dispatcher:
             prefix = self.services.settings.prefix
             return [
                 Redaction(event.room_id, event.event_id, f"{prefix}{name} is answered privately."),
-                Message(event.room_id, f"I removed a message from {event.sender}: `{prefix}{name}` is answered only in private."),
+                Message(
+                    event.room_id, f"I removed a message from {event.sender}: `{prefix}{name}` is answered only in private.",
+                    reply_to=event.event_id, thread_root=event.thread_root,
+                ),
             ]
 
     async def _run(self, event: CommandEvent, progress: _Progress) -> Context:

@@ -63,14 +63,22 @@ async def private_room(ctx: Context) -> tuple[str, str, bool] | None:
     dm = await dm_for(ctx.services, user)
     if dm is not None:
         return dm.room_id, "here, in our direct message", False
-    may_write = ctx.caller.school is not None or ctx.settings.allow_guests
-    if may_write and not await ctx.repos.blocked.is_blocked(server_of(user)):
+    if await _may_write(ctx):
         try:
             room_id, _ = await open_dm(ctx, user)
             return room_id, "here, in a new direct message with you", False
         except GatewayError as e:
             log.warning("Could not open a direct message with %s: %s", user, e)
     return None
+
+
+async def _may_write(ctx: Context) -> bool:
+    """Whether Ako would talk to the caller in a direct message (as with their DM invites: README "Who may do what")."""
+    user = ctx.caller.user_id
+    if user in ctx.settings.operators or ctx.caller.is_staff:
+        return True
+    may = ctx.caller.school is not None or ctx.settings.allow_guests
+    return may and not await ctx.repos.blocked.is_blocked(server_of(user))
 
 
 def _place(room: Room | None, ctx: Context) -> str:
@@ -108,11 +116,10 @@ async def take_out_of_view(ctx: Context, command: str, answers: list[Message | R
     user = ctx.caller.user_id
     if target is None:  # nowhere private to answer: say only that it was removed, nothing of what it said
         log.warning("No private room to answer %s's %s%s in; answered without content in %s", user, ctx.prefix, command, public)
-        note = (
-            f"I removed a message from {user}: `{ctx.prefix}{command}` is answered only in private, and I have no "
-            f"private room with them. Start a direct message with me ({ctx.settings.bot_user_id}) and ask there."
-        )
-        return out + staying + [Message(public, note)]
+        note = f"I removed a message from {user}: `{ctx.prefix}{command}` is answered only in private, and I have no private room with them."
+        if await _may_write(ctx):
+            note += f" Start a direct message with me ({ctx.settings.bot_user_id}) and ask there."
+        return out + staying + [Message(public, note, reply_to=ctx.event_id, thread_root=ctx.thread_root)]
     room_id, here, ping = target
     can_redact = ctx.room is not None and ctx.room.kind != "dm"
     note = f"You ran `{ctx.prefix}{command}` in {_place(ctx.room, ctx)}, so I removed it from there. I answer {here}."
