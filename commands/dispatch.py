@@ -2,6 +2,8 @@
 
 The handler's records, the mark that the event was handled, and the replies it queued are
 committed in one transaction; a handler that fails leaves no records, only its error reply.
+A command declared private by content, typed where others read it, is taken out of that room and
+answered privately, whatever became of it (commands/out_of_view.py).
 """
 
 from __future__ import annotations
