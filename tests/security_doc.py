@@ -60,8 +60,9 @@ def render(data: dict) -> str:
         out += [
             "## Authorisation matrix",
             "",
-            f"Every command × every role × every room kind, generated from the command declarations "
-            f"(tests/unit/test_authorisation_matrix.py), run against the dispatcher the bot uses. Measured {m['measured']}.",
+            f"Every command × every role × every room kind, expected answers from a table written by hand from the spec "
+            f"(tests/authorisation_table.py), the declarations and the dispatcher the bot uses checked against it "
+            f"(tests/unit/test_authorisation_matrix.py). Measured {m['measured']}.",
             "",
             *_rows([
                 ("commands", m["commands"]),
