@@ -37,9 +37,9 @@ async def exposed(ctx: Context) -> bool:
     return True
 
 
-async def private_room(ctx: Context) -> tuple[str, str, bool] | None:
-    """Where to answer the caller privately, how to say where that is, and whether to ping them there
-    (not in a direct message); None when there is nowhere.
+async def private_room(ctx: Context) -> tuple[str, bool] | None:
+    """Where to answer the caller privately, and whether to ping them there (not in a direct message);
+    None when there is nowhere.
 
     A learner without a work room gets one now, as when they hand in; someone outside the class
     (a visitor a teacher invited to the room by hand) gets their direct message, started if need be,
@@ -49,24 +49,24 @@ async def private_room(ctx: Context) -> tuple[str, str, bool] | None:
     if role == "learner":
         room = await ctx.repos.rooms.work_room(klass.id, user)
         if room is not None:
-            return room.room_id, "here, in your work room, where only you and your teachers see it", True
+            return room.room_id, True
         from .provision import work_room_for  # a learner without one yet (added before work rooms existed) gets it now
 
         try:
-            return await work_room_for(ctx, klass, user), "here, in your work room, where only you and your teachers see it", True
+            return await work_room_for(ctx, klass, user), True
         except GatewayError as e:
             log.warning("Could not make a work room for %s in %s: %s", user, klass.code, e)
     if role == "teacher":
         staff = await ctx.repos.rooms.of_class(klass.id, "staff")
         if staff is not None:
-            return staff.room_id, f"here, in the staff room of {klass.name}, where learners can't see it", True
+            return staff.room_id, True
     dm = await dm_for(ctx.services, user)
     if dm is not None:
-        return dm.room_id, "here, in our direct message", False
+        return dm.room_id, False
     if await _may_write(ctx):
         try:
             room_id, _ = await open_dm(ctx, user)
-            return room_id, "here, in a new direct message with you", False
+            return room_id, False
         except GatewayError as e:
             log.warning("Could not open a direct message with %s: %s", user, e)
     return None
@@ -83,10 +83,10 @@ async def _may_write(ctx: Context) -> bool:
 
 def _place(room: Room | None, ctx: Context) -> str:
     if room is not None and room.kind == "class" and ctx.klass is not None:
-        return f"the class room of {ctx.klass.name}, where everyone in the class can see it"
+        return f"the class room of {ctx.klass.name}"
     if room is not None and room.kind == "dm":
         return "a room with other people in it"
-    return "a room where others can read it"
+    return "a room others can read"
 
 
 async def take_out_of_view(ctx: Context, command: str, answers: list[Message | Redaction], refused: bool) -> list[Message | Redaction]:
@@ -120,11 +120,10 @@ async def take_out_of_view(ctx: Context, command: str, answers: list[Message | R
         if await _may_write(ctx):
             note += f" Start a direct message with me ({ctx.settings.bot_user_id}) and ask there."
         return out + staying + [Message(public, note, reply_to=ctx.event_id, thread_root=ctx.thread_root)]
-    room_id, here, ping = target
-    can_redact = ctx.room is not None and ctx.room.kind != "dm"
-    note = f"You ran `{ctx.prefix}{command}` in {_place(ctx.room, ctx)}, so I removed it from there. I answer {here}."
-    if not can_redact:
-        note += " I may not be able to remove it there: please delete your message yourself."
+    room_id, ping = target
+    note = f"You ran `{ctx.prefix}{command}` in {_place(ctx.room, ctx)}, so I removed it from there and answer here."
+    if ctx.room is None or ctx.room.kind == "dm":  # not a room Ako runs: it may lack the power to redact
+        note += " If it is still there, please delete it."
     mentions = (user,) if ping else ()
     moved: list[Message | Redaction] = []
     for i, m in enumerate(moving or [Message(public, "")]):
