@@ -115,13 +115,6 @@ async def reply_to_teachers(ctx: Context, text: str) -> None:
     ctx.reply(f"{why}I've put it in the staff room of {ctx.klass.name}, where learners can't see it.")
 
 
-def remove_from_view(ctx: Context, event_id: str, reason: str) -> bool:
-    """Redact a message that should not stay where it was sent (through the outbox). True when the
-    room is one Ako made, where it holds the power to redact; elsewhere it only tries."""
-    ctx.redact(ctx.room_id, event_id, reason)
-    return ctx.room is not None and ctx.room.kind != "dm"
-
-
 # --- a learner's standing on one assignment
 
 

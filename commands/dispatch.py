@@ -94,7 +94,7 @@ class Dispatcher:
                     return Outcome.ALREADY_HANDLED
                 ctx = await self._run(event, progress)
                 outgoing = ctx.outgoing
-                if progress.command.private and await exposed(ctx):
+                if progress.command.private and await exposed(ctx, outgoing):
                     outgoing = await take_out_of_view(ctx, progress.command.name, outgoing, refused=False)
                 await self.enqueue(outgoing)
             return Outcome.DONE

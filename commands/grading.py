@@ -18,7 +18,6 @@ from .assignments import (
     learner_in_class,
     learners_of,
     number,
-    remove_from_view,
     reply_privately,
     reply_to_teachers,
     standing,
@@ -138,16 +137,12 @@ async def _whose_work(ctx: Context, named: str | None) -> str:
 
 async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
     """The message to the learner's work room only; elsewhere the teacher gets ``done``, which must not repeat it.
-    (Typed in a room learners read, the command is taken out of it and ``done`` goes to the staff room: dispatch.)"""
+    (Typed where others read it, the command is taken out and ``done`` goes to the staff room: see out_of_view.)"""
     work_room = await work_room_of(ctx, learner)
     if ctx.room_id == work_room:
         ctx.reply(message, mentions=(learner,))
         return
     ctx.send(work_room, message, mentions=(learner,))
-    room = ctx.room
-    if room is not None and room.kind == "work":  # another learner's work room: take the command out
-        remove_from_view(ctx, ctx.event_id, "Grades and feedback stay in the learner's work room.")
-        done += " I removed your message from this room so that it stays private."
     ctx.reply(done)
 
 

@@ -20,17 +20,25 @@ from .direct import dm_for, is_dm_of, open_dm
 log = logging.getLogger("ako.commands")
 
 
-async def exposed(ctx: Context) -> bool:
-    """Whether people other than the caller and the class's teachers may read the room the command was typed in.
+async def exposed(ctx: Context, outcome: list[Message | Redaction] = ()) -> bool:
+    """Whether the room the command was typed in may be read by people it is none of their business of.
 
-    Staff rooms and work rooms are private (a teacher naming another learner in a work room is
-    handled by the grading handler); the caller's own direct message is private only while it has
-    just the two of them in it; the class room, the space and any room Ako has no record of are not.
+    The staff room is private; a work room is private for its own learner's work, so a command
+    whose ``outcome`` went to another learner's work room was typed in the wrong one; the caller's
+    own direct message is private only while it has just the two of them in it; the class room,
+    the space and any room Ako has no record of are not.
     """
     room = ctx.room
     if room is None:
         return True
-    if room.kind in ("staff", "work"):
+    if room.kind == "staff":
+        return False
+    if room.kind == "work":
+        for m in outcome:
+            if isinstance(m, Message) and m.room_id != room.room_id:
+                other = await ctx.repos.rooms.get(m.room_id)
+                if other is not None and other.kind == "work":
+                    return True
         return False
     if room.kind == "dm":
         return not await is_dm_of(ctx.services, room, ctx.caller.user_id)
@@ -86,6 +94,8 @@ def _place(room: Room | None, ctx: Context) -> str:
         return f"the class room of {ctx.klass.name}"
     if room is not None and room.kind == "dm":
         return "a room with other people in it"
+    if room is not None and room.kind == "work":
+        return f"the work room of {room.owner}"
     return "a room others can read"
 
 

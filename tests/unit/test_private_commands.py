@@ -180,3 +180,17 @@ async def test_in_private_rooms_nothing_is_removed(harness):
     out = await h.run(TEACHER_A, c.work[LEARNER_B], "!grade A1 25")
     assert [m.room_id for m in out] == [c.work[LEARNER_B]] and "25 is more than" in out[0].markdown
     assert h.rooms.redactions()[before:] == []
+
+
+async def test_a_grade_typed_in_another_learners_work_room_is_taken_out_of_it(harness):
+    h = harness
+    c = await lab(h)
+    anas_room = c.work[LEARNER_A]
+    out = await _typed_in_public(h, c, TEACHER_A, f"!grade A1 {LEARNER_B} 12 Weak: {SECRET}", public_room=anas_room)
+    by_room = {m.room_id: m.markdown for m in out}
+    assert set(by_room) == {c.work[LEARNER_B], c.staff_room}
+    assert SECRET in by_room[c.work[LEARNER_B]] and SECRET not in by_room[c.staff_room]
+    assert f"the work room of {LEARNER_A}" in by_room[c.staff_room]
+    # grading the room's own learner there stays there
+    out = await h.run(TEACHER_A, c.work[LEARNER_B], f"!grade A1 14 See how {LEARNER_A} set out part 2.")
+    assert [m.room_id for m in out] == [c.work[LEARNER_B]] and "14/20" in out[0].markdown
