@@ -192,7 +192,7 @@ class Dispatcher:
                     room_id=event.room_id, room=room, klass=klass, event_id=event.event_id, thread_root=event.thread_root,
                     reply_to=event.reply_to, services=self.services, command_name=name,
                 )
-            if not await exposed(ctx):
+            if not await exposed(ctx, typed=event.body):
                 return answer
             return await take_out_of_view(ctx, name, answer, refused=True)
         except Exception:  # never leave it in public for want of a private room: remove it, say nothing of it

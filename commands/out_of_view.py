@@ -11,6 +11,7 @@ the content. The dispatcher applies this from the declaration (``private=True``)
 from __future__ import annotations
 
 import logging
+import re
 
 from storage.models import Room, server_of
 
@@ -20,13 +21,17 @@ from .direct import dm_for, is_dm_of, open_dm
 log = logging.getLogger("ako.commands")
 
 
-async def exposed(ctx: Context, outcome: list[Message | Redaction] = ()) -> bool:
+_MENTIONED = re.compile(r"@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(?::\d{1,5})?")
+
+
+async def exposed(ctx: Context, outcome: list[Message | Redaction] = (), typed: str = "") -> bool:
     """Whether the room the command was typed in may be read by people it is none of their business of.
 
-    The staff room is private; a work room is private for its own learner's work, so a command
-    whose ``outcome`` went to another learner's work room was typed in the wrong one; the caller's
-    own direct message is private only while it has just the two of them in it; the class room,
-    the space and any room Ako has no record of are not.
+    The staff room is private. A work room is private for its own learner's work: a command whose
+    ``outcome`` went to another learner's work room, or (refused, with no outcome) whose ``typed``
+    line names anyone but that learner, was typed in the wrong one. The caller's own direct message
+    is private only while it has just the two of them in it; the class room, the space and any room
+    Ako has no record of are not.
     """
     room = ctx.room
     if room is None:
@@ -39,7 +44,8 @@ async def exposed(ctx: Context, outcome: list[Message | Redaction] = ()) -> bool
                 other = await ctx.repos.rooms.get(m.room_id)
                 if other is not None and other.kind == "work":
                     return True
-        return False
+        first_line = typed.split("\n", 1)[0]
+        return ctx.caller.user_id != room.owner and any(u != room.owner for u in _MENTIONED.findall(first_line))
     if room.kind == "dm":
         return not await is_dm_of(ctx.services, room, ctx.caller.user_id)
     return True

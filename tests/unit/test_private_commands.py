@@ -194,3 +194,14 @@ async def test_a_grade_typed_in_another_learners_work_room_is_taken_out_of_it(ha
     # grading the room's own learner there stays there
     out = await h.run(TEACHER_A, c.work[LEARNER_B], f"!grade A1 14 See how {LEARNER_A} set out part 2.")
     assert [m.room_id for m in out] == [c.work[LEARNER_B]] and "14/20" in out[0].markdown
+
+
+async def test_a_refused_grade_for_another_learner_typed_in_a_work_room_is_taken_out_of_it(harness):
+    h = harness
+    c = await lab(h)
+    anas_room = c.work[LEARNER_A]
+    out = await _typed_in_public(h, c, TEACHER_A, f"!grade A1 {LEARNER_B} 25 Weak: {SECRET}", public_room=anas_room)
+    assert [m.room_id for m in out] == [c.staff_room] and "25 is more than the 20 points" in out[0].markdown
+    # refused about the room's own learner, it stays where it was typed
+    out = await h.run(TEACHER_A, c.work[LEARNER_B], "!grade A1 25 Weak")
+    assert [m.room_id for m in out] == [c.work[LEARNER_B]] and "25 is more than" in out[0].markdown
