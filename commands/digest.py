@@ -14,7 +14,7 @@ from storage.repositories import Repositories
 from . import when
 from .context import Context, Role
 from .converters import Choice
-from .direct import dm_for, not_alone
+from .direct import dm_for, is_dm_of, not_alone
 from .errors import NotFound
 from .recurrence import EVERY_DAY, Weekly
 from .registry import Param, registry
@@ -94,7 +94,7 @@ async def digest(ctx: Context, how: str | None) -> None:
         ctx.services.timetable.changed()
         ctx.reply("Your digest is off.")
         return
-    dm = await dm_for(ctx.services, user)
+    dm = ctx.room if await is_dm_of(ctx.services, ctx.room, user) else await dm_for(ctx.services, user)
     if dm is None:
         why = not_alone("digests") + " " if ctx.in_dm and ctx.room.owner == user else ""
         raise NotFound(
