@@ -443,6 +443,9 @@ class Ako:
                     key = key and f"{key}.file"
                 await self.repos.outbox.put(message.room_id, "m.room.message", content, now, txn_id=key)
                 continue
+            if message.media is not None:
+                await self.repos.outbox.put(message.room_id, "m.room.message", render.media_content(message), now, txn_id=message.txn_key)
+                continue
             for i, piece in enumerate(render.split_markdown(message.markdown)):
                 part = Message(**{**message.__dict__, "markdown": piece})
                 # a stable key makes the send idempotent; the first event carries it as is (outbox.sent_event)

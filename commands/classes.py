@@ -79,9 +79,11 @@ async def class_code(ctx: Context, action: str | None) -> None:
     if action == "reset":
         code = await _new_code(ctx, klass.name)
         await ctx.repos.classes.set_code(klass.id, code)
+        await provision.write_class_record(ctx, await ctx.repos.classes.get(klass.id))
         ctx.reply(f"The new class code of {klass.name} is **{code}**; the old one no longer works.")
     elif action == "off":
         await ctx.repos.classes.set_code_enabled(klass.id, False)
+        await provision.write_class_record(ctx, await ctx.repos.classes.get(klass.id))
         ctx.reply(f"Joining {klass.name} by code is off. `{ctx.prefix}class code reset` turns it on with a new code.")
     else:
         state = "" if klass.code_enabled else " (joining by code is off)"
@@ -118,7 +120,9 @@ async def class_remove(ctx: Context, user: str) -> None:
     if role == "teacher" and len(await ctx.repos.classes.members(klass.id, "teacher")) == 1:
         raise Conflict(f"{user} is the only teacher of {klass.name}; add another teacher first.")
     await ctx.repos.classes.remove_member(klass.id, user)
-    await provision.remove_everywhere(ctx, klass, user, f"Removed from {klass.name} by {ctx.caller.user_id}")
+    await provision.remove_everywhere(
+        ctx, klass, user, f"Removed from {klass.name} by {ctx.caller.user_id}", was_teacher=role == "teacher"
+    )
     ctx.reply(f"{user} is no longer in {klass.name}. Their work and grades are kept.")
 
 
@@ -199,6 +203,7 @@ async def classes(ctx: Context) -> None:
 )
 async def class_timezone(ctx: Context, zone: str) -> None:
     await ctx.repos.classes.set_timezone(ctx.klass.id, zone)
+    await provision.write_class_record(ctx, await ctx.repos.classes.get(ctx.klass.id))
     ctx.reply(f"Times in {ctx.klass.name} are now read and shown in {zone}.")
 
 

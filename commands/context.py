@@ -162,6 +162,24 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class Media:
+    """A file already in the media repository (``mxc://``), sent as its own event: ``m.image`` for
+    pictures, ``m.file`` and the like for the rest, so any client shows or opens it."""
+
+    url: str
+    name: str
+    mimetype: str | None = None
+    size: int | None = None
+    width: int | None = None  # pixels, for images
+    height: int | None = None
+
+    @property
+    def msgtype(self) -> str:
+        kind = (self.mimetype or "").split("/", 1)[0]
+        return {"image": "m.image", "video": "m.video", "audio": "m.audio"}.get(kind, "m.file")
+
+
+@dataclass(frozen=True)
 class Message:
     """A reply or notice to send, in markdown. ``mentions`` are the only users pinged."""
 
@@ -173,6 +191,7 @@ class Message:
     room_mention: bool = False
     file: tuple[bytes, str, str] | None = None  # (data, filename, mimetype): sent as m.file
     txn_key: str | None = None  # a stable key makes the send idempotent across replays
+    media: Media | None = None  # sent as that media's event, the markdown as its caption
 
 
 class OnServices:
@@ -243,9 +262,14 @@ class Context(OnServices):
     def in_dm(self) -> bool:
         return self.room is not None and self.room.kind == "dm"
 
-    def reply(self, markdown: str, *, mentions: tuple[str, ...] = (), file: tuple[bytes, str, str] | None = None) -> None:
+    def reply(
+        self, markdown: str, *, mentions: tuple[str, ...] = (), file: tuple[bytes, str, str] | None = None,
+        media: Media | None = None,
+    ) -> None:
         """Answer where the command was asked: in its thread, as a reply to it."""
         self.outgoing.append(
-            Message(self.room_id, markdown, mentions, reply_to=self.event_id, thread_root=self.thread_root, file=file)
+            Message(
+                self.room_id, markdown, mentions, reply_to=self.event_id, thread_root=self.thread_root, file=file, media=media
+            )
         )
 

@@ -18,7 +18,7 @@ from storage.forum import Topic, TopicActivity
 from . import when
 from .context import Context, GatewayError, Role, Where
 from .converters import Choice, Converter, Markdown, Text
-from .errors import BadArgument, Conflict, NotFound
+from .errors import BadArgument, Conflict, NotFound, id_ranges
 from .registry import Param, registry
 from .zones import shown_tz
 
@@ -52,7 +52,9 @@ async def class_room_of(ctx: Context) -> str:
 async def find(ctx: Context, number: int) -> Topic:
     topic = await ctx.repos.topics.by_number(ctx.klass.id, number)
     if topic is None:
-        raise NotFound(f"{ctx.klass.name} has no topic T{number}. `{ctx.prefix}topics` lists them.")
+        found = [a.topic.number for a in await ctx.repos.topics.activity(ctx.klass.id, include_closed=True)]
+        exist = f"its topics are {id_ranges('T', found)}" if found else "it has no topics yet"
+        raise NotFound(f"{ctx.klass.name} has no topic T{number}; {exist}. `{ctx.prefix}topics` lists the open ones.")
     return topic
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 from storage.models import Room, server_of
 
@@ -126,7 +127,6 @@ async def take_out_of_view(ctx: Context, command: str, answers: list[Message | R
     removed_by_us = {ctx.event_id, own_reply}
     kept = [a for a in answers if not (isinstance(a, Redaction) and a.room_id == public and a.event_id in removed_by_us)]
     moving = [a for a in kept if isinstance(a, Message) and a.room_id == public]
-    staying = [a for a in kept if not (isinstance(a, Message) and a.room_id == public)]
 
     target = await private_room(ctx)
     user = ctx.caller.user_id
@@ -135,17 +135,22 @@ async def take_out_of_view(ctx: Context, command: str, answers: list[Message | R
         note = f"I removed a message from {user}: `{ctx.prefix}{command}` is answered only in private, and I have no private room with them."
         if await _may_write(ctx):
             note += f" Start a direct message with me ({ctx.settings.bot_user_id}) and ask there."
+        staying = [a for a in kept if not (isinstance(a, Message) and a.room_id == public)]
         return out + staying + [Message(public, note, reply_to=ctx.event_id, thread_root=ctx.thread_root)]
     room_id, ping = target
     note = f"You ran `{ctx.prefix}{command}` in {_place(ctx.room, ctx)}, so I removed it from there and answer here."
     if ctx.room is None or ctx.room.kind == "dm":  # not a room Ako runs: it may lack the power to redact
         note += " If it is still there, please delete it."
     mentions = (user,) if ping else ()
-    moved: list[Message | Redaction] = []
-    for i, m in enumerate(moving or [Message(public, "")]):
-        text = m.markdown
-        if i == 0:
-            text = f"{note}\n\n{'Nothing was recorded: ' if refused else ''}{text}".rstrip()
-        moved.append(Message(room_id, text, tuple(dict.fromkeys((*m.mentions, *mentions))), file=m.file, txn_key=m.txn_key))
-    return out + staying + moved
+    if not moving:
+        kept.append(Message(public, ""))
+    first = True
+    for a in kept:  # in the order the command queued them; what was meant for the public room goes private
+        if isinstance(a, Message) and a.room_id == public:
+            text = f"{note}\n\n{'Nothing was recorded: ' if refused else ''}{a.markdown}".rstrip() if first else a.markdown
+            first = False
+            a = replace(a, room_id=room_id, markdown=text, mentions=tuple(dict.fromkeys((*a.mentions, *mentions))),
+                        reply_to=None, thread_root=None)
+        out.append(a)
+    return out
 

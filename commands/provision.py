@@ -23,7 +23,7 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
     await ctx.repos.rooms.add(space, "space", klass.id, None, ctx.now)
     class_room = await ctx.rooms.create_room(
         name=klass.name,
-        topic=f"Class room of {klass.name}. Class code {klass.code}. Type !help for commands.",
+        topic=class_room_topic(klass, ctx.prefix),
         parent=space,
         invite=[teacher],
         power=power,
@@ -39,10 +39,31 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
         encrypted=ctx.settings.encrypt_work_rooms,
     )
     await ctx.repos.rooms.add(staff_room, "staff", klass.id, None, ctx.now)
-    record = {"name": klass.name, "code": klass.code, "timezone": klass.timezone, "server": klass.server}
-    await ctx.rooms.set_state(class_room, STATE_CLASS, "", record)
+    await ctx.rooms.set_state(class_room, STATE_CLASS, "", class_record(klass))
     for room_id in (space, class_room, staff_room):
         await deny_blocked_servers(ctx, room_id)
+
+
+def class_room_topic(klass: Class, prefix: str) -> str:
+    joining = f"Class code {klass.code}." if klass.code_enabled else "Joining by code is off."
+    return f"Class room of {klass.name}. {joining} Type {prefix}help for commands."
+
+
+def class_record(klass: Class) -> dict:
+    """The class as the ``nz.ako.class`` state event in its class room."""
+    return {
+        "name": klass.name, "code": klass.code, "code_enabled": klass.code_enabled, "timezone": klass.timezone,
+        "server": klass.server,
+    }
+
+
+async def write_class_record(ctx: Context, klass: Class) -> None:
+    """After the code or the zone changed: the class room's topic and its ``nz.ako.class`` say what the records say."""
+    room = await ctx.repos.rooms.of_class(klass.id, "class")
+    if room is None:
+        return
+    await ctx.rooms.set_state(room.room_id, STATE_CLASS, "", class_record(klass))
+    await ctx.rooms.set_state(room.room_id, "m.room.topic", "", {"topic": class_room_topic(klass, ctx.prefix)})
 
 
 async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
@@ -111,8 +132,12 @@ async def add_teacher_everywhere(ctx: Context, klass: Class, teacher: str) -> No
         await ctx.rooms.set_power(room.room_id, teacher, TEACHER_POWER)
 
 
-async def remove_everywhere(ctx: Context, klass: Class, user: str, reason: str) -> None:
+async def remove_everywhere(ctx: Context, klass: Class, user: str, reason: str, was_teacher: bool = False) -> None:
+    """Out of every room of the class; a teacher's power level there goes back to a learner's first,
+    so the rooms no longer give them what the records no longer do."""
     for room in await ctx.repos.rooms.all_of_class(klass.id):
+        if was_teacher:
+            await ctx.rooms.set_power(room.room_id, user, LEARNER_POWER)
         await ctx.rooms.kick(room.room_id, user, reason)
 
 

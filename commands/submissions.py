@@ -6,11 +6,11 @@ and recorded in the work room, so work never leaks to other learners.
 
 from __future__ import annotations
 
-from storage.coursework import SubmittedFile
+from storage.coursework import Submission, SubmittedFile
 
 from . import when
-from .assignments import find, reply_privately, standing
-from .context import Context, Role, Where
+from .assignments import find, reply_privately, standing, work_room_of
+from .context import Context, Media, Role, Where
 from .converters import AssignmentId, Markdown
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
 from .registry import Param, registry
@@ -21,9 +21,17 @@ MB = 1024 * 1024
 
 
 def size_text(size: int) -> str:
+    """``512 bytes``, ``3 KB``, ``1.5 MB``: under 1 KB in bytes, so a small file never reads as 0 or 1 KB."""
     if size >= MB:
         return f"{size / MB:.1f} MB"
-    return f"{max(1, round(size / 1024))} KB"
+    if size < 1024:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    return f"{round(size / 1024)} KB"
+
+
+def quoted(text: str) -> str:
+    """A learner's text as a markdown quote: rendered, and set apart from what Ako says around it."""
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
 
 
 @registry.command(
@@ -44,7 +52,18 @@ async def submit(ctx: Context, assignment: str, text: str | None) -> None:
     in_own_work_room = room is not None and room.kind == "work" and room.owner == ctx.caller.user_id
     if not (in_own_work_room or (room is not None and room.kind == "class")):
         raise NotAllowed(f"{ctx.prefix}submit works in your own work room for {ctx.klass.name}, where your work stays private.")
-    ctx.reply(await record(ctx, assignment, text, await fetch_replied(ctx)))
+    receipt, sub = await record(ctx, assignment, text, await fetch_replied(ctx))
+    if in_own_work_room:
+        ctx.reply(receipt)
+        return
+    # typed in the class room: the dispatcher takes it out of there and puts this answer in the work
+    # room (out_of_view), which must then hold the work itself: the text quoted, the file sent again
+    work = f"\n\nYour work:\n\n{quoted(sub.text)}" if sub.text else ""
+    ctx.reply(f"{receipt}{work}")
+    if sub.file is not None:
+        f = sub.file
+        caption = f"{f.name} — your work for {assignment}, version {sub.version}"
+        ctx.send(await work_room_of(ctx, ctx.caller.user_id), caption, media=Media(f.url, f.name, f.mimetype, f.size))
 
 
 async def fetch_replied(ctx: Context) -> dict | None:
@@ -60,8 +79,8 @@ async def fetch_replied(ctx: Context) -> dict | None:
     return event
 
 
-async def record(ctx: Context, short_id: str, text: str | None, replied: dict | None) -> str:
-    """Record a new version of the caller's work and return the receipt; refuse with nothing recorded."""
+async def record(ctx: Context, short_id: str, text: str | None, replied: dict | None) -> tuple[str, Submission]:
+    """Record a new version of the caller's work; the receipt and the version. Refuses with nothing recorded."""
     learner = ctx.caller.user_id
     a = await find(ctx, short_id)
     extension = await ctx.repos.extensions.get(a.id, learner)
@@ -97,7 +116,7 @@ async def record(ctx: Context, short_id: str, text: str | None, replied: dict | 
     return (
         f"Received **{a.label}**, version {sub.version}, at {when.show(now, tz)}: {timing} "
         f"(due {when.show(due, tz)}).\nRecorded: {' and '.join(parts)}."
-    )
+    ), sub
 
 
 def _work_in(ctx: Context, event: dict | None) -> tuple[str | None, SubmittedFile | None]:

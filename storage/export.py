@@ -26,6 +26,8 @@ NOT_RECORDS: dict[str, str] = {
     "outbox_about": "which queued messages mention whom, an index over the outbox for erasing personal data",
     "undecrypted_events": "encrypted messages waiting seconds for their room key; their ciphertext is in the rooms",
     "pending_confirmations": "a yes/no question awaiting its answer, expiring within minutes",
+    "marking_sessions": "a teacher's marking in progress (which submission is shown to whom); the grades and returns it leads to are records",
+    "marking_skips": "submissions a teacher put aside in one marking session, with that session",
 }
 
 

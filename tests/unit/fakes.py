@@ -38,6 +38,7 @@ class FakeRooms:
     events: dict[str, dict] = field(default_factory=dict)  # event id → event, for get_event
     joined: dict[str, set] = field(default_factory=dict)  # room id → members, for members()
     recorded: object = None  # async room id → members when a test set none (the Harness: a DM's owner and Ako)
+    uploaded: dict[str, bytes] = field(default_factory=dict)  # mxc → the bytes uploaded
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def create_room(self, **kwargs) -> str:
@@ -74,6 +75,7 @@ class FakeRooms:
 
     async def upload(self, data, filename, mimetype):
         self.actions.append(("upload", filename, mimetype, len(data)))
+        self.uploaded[f"mxc://a.test/{filename}"] = data
         return f"mxc://a.test/{filename}"
 
     async def get_event(self, room_id, event_id):
