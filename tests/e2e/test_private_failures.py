@@ -92,7 +92,7 @@ async def test_refused_private_commands_typed_in_the_class_room_leave_no_trace_t
         (teacher, f"!grade A1 {ben.user_id} 25 Weak: {SECRET}", k["staff_room"], "25 is more than the 20 points A1 is out of"),
         (ben, f"!submit A1 my essay\x0bpart two: {SECRET}", k["work"][ben.user_id], "The work contains control characters."),
         (ana, f"!return A1 {ben.user_id} {SECRET}", k["work"][ana.user_id], f"Only a teacher of {k['name']} can use !return."),
-        (teacher, f"!return A7 {ben.user_id} {SECRET}", k["staff_room"], f"{k['name']} has no assignment A7."),
+        (teacher, f"!return A7 {ben.user_id} {SECRET}", k["staff_room"], f"{k['name']} has no assignment A7"),
     ]
     for words in ("Posted **A1", "Hand it in"):  # what the bot said before: all in Ben's view of the room first
         await ben.wait_for(class_room, _from_bot(bot_id, words), since=0, timeout=30)
