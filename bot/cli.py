@@ -114,7 +114,36 @@ def cmd_check(args) -> int:
         finally:
             await client.close()
 
-    return asyncio.run(reach())
+    code = asyncio.run(reach())
+    _report_undeliverable(cfg.bot.data_dir / "ako.db")
+    return code
+
+
+def _report_undeliverable(path: Path) -> None:
+    """Messages the homeserver said can never arrive (the room is gone, Ako is not in it): the
+    outbox keeps them with the reason; the operator hears of them here and in the log. Read-only:
+    a check changes nothing, not even the schema."""
+    import sqlite3
+
+    from storage.outbox import UNDELIVERABLE_COUNT, UNDELIVERABLE_NEWEST, Undeliverable
+
+    if not path.exists():
+        return
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        count = con.execute(UNDELIVERABLE_COUNT).fetchone()[0]
+        newest = [Undeliverable(*r) for r in con.execute(UNDELIVERABLE_NEWEST, (10,))]
+    except sqlite3.Error as e:
+        print(f"Outbox: could not read {path}: {e}")
+        return
+    finally:
+        con.close()
+    if not count:
+        print("Outbox: every message was delivered or is still being tried.")
+        return
+    print(f"Outbox: {count} message{'s' if count != 1 else ''} could not be delivered (newest first):")
+    for u in newest:
+        print(f"  {u.given_up_at}  {u.room_id}  {u.event_type}: {u.reason}")
 
 
 def _saved_device(cfg) -> str | None:

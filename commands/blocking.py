@@ -125,10 +125,10 @@ async def _remove_users_of(ctx: Context, server: str, reason: str) -> tuple[set[
             log.warning("Could not read the members of %s: %s", room.room_id, e)
             present = set()
         for user in sorted(present | by_class[room.class_id]):
-            await ctx.rooms.kick(room.room_id, user, reason)
+            ctx.remove_from_room(room.room_id, user, reason)  # through the outbox, once the block is committed
         by_class[room.class_id] |= present
     for dm in await ctx.repos.rooms.dms_on(server):
-        await ctx.rooms.leave(dm.room_id)
+        ctx.leave_room(dm.room_id)
         await ctx.repos.rooms.remove(dm.room_id)
     users = set().union(*by_class.values()) if by_class else set()
     return users, sum(1 for found in by_class.values() if found)

@@ -63,6 +63,7 @@ class RoomGateway(Protocol):
         directory: bool = False,  # listed in the server's public room directory
         alias: str | None = None,  # local part of a canonical alias on the bot's server
         guest_access: str = "forbidden",
+        key: str | None = None,  # names the room before it exists: the same key, the same room (a replay)
     ) -> str: ...
 
     async def add_child(self, space_id: str, room_id: str) -> None: ...
@@ -229,6 +230,14 @@ class OnServices:
         """Take an event out of a room, once this handler's records are committed."""
         self.outgoing.append(Redaction(room_id, event_id, reason))
 
+    def remove_from_room(self, room_id: str, user_id: str, reason: str) -> None:
+        """Kick someone out of a room, once this handler's records are committed."""
+        self.outgoing.append(RoomChange(room_id, "kick", user_id, reason))
+
+    def leave_room(self, room_id: str) -> None:
+        """Ako leaves a room, once this handler's records are committed (after what it queued there)."""
+        self.outgoing.append(RoomChange(room_id, "leave"))
+
 
 @dataclass(frozen=True)
 class Redaction:
@@ -238,6 +247,17 @@ class Redaction:
     room_id: str
     event_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class RoomChange:
+    """A kick or Ako's leave, sent through the outbox like a redaction: in order with what was queued
+    for the room before it, once, and never while a handler holds the database."""
+
+    room_id: str
+    kind: str  # "kick" | "leave"
+    user_id: str | None = None
+    reason: str = ""
 
 
 @dataclass

@@ -14,11 +14,19 @@ LEARNER_POWER = 0
 STATE_CLASS = "nz.ako.class"
 
 
+def room_key(ctx: Context, purpose: str) -> str | None:
+    """Names a room a command makes before it is made: the command's event and the room's purpose.
+    Handled again after a crash, the command gets the same rooms back (none twice)."""
+    event_id = getattr(ctx, "event_id", None)
+    return f"{event_id}.{purpose}" if event_id else None
+
+
 async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
     """Space, class room and staff room, with the bot (creator) at the top and the teacher at 50."""
     power = {teacher: TEACHER_POWER}
     space = await ctx.rooms.create_room(
-        name=klass.name, topic=f"Class {klass.code} — run by Ako", space=True, invite=[teacher], power=power, events_default=TEACHER_POWER
+        name=klass.name, topic=f"Class {klass.code} — run by Ako", space=True, invite=[teacher], power=power, events_default=TEACHER_POWER,
+        key=room_key(ctx, "space"),
     )
     await ctx.repos.rooms.add(space, "space", klass.id, None, ctx.now)
     class_room = await ctx.rooms.create_room(
@@ -27,6 +35,7 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
         parent=space,
         invite=[teacher],
         power=power,
+        key=room_key(ctx, "class room"),
     )
     await ctx.repos.rooms.add(class_room, "class", klass.id, None, ctx.now)
     await ctx.rooms.add_child(space, class_room)
@@ -37,6 +46,7 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
         power=power,
         history_visibility="joined",
         encrypted=ctx.settings.encrypt_work_rooms,
+        key=room_key(ctx, "staff room"),
     )
     await ctx.repos.rooms.add(staff_room, "staff", klass.id, None, ctx.now)
     await ctx.rooms.set_state(class_room, STATE_CLASS, "", class_record(klass))
@@ -81,6 +91,7 @@ async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
         history_visibility="joined",
         join_rule="invite",
         encrypted=ctx.settings.encrypt_work_rooms,
+        key=room_key(ctx, f"work room of {learner}"),
     )
     await ctx.repos.rooms.add(room_id, "work", klass.id, learner, ctx.now)
     await deny_blocked_servers(ctx, room_id)
@@ -97,16 +108,17 @@ async def deny_blocked_servers(ctx: Context, room_id: str) -> None:
 
 
 async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool, str]:
-    """Record the learner, invite them to the space and class room, make their work room."""
+    """Invite the learner to the space and class room, make their work room, then record them:
+    an invite that fails (GatewayError) leaves no record and no room behind."""
     await check_may_learn(ctx, learner)
     role = await ctx.repos.classes.role_of(klass.id, learner)
     if role == "teacher":
         raise NotAllowed(f"{learner} teaches {klass.name}; a teacher cannot also be a learner in it.")
-    added = await ctx.repos.classes.add_member(klass.id, learner, "learner", ctx.caller.user_id, ctx.now)
     for kind in ("space", "class"):
         room = await ctx.repos.rooms.of_class(klass.id, kind)
         if room:
             await ctx.rooms.invite(room.room_id, learner)
+    added = await ctx.repos.classes.add_member(klass.id, learner, "learner", ctx.caller.user_id, ctx.now)
     work = await work_room_for(ctx, klass, learner)
     return added, work
 

@@ -273,6 +273,51 @@ async def test_homeserver_outage(cluster, course, hs_a, new_user, hs_b):
     FIGURES["outage"] = {"down_seconds": 30, "sync_retries_logged": retries, "seconds_to_recover": round(recovered, 1), "lost": 0, "duplicates": 0}
 
 
+FAULTS_HEADING = "## Faults injected between Ako and its homeserver"
+
+
+def faults_section() -> list[str]:
+    """The figures of tests/e2e/test_faults.py: a second Ako behind a fault-injecting proxy."""
+    f = FIGURES.get("faults")
+    if not f:
+        return []
+    lines = [
+        FAULTS_HEADING,
+        "",
+        "A second Ako reaches school A's homeserver through a proxy on loopback that holds chosen requests "
+        "unanswered or answers them with a 502 page (no Matrix error code), and is killed at crash points inside "
+        "its sync loop (`tests/e2e/test_faults.py`):",
+        "",
+        f"- requests held unanswered (a join that hangs): {f['hangs']}",
+        f"- requests answered 502 (sends for 30 s, gap fills): {f['502s']}",
+        f"- crash points (SIGKILL, then a restart): {', '.join(f['crash points']) or 'none'}",
+        f"- commands sent: {f['commands']}; answered exactly once: {f['answered once']}; dropped: {f['dropped']}",
+    ]
+    if "undeliverable" in f:
+        lines.append(f"- replies to a room Ako was removed from: {f['undeliverable']} kept as undeliverable with the server's reason, "
+                     "logged and listed by `ako check`; the queue went on")
+    if "flood" in f:
+        lines.append(f"- a flood of {f['flood']['sent']} failing commands from one user: {f['flood']['answered']} answers "
+                     f"(one saying it will ignore them); another user's command answered in {f['flood']['other_s']} s meanwhile")
+    return lines + [""]
+
+
+def write_faults_section(path: Path) -> None:
+    """Put this run's fault figures into an existing doc, in place of the old ones."""
+    text = path.read_text() if path.exists() else ""
+    section = "\n".join(faults_section())
+    if FAULTS_HEADING in text:
+        head, _, rest = text.partition(FAULTS_HEADING)
+        tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
+        text = head + section + ("\n" + tail.lstrip("\n") if tail else "")
+    elif "## SQLite under SIGKILL" in text:
+        head, _, rest = text.partition("## SQLite under SIGKILL")
+        text = head + section + "\n## SQLite under SIGKILL" + rest
+    else:
+        text = text + ("\n" if text and not text.endswith("\n") else "") + section
+    path.write_text(text)
+
+
 def write_doc(path: Path) -> None:
     kills = FIGURES["kills"]
     lines = [
@@ -348,6 +393,7 @@ def write_doc(path: Path) -> None:
             f"- rooms with two replies that got them in order: {r['rooms_in_order']} of 5",
             "",
         ]
+    lines += faults_section()
     if "sqlite" in FIGURES:
         s = FIGURES["sqlite"]
         lines += [

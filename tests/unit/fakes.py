@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import commands
-from commands.context import Message, Redaction, Services, Settings
+from commands.context import Message, Redaction, RoomChange, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher
 from storage.db import Database
 from storage.repositories import Repositories
@@ -42,6 +42,10 @@ class FakeRooms:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def create_room(self, **kwargs) -> str:
+        key = kwargs.get("key")
+        made = [a[1] for a in self.actions if a[0] == "create" and key is not None and a[2].get("key") == key]
+        if made:  # as the homeserver does with the room's alias: the room made for this key before
+            return made[0]
         room_id = f"!room{next(self._ids)}-{uuid.uuid4().hex[:8]}:a.test"  # unique across fakes sharing a database
         self.actions.append(("create", room_id, kwargs))
         return room_id
@@ -138,6 +142,10 @@ class Harness:
         for m in messages:
             if isinstance(m, Redaction):
                 await self.rooms.redact(m.room_id, m.event_id, m.reason)
+            elif isinstance(m, RoomChange) and m.kind == "kick":
+                await self.rooms.kick(m.room_id, m.user_id, m.reason)
+            elif isinstance(m, RoomChange):
+                await self.rooms.leave(m.room_id)
             else:
                 self.sent.append(m)
 
