@@ -499,7 +499,11 @@ class Ako:
                 await self.repos.outbox.put(message.room_id, "m.room.redaction", content, now)
                 continue
             if isinstance(message, RoomChange):
-                content = {"user_id": message.user_id, "reason": message.reason} if message.kind == "kick" else {}
+                content = {
+                    "kick": {"user_id": message.user_id, "reason": message.reason},
+                    "leave": {},
+                    "state": {"type": message.event_type, "state_key": "", "content": message.content},
+                }[message.kind]
                 await self.repos.outbox.put(message.room_id, f"ako.{message.kind}", content, now)
                 continue
             if message.file is not None:
@@ -528,6 +532,9 @@ class Ako:
         c = item.content
         if item.event_type == "m.room.redaction":
             return await self.client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
+        if item.event_type == "ako.state":  # refused (403): recorded as undeliverable, with the reason
+            resp = await self.client.room_put_state(item.room_id, c["type"], c["content"], state_key=c["state_key"])
+            return resp if isinstance(resp, nio.ErrorResponse) else RoomChangeDone()
         if item.event_type in ("ako.kick", "ako.leave"):
             if item.event_type == "ako.kick":
                 resp = await self.client.room_kick(item.room_id, c["user_id"], c.get("reason"))

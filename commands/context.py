@@ -238,6 +238,11 @@ class OnServices:
         """Ako leaves a room, once this handler's records are committed (after what it queued there)."""
         self.outgoing.append(RoomChange(room_id, "leave"))
 
+    def set_room_state(self, room_id: str, event_type: str, content: dict) -> None:
+        """Write a state event (state key "") once this handler's records are committed: a rate limit
+        on state events never holds the database."""
+        self.outgoing.append(RoomChange(room_id, "state", event_type=event_type, content=content))
+
 
 @dataclass(frozen=True)
 class Redaction:
@@ -251,13 +256,15 @@ class Redaction:
 
 @dataclass(frozen=True)
 class RoomChange:
-    """A kick or Ako's leave, sent through the outbox like a redaction: in order with what was queued
-    for the room before it, once, and never while a handler holds the database."""
+    """A kick, Ako's leave or a state event, sent through the outbox like a redaction: in order with
+    what was queued for the room before it, once, and never while a handler holds the database."""
 
     room_id: str
-    kind: str  # "kick" | "leave"
+    kind: str  # "kick" | "leave" | "state"
     user_id: str | None = None
     reason: str = ""
+    event_type: str | None = None  # state: its type (state key "")
+    content: dict | None = None  # state: its content
 
 
 @dataclass

@@ -144,6 +144,8 @@ class Harness:
                 await self.rooms.redact(m.room_id, m.event_id, m.reason)
             elif isinstance(m, RoomChange) and m.kind == "kick":
                 await self.rooms.kick(m.room_id, m.user_id, m.reason)
+            elif isinstance(m, RoomChange) and m.kind == "state":
+                await self.rooms.set_state(m.room_id, m.event_type, "", m.content)
             elif isinstance(m, RoomChange):
                 await self.rooms.leave(m.room_id)
             else:

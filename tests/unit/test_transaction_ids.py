@@ -40,3 +40,14 @@ async def test_a_topic_started_after_the_last_one_was_forgotten_is_posted_under_
     assert await h.repos.topics.by_root(c.class_room, second[posted[0]]) == topic  # thread replies find it
     txn_ids = [r["txn_id"] for r in await h.db.fetchall("SELECT txn_id FROM outbox")]
     assert len(txn_ids) == len(set(txn_ids))
+
+
+async def test_a_reminder_never_gets_the_id_of_one_that_was_deleted(h):
+    """A reminder's id names its sends (`reminder.<id>.<time>`): after the newest reminder is deleted
+    (by `!forget`), the next one must not take its id, or a send at the same time is dropped."""
+    add = dict(class_id=None, created_by=LEARNER_A, room_id="!dm:a.test", text="t", next_at=NOW, timezone="UTC", at=NOW)
+    first = await h.repos.reminders.add(**add)
+    await h.db.execute("DELETE FROM reminders WHERE id = ?", (first.id,))
+    second = await h.repos.reminders.add(**add)
+    assert second.id != first.id
+    assert second.id > first.id
