@@ -14,6 +14,7 @@ import logging
 from storage.models import Room
 
 from .context import GatewayError, OnServices, Services
+from .provision import room_key
 
 log = logging.getLogger("ako.direct")
 
@@ -53,7 +54,11 @@ async def open_dm(on: OnServices, user: str) -> tuple[str, bool]:
     if dm is not None:
         return dm.room_id, False
     room_id = await on.rooms.create_room(
-        name="Ako", topic="Your direct messages with Ako: exports and anything private.", invite=[user], direct=True
+        name="Ako",
+        topic="Your direct messages with Ako: exports and anything private.",
+        invite=[user],
+        direct=True,
+        key=room_key(on, f"direct message with {user}"),  # a command handled again after a crash: the same room
     )
     await on.repos.rooms.add(room_id, "dm", None, user, on.now)
     return room_id, True
