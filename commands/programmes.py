@@ -34,6 +34,7 @@ from .context import Context, GatewayError, Role
 from .converters import AssignmentId, Converter, Markdown, Number, TaughtClass, Text, UserId
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .offsets import Offset, offset_of, parse_offset
+from .provision import room_key
 from .registry import Body, Keyword, registry
 
 log = logging.getLogger("ako.programmes")
@@ -296,6 +297,7 @@ async def programme_new(ctx: Context, title: Annotated[str, Text("title", max_le
             f"`{ctx.prefix}programme show {p.short_id}` shows it."
         ),
         invite=[me],
+        key=room_key(ctx, f"programme room {p.short_id}"),
         history_visibility="shared",  # an author added later (and their server) gets the whole history
     )
     await ctx.repos.programmes.set_room(p.id, room)

@@ -83,6 +83,7 @@ class Command:
     details: str = ""
     reads_only: bool = False  # still allowed in an archived class
     checks: tuple[Check, ...] = ()
+    private: bool = False  # private by content: typed where others read it, it is taken out and answered privately
 
     @property
     def needs_class(self) -> bool:
@@ -131,9 +132,12 @@ class Registry:
         details: str = "",
         reads_only: bool = False,
         checks: tuple[Check, ...] | list[Check] = (),
+        private: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            cmd = Command(name, handler, params_of(handler), who, where, summary, aliases, details, reads_only, tuple(checks))
+            cmd = Command(
+                name, handler, params_of(handler), who, where, summary, aliases, details, reads_only, tuple(checks), private
+            )
             _check_declaration(cmd)
             for key in (name, *aliases):
                 if key in self._by_alias:

@@ -12,10 +12,10 @@ from storage.coursework import Assignment, Submission, SubmittedFile
 from storage.models import RoomKind
 
 from . import when
-from .assignments import AssignmentRef, find, remove_from_view, reply_privately, standing, work_room_of
+from .assignments import AssignmentRef, reply_privately, standing, work_room_of
 from .context import Context, Media, Role, Where
-from .converters import AssignmentId, Markdown
-from .errors import BadArgument, Conflict, NotAllowed, NotFound, UserError
+from .converters import Markdown
+from .errors import BadArgument, Conflict, NotAllowed, NotFound
 from .registry import Rest, registry
 
 FILE_TYPES = ("m.file", "m.image", "m.video", "m.audio")
@@ -46,51 +46,25 @@ def quoted(text: str) -> str:
         "Run it in your work room: `!submit A1 my answer…`, or reply to your own message or file with `!submit A1`. "
         "Each !submit is a new version; the receipt says whether it is on time."
     ),
+    private=True,  # typed in the class room, it is moved out of there and answered in the work room (dispatch)
 )
 async def submit(
     ctx: Context,
-    assignment: Annotated[str, AssignmentId()],  # found in record(): a refusal from the class room goes to the work room
+    a: Annotated[Assignment, AssignmentRef()],
     text: Annotated[str | None, Markdown("work"), Rest] = None,
 ) -> None:
-    if ctx.room.kind == RoomKind.CLASS:
-        await _submit_from_class_room(ctx, assignment, text)
+    receipt, sub = await record(ctx, a, text, await fetch_replied(ctx))
+    if ctx.room.kind == RoomKind.WORK:  # the caller's own (declared): elsewhere it is the class room
+        ctx.reply(receipt)
         return
-    receipt, _ = await record(ctx, assignment, text, await fetch_replied(ctx))
-    ctx.reply(receipt)
-
-
-async def _submit_from_class_room(ctx: Context, assignment: str, text: str | None) -> None:
-    """Take the work out of the class room first; then record it, or explain, in the work room."""
-    problem: UserError | None = None
-    try:
-        replied = await fetch_replied(ctx)  # before redacting: a redacted event has lost its content
-    except UserError as e:
-        replied, problem = None, e
-    reason = "Work is handed in privately: Ako moved this to the learner's work room."
-    removed = [remove_from_view(ctx, ctx.event_id, reason)]
-    if replied is not None and replied.get("sender") == ctx.caller.user_id:
-        removed.append(remove_from_view(ctx, ctx.reply_to, reason))
-    work_room = await work_room_of(ctx, ctx.caller.user_id)
-    note = (
-        f"You ran `{ctx.prefix}submit` in the class room of {ctx.klass.name}, where everyone can see it, so I removed it "
-        "from there. Hand in here, in your work room: only you and your teachers see it."
-    )
-    if not all(removed):
-        note += " I could not remove all of it; please delete your message in the class room yourself."
-    try:
-        if problem is not None:
-            raise problem
-        receipt, sub = await record(ctx, assignment, text, replied)
-    except UserError as e:  # the refusal goes to the work room too: nothing about the work stays in public
-        ctx.send(work_room, f"{note}\n\nNothing was recorded: {e.message}", mentions=(ctx.caller.user_id,))
-        return
-    # the work room holds the work itself: the text quoted, the file sent again (the same media)
+    # typed in the class room: the dispatcher takes it out of there and puts this answer in the work
+    # room (out_of_view), which must then hold the work itself: the text quoted, the file sent again
     work = f"\n\nYour work:\n\n{quoted(sub.text)}" if sub.text else ""
-    ctx.send(work_room, f"{note}\n\n{receipt}{work}", mentions=(ctx.caller.user_id,))
+    ctx.reply(f"{receipt}{work}")
     if sub.file is not None:
         f = sub.file
-        caption = f"{f.name} — your work for {assignment}, version {sub.version}"
-        ctx.send(work_room, caption, media=Media(f.url, f.name, f.mimetype, f.size))
+        caption = f"{f.name} — your work for {a.short_id}, version {sub.version}"
+        ctx.send(await work_room_of(ctx, ctx.caller.user_id), caption, media=Media(f.url, f.name, f.mimetype, f.size))
 
 
 async def fetch_replied(ctx: Context) -> dict | None:
@@ -106,10 +80,9 @@ async def fetch_replied(ctx: Context) -> dict | None:
     return event
 
 
-async def record(ctx: Context, short_id: str, text: str | None, replied: dict | None) -> tuple[str, Submission]:
+async def record(ctx: Context, a: Assignment, text: str | None, replied: dict | None) -> tuple[str, Submission]:
     """Record a new version of the caller's work; the receipt and the version. Refuses with nothing recorded."""
     learner = ctx.caller.user_id
-    a = await find(ctx, short_id)
     extension = await ctx.repos.extensions.get(a.id, learner)
     tz, now = ctx.tz, ctx.now
     if a.closed:

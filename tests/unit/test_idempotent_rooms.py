@@ -113,3 +113,19 @@ async def test_one_learner_whose_invite_fails_leaves_the_others_added_and_a_retr
     made = rooms_made(rooms) - before
     assert len(made) == 3, "one work room each, none twice"
     assert {(await h.repos.rooms.work_room(c.klass.id, u)).room_id for u in [*newcomers, ZED]} == made
+
+
+async def test_programme_and_subject_rooms_handled_again_after_a_crash_are_not_made_twice(db):
+    """The same for the rooms of `!programme new` and `!staffroom subject`."""
+    rooms = CrashingRooms()
+    h = Harness(db, FrozenClock(NOW), rooms)
+    await classroom(h)
+    for n, (text, made) in enumerate((('programme new "Waves"', 1), ('staffroom subject "Physics"', 1))):
+        before = rooms_made(rooms)
+        rooms.crash_at_create = rooms.creates + 1
+        event = CommandEvent(TEACHER_A, SHARED_DM, f"$made-{n}", text)
+        with pytest.raises(Crash):
+            await h.dispatcher.handle(event)
+        rooms.crash_at_create = None
+        assert await h.dispatcher.handle(event) == Outcome.DONE
+        assert len(rooms_made(rooms) - before) == made, f"{text}: a second room after the replay"
