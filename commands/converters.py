@@ -113,15 +113,19 @@ async def unknown_class(repos: Any, user: str, code: str) -> str:
     return f"No class has the code {code}; yours: {', '.join(k.label for k in mine)}."
 
 
+async def class_by_code(repos: Any, user: str, code: str) -> Class:
+    """The class with that code, or a sentence for ``user`` saying there is none."""
+    klass = await repos.classes.by_code(code)
+    if klass is None:
+        raise NotFound(await unknown_class(repos, user, code))
+    return klass
+
+
 class ClassRef(ClassCode):
     """A class, by its code: the record."""
 
     async def convert(self, ctx: Any, text: str) -> Class:
-        code = self.parse(text, ctx)
-        klass = await ctx.repos.classes.by_code(code)
-        if klass is None:
-            raise NotFound(await unknown_class(ctx.repos, ctx.caller.user_id, code))
-        return klass
+        return await class_by_code(ctx.repos, ctx.caller.user_id, self.parse(text, ctx))
 
 
 class TaughtClass(ClassRef):

@@ -19,8 +19,8 @@ from storage.models import Class, Room, server_of
 
 from .checks import refusal
 from .context import Caller, Context, Message, Redaction, Services
-from .converters import unknown_class
-from .errors import BadArgument, NotAllowed, NotFound, UserError
+from .converters import class_by_code
+from .errors import BadArgument, NotAllowed, UserError
 from .out_of_view import exposed, take_out_of_view
 from .registry import Command, Registry, parse_args, split_message
 from .tokens import tokenize
@@ -230,10 +230,7 @@ class Dispatcher:
                         f"Run {prefix}{cmd.name} in one of the class's rooms, or name the class by its code: "
                         f"`{prefix}{cmd.name} CODE …`."
                     )
-                code = tokens[0].text
-                klass = await repos.classes.by_code(code)
-                if klass is None:
-                    raise NotFound(await unknown_class(repos, event.sender, code))
+                klass = await class_by_code(repos, event.sender, tokens[0].text)
                 tokens = tokens[1:]
             progress.klass = klass
             caller = await self.caller(event.sender, klass.id if klass else None)
