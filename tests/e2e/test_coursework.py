@@ -209,7 +209,7 @@ async def test_other_learner_cannot_read_the_work_room(cw):
 
 async def test_submit_in_class_room_is_redacted_and_recorded_privately(cw):
     ana, teacher = cw.ana, cw.teacher
-    aid, _ = await post(cw, "Waikato notes")
+    aid, _ = await post(cw, "Field notes")
     secret = "My answer about the Waikato, typed in the wrong room."
     work_mark = ana.mark(cw.ana_work)
     sent = await ana.send(cw.class_room, f"!submit {aid} {secret}")
@@ -220,7 +220,7 @@ async def test_submit_in_class_room_is_redacted_and_recorded_privately(cw):
     show("ako (ana's work room)", note["content"]["body"])
     body = note["content"]["body"]
     assert "You ran `!submit` in the class room" in body and "I removed it" in body
-    assert f"Received **{aid} — Waikato notes**, version 1" in body and "on time" in body
+    assert f"Received **{aid} — Field notes**, version 1" in body and "on time" in body
     assert note["content"]["m.mentions"] == {"user_ids": [ana.user_id]}
 
     # redacted in the class room: as the teacher's server gives it, and on B's server for Ben
@@ -244,7 +244,7 @@ async def test_submit_in_class_room_is_redacted_and_recorded_privately(cw):
     file_event = await ana.send_file(cw.class_room, b"Waikato notes\n" * 40, "notes.txt", "text/plain")
     command = await ana.send(cw.class_room, f"!submit {aid}", reply_to=file_event)
     note = await ana.wait_for(cw.ana_work, from_bot(cw.bot_id), since=work_mark)
-    assert f"Received **{aid} — Waikato notes**, version 2" in note["content"]["body"]
+    assert f"Received **{aid} — Field notes**, version 2" in note["content"]["body"]
     assert "Recorded: the file notes.txt, 1 KB." in note["content"]["body"]
     for event_id in (file_event, command):
         await teacher.wait_for(cw.class_room, lambda ev, i=event_id: redacts(ev, i), since=0)
