@@ -507,6 +507,17 @@ async def _forget(cluster, t: Trust, fay: MatrixUser) -> None:
         (who, who),
     )
     assert (t.staff_room, book["event_id"]) in about and (work, grade["event_id"]) in about
+    # the events must end up redacted on the rooms' server, read by the teacher, who stays in the
+    # class's rooms; those the teacher cannot read (the learner's DM with the bot, and what the bot
+    # said in the work room before the teacher joined it: its history is visible from joining) are
+    # read by the learner, on B, who can still read them up to their leave
+    class_rooms = {t.class_room, t.staff_room, work}
+    targets, in_dm = [], []
+    for room, event_id in [(room, e) for room, e in about if room in class_rooms] + [(work, submitted)]:
+        resp = await t.teacher.client.room_get_event(room, event_id)
+        (in_dm if type(resp).__name__.endswith("Error") else targets).append((room, event_id))
+    in_dm += [(room, e) for room, e in about if room not in class_rooms]
+    assert (work, submitted) in targets and (t.staff_room, book["event_id"]) in targets
     refusal = await cluster.admin_a.command(await open_dm(cluster.admin_a, t.bot_id), f"!forget {who}")
     assert "Only a school admin of" in refusal["body"], refusal["body"]  # A's admin cannot forget B's learner
     ask = await admin.command(dm, f"!forget {who}")
@@ -528,11 +539,6 @@ async def _forget(cluster, t: Trust, fay: MatrixUser) -> None:
     outbox_left = [r for r in db_rows(cluster, "SELECT room_id, content FROM outbox") if secret in r[1] or feedback in r[1]]
     assert outbox_left == []
 
-    # the events are redacted on the rooms' server, read by the teacher, who stays in the class's rooms
-    # (the events in the learner's DM with the bot are redacted too; no one else can read that room)
-    class_rooms = {t.class_room, t.staff_room, work}
-    targets = [(room, e) for room, e in about if room in class_rooms] + [(work, submitted)]
-    in_dm = [(room, e) for room, e in about if room not in class_rooms]
 
     async def all_redacted():
         for room, event_id in targets:
@@ -545,7 +551,7 @@ async def _forget(cluster, t: Trust, fay: MatrixUser) -> None:
 
     await eventually(all_redacted, timeout=30)
 
-    async def dm_redacted():  # the learner's DM lives on B: they can still read it up to their leave
+    async def dm_redacted():
         for room, event_id in in_dm:
             resp = await fay.client.room_get_event(room, event_id)
             if not type(resp).__name__.endswith("Error") and resp.event.source.get("content"):
@@ -560,7 +566,7 @@ async def _forget(cluster, t: Trust, fay: MatrixUser) -> None:
     FIGURES["forget"]["!forget by the learner's school admin (after !confirm); A's admin refused"] = (
         f"{rows} records deleted, 0 left in the {len(FORGOTTEN)} tables that name a person; {len(targets)} events in the class's rooms "
         f"redacted (the bot's receipts, grade notice, gradebook, and their own !submit) and read back as redacted on A, "
-        f"plus {len(in_dm)} in their DM with the bot, read back as redacted on B; removed from the class's rooms; the bot left their work room"
+        f"plus {len(in_dm)} in their DM with the bot or from before the teacher joined their work room, read back as redacted on B; removed from the class's rooms; the bot left their work room"
     )
 
 
