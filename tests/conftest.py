@@ -49,6 +49,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items.reverse()
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    figures.commit()  # the commit the run starts on, before anything is edited or written
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     figures.note(report)
 
