@@ -92,9 +92,22 @@ def cmd_check(args) -> int:
                 print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}")
                 return 1
             print(f"Reached {cfg.matrix.homeserver} and logged in as {cfg.matrix.user_id}.")
+            code = 0
+            if cfg.bot.encryption:
+                from . import identity
+
+                try:
+                    status = await identity.describe(client, cfg.bot.data_dir, _saved_device(cfg))
+                    for line in status.lines(_saved_device(cfg) or "not logged in yet"):
+                        print(line)
+                    if status.master_public and not status.server_agrees:
+                        code = 1
+                except identity.IdentityError as e:
+                    print(f"Cross-signing identity: {e}")
+                    code = 1
             if not cfg.matrix.access_token:
                 await client.logout()  # the check's own device, not the bot's
-            return 0
+            return code
         except Exception as e:
             print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}")
             return 1
@@ -102,6 +115,58 @@ def cmd_check(args) -> int:
             await client.close()
 
     return asyncio.run(reach())
+
+
+def _saved_device(cfg) -> str | None:
+    """The bot's own device, from data_dir/session.json (written at its first login)."""
+    import json
+
+    path = cfg.bot.data_dir / "session.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return raw.get("device_id") if raw.get("user_id") == cfg.matrix.user_id else None
+
+
+def cmd_identity_reset(args) -> int:
+    """Publish a new cross-signing identity for Ako in place of what the homeserver holds."""
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    from . import identity
+
+    async def reset() -> int:
+        import nio
+
+        client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
+        own_device = False
+        try:
+            if cfg.matrix.access_token:
+                client.access_token = cfg.matrix.access_token
+                client.device_id = _saved_device(cfg)
+            else:
+                resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-identity-reset")
+                if isinstance(resp, nio.ErrorResponse):
+                    print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
+                    return 1
+                own_device = True
+            ours = await identity.reset(client, cfg.bot.data_dir, cfg.matrix.password)
+            print(f"Published a new identity for {cfg.matrix.user_id}: master key {identity.fingerprint(ours.master_public)}.")
+            print("Start (or restart) Ako: it signs its device with it. Users' clients will say that Ako's identity changed.")
+            return 0
+        except identity.IdentityError as e:
+            print(str(e), file=sys.stderr)
+            return 1
+        except (OSError, asyncio.TimeoutError) as e:
+            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        finally:
+            if own_device:
+                await client.logout()
+            await client.close()
+
+    return asyncio.run(reset())
 
 
 def cmd_backup(args) -> int:
@@ -154,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config and log in, then exit", description="Validate the config, reach the homeserver and log in, then exit 0 (or explain and exit non-zero).")
     check.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
     check.set_defaults(func=cmd_check)
+    ident = sub.add_parser("identity", help="Ako's cross-signing identity", description="Ako's cross-signing identity (see the README, End-to-end encryption).")
+    ident_sub = ident.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reset = ident_sub.add_parser(
+        "reset",
+        help="publish a new identity for Ako in place of the homeserver's",
+        description="Publish a new cross-signing identity for Ako in place of the one the homeserver holds (after someone reset "
+        "it, or the kept one was lost), and sign Ako's device with it. The old one is kept as cross-signing.json.replaced. "
+        "Needs matrix.password (the homeserver asks for it). Every user's client will say that Ako's identity changed.",
+    )
+    reset.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    reset.set_defaults(func=cmd_identity_reset)
     backup = sub.add_parser("backup", help="online backup of the database to a file", description="Copy the bot's SQLite database to FILE while the bot runs (SQLite backup API), then check the copy.")
     backup.add_argument("file", help="the backup file to create")
     backup.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")

@@ -1,10 +1,13 @@
-"""matrix-nio's client, with the one thing Ako needs that nio does not do: read how long to wait
-after a 429 from the ``Retry-After`` header.
+"""matrix-nio's client, with two things Ako needs that nio does not do: read how long to wait after
+a 429 from the ``Retry-After`` header, and keep the cross-signing keys of nio's key queries.
 
 nio retries a rate-limited request by itself, after the ``retry_after_ms`` of the error body (or
 5 s when there is none). Since Matrix v1.10 a server may send the wait only as the HTTP header;
 Synapse sends both. So: when the body has no ``retry_after_ms``, the header's seconds (or date)
 become it, and nio waits exactly as long as the server asked.
+
+nio reads only the device keys of a ``/keys/query`` answer; the master and self-signing keys in it
+decide whose devices get room keys (bot/device_trust.py), so the answer is kept for that.
 """
 
 from __future__ import annotations
@@ -16,8 +19,21 @@ import nio
 
 
 class Client(nio.AsyncClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._key_queries: list[dict] = []
+
+    def take_key_queries(self) -> list[dict]:
+        """The /keys/query answers nio received since the last call, whole."""
+        taken, self._key_queries = self._key_queries, []
+        return taken
+
     async def create_matrix_response(self, response_class, transport_response, data=None, save_to=None):
         resp = await super().create_matrix_response(response_class, transport_response, data, save_to)
+        if response_class is nio.KeysQueryResponse and isinstance(resp, nio.KeysQueryResponse):
+            raw = await transport_response.json()  # aiohttp keeps the body nio already read
+            if isinstance(raw, dict):
+                self._key_queries.append(raw)
         if transport_response.status == 429 and isinstance(resp, nio.ErrorResponse) and not resp.retry_after_ms:
             wait = retry_after_ms(transport_response.headers.get("Retry-After"))
             if wait is not None:

@@ -76,6 +76,7 @@ class BotSection(_Section):
     max_upload_mb: Annotated[int, Field(ge=1, le=1024)] = 20
     encryption: bool = True
     encrypt_work_rooms: bool = True
+    exclude_insecure_devices: bool = True
     log_level: str = "INFO"
 
     @field_validator("command_prefix")

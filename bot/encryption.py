@@ -1,11 +1,14 @@
 """End-to-end encryption on matrix-nio: the crypto store, key upkeep, whose devices get room keys,
 and what happens to a message the bot cannot decrypt.
 
-The policy (README, "End-to-end encryption"):
-- Devices of users on a registered school's server (any server when ``allow_guests``) and the bot's
-  own other devices are trusted on first use: the keys first seen for a device id are kept, and a
-  later change of them is refused by nio.
-- Devices of users on any other server are blacklisted: no room key is ever shared with them.
+The policy (README, "End-to-end encryption"; decided in bot/device_trust.py):
+- With ``exclude_insecure_devices`` (the default), devices of users on a registered school's server
+  (any server when ``allow_guests``) get room keys when their owner's cross-signing identity signed
+  them; the identity is pinned on first use, and a change is logged and pinned anew.
+- Without it, such devices are trusted on first use (nio refuses a device whose keys change later).
+- Devices of users on any other server, or on a blocked one, are blacklisted: no room key ever.
+- Ako's own device is signed by Ako's own cross-signing identity (bot/identity.py), so that clients
+  which exclude insecure devices send to it and show its messages.
 - Room-key requests from other users are not answered (nio only answers the bot's own verified
   devices). Forwarding keys would hand a device history it was not there for, against the
   ``joined`` history visibility of work rooms; a learner's new device asks the bot to repeat.
@@ -16,7 +19,6 @@ The policy (README, "End-to-end encryption"):
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -29,6 +31,9 @@ from nio.exceptions import EncryptionError, LocalProtocolError, OlmUnverifiedDev
 
 from commands.context import Message
 from storage.db import Database
+
+from . import identity as identity_mod
+from .device_trust import Trust, UserIdentity, decide, identities_from_query
 from storage.encryption import EncryptionRecords, Undecrypted
 from storage.models import server_of
 from storage.sync import SyncState
@@ -42,18 +47,6 @@ MEGOLM = "m.megolm.v1.aes-sha2"
 
 Enqueue = Callable[[list[Message]], Awaitable[None]]
 Handle = Callable[[str, dict], Awaitable[None]]
-
-
-class Trust(enum.Enum):
-    TRUST = "trusted on first use"
-    BLOCK = "blacklisted"
-
-
-def trust_for(user_id: str, *, bot_user_id: str, registered_servers: frozenset[str] | set[str], allow_guests: bool) -> Trust:
-    """Whether a device of ``user_id`` may receive the bot's room keys."""
-    if user_id == bot_user_id or allow_guests or server_of(user_id) in registered_servers:
-        return Trust.TRUST
-    return Trust.BLOCK
 
 
 def store_dir(data_dir: Path) -> Path:
@@ -80,26 +73,49 @@ def cannot_read_text(device_id: str | None, enabled: bool) -> str:
         )
     return (
         f"I could not read your message: your app did not share its key with my device (`{device_id}`), "
-        "so I have not acted on it. Please send it again. If this keeps happening, your app is probably set to "
-        "send only to verified devices, and my device cannot be verified with cross-signing: allow unverified "
-        "devices for this room, or remove me and invite me again, or talk to me in an unencrypted room."
+        "so I have not acted on it. Please send it again. If this keeps happening, your app may be set to send only "
+        "to devices you have verified yourself: my device is cross-signed by my own identity, but not verified by you. "
+        "Allow devices their owner has verified (Element does this by default), or talk to me in an unencrypted room."
     )
 
 
 class Encryption:
     """Everything the sync loop and the outbox need for encrypted rooms. Harmless when encryption is off."""
 
-    def __init__(self, client: nio.AsyncClient, db: Database, *, bot_user_id: str, allow_guests: bool, clock, enqueue: Enqueue):
+    def __init__(
+        self,
+        client: nio.AsyncClient,
+        db: Database,
+        *,
+        bot_user_id: str,
+        allow_guests: bool,
+        clock,
+        enqueue: Enqueue,
+        exclude_insecure: bool = True,
+        data_dir: Path | None = None,
+        password: str | None = None,
+        new_store: bool = False,
+    ):
         self.client = client
         self.records = EncryptionRecords(db)
         self.sync_state = SyncState(db)
         self.db = db
         self.bot_user_id = bot_user_id
         self.allow_guests = allow_guests
+        self.exclude_insecure = exclude_insecure
+        self.data_dir = data_dir
+        self.password = password
         self.clock = clock
         self.enqueue = enqueue
         wait = os.environ.get("AKO_KEY_WAIT")
         self.key_wait = timedelta(seconds=float(wait)) if wait else KEY_WAIT
+        self.identities: dict[str, UserIdentity] = {}  # users' cross-signing identities, as last queried
+        self._unqueried: set[str] = set()  # users whose identity must be asked for before deciding about them
+        self.identity_status: identity_mod.Status | None = None
+        self.new_store = new_store  # the crypto store was made at this start: it knows no encrypted room
+        self._asked: set[str] = set()  # rooms whose encryption was asked of the server
+        self._learned = 0  # how many identity answers were learned: a change means decisions to make again
+        self._decided_for: tuple | None = None
 
     @property
     def enabled(self) -> bool:
@@ -111,13 +127,34 @@ class Encryption:
         if not self.enabled:
             return
         await self._check_own_keys()
+        await self._cross_sign_this_device()
+        # decisions made before (by another policy, or before a user reset their identity) are made again
+        self._unqueried = {d.user_id for d in self.client.device_store}
         waiting = await self.records.waiting()
         log.info(
-            "End-to-end encryption on: device %s, identity key %s%s",
+            "End-to-end encryption on: device %s, identity key %s%s; room keys go to %s",
             self.client.device_id,
             self.client.olm.account.identity_keys["ed25519"],
             f"; {len(waiting)} message(s) still waiting for their keys" if waiting else "",
+            "devices cross-signed by their owner" if self.exclude_insecure else "devices trusted on first use",
         )
+
+    async def _cross_sign_this_device(self) -> None:
+        """Ako's identity signs this device, so clients that exclude insecure devices talk to it."""
+        c = self.client
+        if self.data_dir is None:
+            return
+        try:
+            if c.should_upload_keys:  # a new device: its keys must be on the server before they are signed
+                _report(await c.keys_upload(), "Uploading this device's keys")
+            self.identity_status = await identity_mod.ensure(c, self.data_dir, self.password)
+            log.info("Cross-signing: %s", "; ".join(self.identity_status.lines(c.device_id)[:2]))
+        except identity_mod.IdentityError as e:
+            self.identity_status = identity_mod.Status(None, False, False, str(e))
+            log.error("Cross-signing: %s Clients that exclude insecure devices (Element) will not talk to this device.", e)
+        except Exception as e:  # network trouble: the next start tries again; until then the device is unsigned
+            self.identity_status = identity_mod.Status(None, False, False, f"{type(e).__name__}: {e}")
+            log.error("Cross-signing this device failed (%s: %s); it stays unsigned until the next start", type(e).__name__, e)
 
     async def _check_own_keys(self) -> None:
         """The server must hold this device's keys as the crypto store has them."""
@@ -167,24 +204,86 @@ class Encryption:
             log.warning("Key upkeep failed (%s: %s); trying again after the next sync", type(e).__name__, e)
 
     async def apply_trust_policy(self) -> None:
-        """Trust on first use for registered schools' users, blacklist everyone else's devices.
+        """Decide about every device nio knows (bot/device_trust.py): room keys for some, none for others.
 
         Run after every key query and before every send, so a device is never unclassified when
         room keys are shared (the outbox also sends fail-closed, see :meth:`send`).
         """
         if not self.enabled:
             return
+        c = self.client
+        for raw in getattr(c, "take_key_queries", lambda: [])():  # what nio's own key queries returned
+            await self._learn(raw)
+        if self.exclude_insecure:
+            undecided = {d.user_id for d in c.device_store if not d.deleted and not d.verified and not d.blacklisted}
+            ask = self._unqueried | (undecided - set(self.identities))
+            if ask:
+                await self._query_identities(sorted(ask))
         servers = await self.records.registered_servers()
-        for device in list(self.client.device_store):
-            if device.deleted:
-                continue
-            decision = trust_for(device.user_id, bot_user_id=self.bot_user_id, registered_servers=servers, allow_guests=self.allow_guests)
-            if decision is Trust.TRUST and not device.verified:
-                self.client.verify_device(device)
-                log.info("Trusting device %s of %s on first use (ed25519 %s)", device.id, device.user_id, device.ed25519)
+        blocked = await self.records.blocked_servers()
+        devices = [d for d in c.device_store if not d.deleted]
+        # the decisions change only with the devices, their owners' identities, or the schools
+        inputs = (len(devices), servers, blocked, self._learned)
+        if inputs == self._decided_for and not any(not d.verified and not d.blacklisted for d in devices):
+            return
+        self._decided_for = inputs
+        for device in devices:
+            decision, why = decide(
+                device.user_id,
+                device.id,
+                device.ed25519,
+                registered_servers=servers,
+                blocked_servers=blocked,
+                allow_guests=self.allow_guests,
+                bot_user_id=self.bot_user_id,
+                exclude_insecure=self.exclude_insecure,
+                identity=self.identities.get(device.user_id),
+            )
+            if decision is Trust.TRUST and (device.blacklisted or not device.verified):
+                c.unblacklist_device(device)
+                c.verify_device(device)
+                log.info("Room keys go to device %s of %s: %s (ed25519 %s)", device.id, device.user_id, why, device.ed25519)
             elif decision is Trust.BLOCK and not device.blacklisted:
-                self.client.blacklist_device(device)
-                log.info("Blacklisted device %s of %s: %s is no registered school's server, it gets no room keys", device.id, device.user_id, server_of(device.user_id))
+                c.unverify_device(device)
+                c.blacklist_device(device)
+                log.info("Blacklisted device %s of %s: %s; it gets no room keys", device.id, device.user_id, why)
+
+    async def _query_identities(self, users: list[str]) -> None:
+        """Ask the server for users' cross-signing keys (nio keeps none of them)."""
+        for i in range(0, len(users), 200):
+            chunk = users[i : i + 200]
+            resp = await self.client.send(
+                "POST",
+                "/_matrix/client/v3/keys/query",
+                json.dumps({"device_keys": {u: [] for u in chunk}}),
+                headers={"Authorization": f"Bearer {self.client.access_token}", "Content-Type": "application/json"},
+            )
+            if resp.status != 200:
+                raise RuntimeError(f"querying cross-signing keys failed: {resp.status}")
+            await self._learn(await resp.json())
+            self._unqueried -= set(chunk)
+
+    async def _learn(self, raw: dict) -> None:
+        """Keep each user's checked identity; pin master keys on first use, and log a change."""
+        now = self.clock.now()
+        self._learned += 1
+        for user_id, found in identities_from_query(raw).items():
+            self.identities[user_id] = found
+            self._unqueried.discard(user_id)
+            if found.master is None:
+                continue
+            pinned = await self.records.pinned_identity(user_id)
+            if pinned is None:
+                await self.records.pin_identity(user_id, found.master, now)
+            elif pinned != found.master:
+                log.warning(
+                    "The cross-signing identity of %s changed (master key %s, was %s): pinning the new one. Their devices "
+                    "signed by it get room keys; if they did not reset it themselves, someone else may control the account.",
+                    user_id,
+                    found.master,
+                    pinned,
+                )
+                await self.records.pin_identity(user_id, found.master, now)
 
     # --- sending
 
@@ -194,6 +293,8 @@ class Encryption:
         if not self.enabled:
             return await self.client.room_send(room_id, event_type, content, tx_id=txn_id)
         await self._know_room(room_id)
+        if room_id not in self.client.encrypted_rooms:  # no room key is shared: no device to decide about
+            return await self.client.room_send(room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True)
         await self.apply_trust_policy()
         for _ in range(3):
             try:
@@ -205,25 +306,32 @@ class Encryption:
 
     async def _know_room(self, room_id: str) -> None:
         """nio refuses to send to a room it has not synced yet (a room the bot just made, or any room
-        right after a restart): tell it about the room, and whether it is encrypted, from the server."""
+        right after a restart): tell it about the room, and whether it is encrypted, from the server.
+
+        nio remembers which rooms are encrypted in the crypto store. A new store (the old one lost,
+        or a rebuild) knows none, and a sync resumed from Ako's own token brings no room state: so
+        with a new store every room is asked about once before Ako sends into it."""
         c = self.client
-        if room_id in c.rooms:
-            return
+        unsure = room_id not in c.rooms or (self.new_store and room_id not in self._asked)
+        if room_id not in c.encrypted_rooms and unsure:
+            if await self._encrypted_on_server(room_id):
+                c.encrypted_rooms.add(room_id)
+            self._asked.add(room_id)
         encrypted = room_id in c.encrypted_rooms
-        if not encrypted:
-            resp = await c.room_get_state_event(room_id, "m.room.encryption")
-            if isinstance(resp, nio.RoomGetStateEventError):
-                if resp.status_code not in ("M_NOT_FOUND", "M_FORBIDDEN"):
-                    # Unknown is not "unencrypted": never risk a plaintext message in an encrypted room.
-                    raise RuntimeError(f"cannot tell whether {room_id} is encrypted: {resp.status_code} {resp.message}")
-            else:
-                encrypted = True
-        if room_id in c.rooms:  # a sync brought it in meanwhile
-            return
-        c.rooms[room_id] = nio.MatrixRoom(room_id, c.user_id, encrypted)
-        if encrypted:
-            c.encrypted_rooms.add(room_id)
-        log.debug("Learned of %s before its first sync (encrypted: %s)", room_id, encrypted)
+        if room_id in c.rooms:
+            c.rooms[room_id].encrypted = c.rooms[room_id].encrypted or encrypted
+        else:
+            c.rooms[room_id] = nio.MatrixRoom(room_id, c.user_id, encrypted)
+            log.debug("Learned of %s before its first sync (encrypted: %s)", room_id, encrypted)
+
+    async def _encrypted_on_server(self, room_id: str) -> bool:
+        resp = await self.client.room_get_state_event(room_id, "m.room.encryption")
+        if isinstance(resp, nio.RoomGetStateEventError):
+            if resp.status_code not in ("M_NOT_FOUND", "M_FORBIDDEN"):
+                # Unknown is not "unencrypted": never risk a plaintext message in an encrypted room.
+                raise RuntimeError(f"cannot tell whether {room_id} is encrypted: {resp.status_code} {resp.message}")
+            return False
+        return True
 
     # --- messages the bot could not decrypt
 

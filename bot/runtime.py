@@ -77,6 +77,7 @@ class Ako:
         self.gateway: MatrixGateway | None = None
         self.scheduler: Scheduler | None = None
         self.e2ee: e2ee.Encryption | None = None
+        self.new_crypto_store = False
         self._synced = asyncio.Event()  # set after the first sync: nio knows the rooms, the outbox may send
         self._outbox_wake = asyncio.Event()
         self._reconnected = asyncio.Event()  # a sync succeeded after failing: the outbox stops waiting
@@ -106,6 +107,7 @@ class Ako:
             await self._log_out(saved)
             saved = None
         store_path = ""
+        self.new_crypto_store = encryption and not (saved and e2ee.store_file(self.data_dir, saved.user_id, saved.device_id).exists())
         if encryption:
             e2ee.store_dir(self.data_dir).mkdir(parents=True, exist_ok=True)
             store_path = str(e2ee.store_dir(self.data_dir))
@@ -230,7 +232,18 @@ class Ako:
 
     async def _sync_forever(self) -> None:
         b = self.config.bot
-        self.e2ee = e2ee.Encryption(self.client, self.db, bot_user_id=self.user_id, allow_guests=b.allow_guests, clock=self.clock, enqueue=self.enqueue)
+        self.e2ee = e2ee.Encryption(
+            self.client,
+            self.db,
+            bot_user_id=self.user_id,
+            allow_guests=b.allow_guests,
+            clock=self.clock,
+            enqueue=self.enqueue,
+            exclude_insecure=b.exclude_insecure_devices,
+            data_dir=self.data_dir,
+            password=self.config.matrix.password,
+            new_store=self.new_crypto_store,
+        )
         await self.e2ee.start()
         token = await self.repos.sync.next_batch()
         first_start = token is None

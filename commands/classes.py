@@ -71,6 +71,7 @@ async def join(ctx: Context, code: str) -> None:
     "class code",
     Param("action", Choice("reset", "off"), optional=True),
     who=Role.TEACHER,
+    where=Where.CLASS,
     summary="Show the class code, make a new one (reset) or stop joining by code (off).",
 )
 async def class_code(ctx: Context, action: str | None) -> None:

@@ -28,6 +28,21 @@ class EncryptionRecords:
         """The homeservers of the cluster's schools (whose users' devices the bot trusts on first use)."""
         return frozenset(r["server"] for r in await self.db.fetchall("SELECT server FROM schools"))
 
+    async def blocked_servers(self) -> frozenset[str]:
+        """Servers an operator blocked: their users' devices never get a room key, guests allowed or not."""
+        return frozenset(r["server"] for r in await self.db.fetchall("SELECT server FROM blocked_servers"))
+
+    async def pinned_identity(self, user_id: str) -> str | None:
+        """The cross-signing master key first seen for a user (trusted on first use)."""
+        return await self.db.fetchval("SELECT master_key FROM pinned_identities WHERE user_id = ?", (user_id,))
+
+    async def pin_identity(self, user_id: str, master_key: str, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO pinned_identities (user_id, master_key, pinned_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET master_key = excluded.master_key, pinned_at = excluded.pinned_at",
+            (user_id, master_key, to_text(at)),
+        )
+
     async def wait_for_key(self, event: Undecrypted) -> bool:
         """Keep an encrypted message until its key arrives. False when it was already kept."""
         cur = await self.db.execute(

@@ -25,6 +25,7 @@ FORGOTTEN: tuple[tuple[str, str], ...] = (
     ("topic_replies", "sender"),
     ("undecrypted_events", "sender"),
     ("decryption_notices", "sender"),
+    ("pinned_identities", "user_id"),  # their cross-signing master key, pinned anew if they come back
     ("subject_members", "user_id"),
     ("rooms", "owner"),  # their work rooms and direct message with the bot
 )

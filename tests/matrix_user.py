@@ -118,6 +118,7 @@ class MatrixUser:
         *,
         encrypted: bool = False,
         store_dir: Path | None = None,
+        cross_signed: bool = True,
     ) -> "MatrixUser":
         """Register (or log in, if it exists) and start the background sync.
 
@@ -125,7 +126,8 @@ class MatrixUser:
         ``store_dir``, default a fresh temporary folder): it uploads, queries and claims keys in
         its sync loop, decrypts what it receives and encrypts what it sends into encrypted rooms,
         sharing room keys with every device (unverified ones too). Undecryptable events stay in
-        the timeline as ``m.room.encrypted`` dicts."""
+        the timeline as ``m.room.encrypted`` dicts. Its device is cross-signed by its own new identity,
+        as Element sets one up at login, unless ``cross_signed=False`` (an insecure device)."""
         password = password or f"pw-{localpart}"
         user_id, token = await asyncio.to_thread(hs.register, localpart, password)
         config = AsyncClientConfig(
@@ -151,6 +153,8 @@ class MatrixUser:
         if encrypted and client.olm is None:
             await client.close()
             raise MatrixError(f"{user_id} has no device for end-to-end encryption", who)
+        if encrypted and cross_signed:
+            await _cross_sign(client, password)
         self = cls(hs, client)
         # the first sync establishes "now"; later waits only see newer events
         await self._sync_once(timeout_ms=0)
@@ -470,6 +474,20 @@ class MatrixUser:
 
     def __repr__(self) -> str:
         return f"<MatrixUser {self.user_id}>"
+
+
+async def _cross_sign(client: AsyncClient, password: str) -> None:
+    """Set up the user's own cross-signing identity and sign this device with it (bot/identity.py)."""
+    from bot import identity
+
+    if client.should_upload_keys:
+        await client.keys_upload()
+    ours = identity.Identity.generate()
+    await identity.upload(client, ours, password)
+    device = (await identity.published(client)).device_keys
+    if device is None:
+        raise MatrixError(f"no device keys on the server for {client.user_id}", None)
+    await identity.sign_device(client, ours, device)
 
 
 def unique_localpart(prefix: str = "user") -> str:

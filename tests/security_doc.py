@@ -42,8 +42,9 @@ def render(data: dict) -> str:
         out += [
             "## Authorisation matrix",
             "",
-            f"Every command × every role × every room kind, generated from the command declarations "
-            f"(tests/unit/test_authorisation_matrix.py), run against the dispatcher the bot uses. {figures.stamp(m)}.",
+            f"Every command × every role × every room kind, expected answers from a table written by hand from the spec "
+            f"(tests/authorisation_table.py), the declarations and the dispatcher the bot uses checked against it "
+            f"(tests/unit/test_authorisation_matrix.py). {figures.stamp(m)}.",
             "",
             *_rows([
                 ("commands", m["commands"]),

@@ -32,7 +32,8 @@ from bot.homeserver import STATE_FILE, _free_ports, _write_signing_key, start_ho
 import commands
 from tests import security_doc
 from tests.matrix_user import MatrixUser, unique_localpart
-from tests.unit.test_authorisation_matrix import declared_allow, sample_args
+from tests.authorisation_table import BY_COMMAND, LEARNER_HOLDS, allows
+from tests.unit.test_authorisation_matrix import sample_args
 
 from .helpers import accept, db_rows, enrol, open_dm
 
@@ -155,16 +156,32 @@ def replying_to(event_id: str, bot_id: str):
 
 
 def _refusal_pattern(name: str) -> re.Pattern:
-    """What the dispatcher says when a declaration denies a command (commands/dispatch.py)."""
+    """A polite refusal: the dispatcher's (commands/dispatch.py), or a handler's "Only … can …" sentence."""
     n = re.escape(name)
-    return re.compile(rf"^(Only .+ can use !{n}\.|!{n} works in (a class room|your work room for the class|a direct message with me)\.)$")
+    return re.compile(rf"^(Only .+ can use !{n}\.|Only .+ can [^\n]+\.|!{n} works in (a class room|your work room for the class|a direct message with me)\.)$")
+
+
+# Rows whose refusal of a learner depends on records this module does not make (a reminder R1 of
+# the class; a programme outside the library, refused as "not found"): the unit matrix covers them.
+_NOT_LIVE = {"remind cancel", "programme show"}
+
+
+def learner_refused_cells() -> list[tuple]:
+    """The cells tests/authorisation_table.py (written from the spec) refuses a learner of the class,
+    in the class room and in their own work room."""
+    return [
+        (cmd, kind)
+        for cmd in commands.load().all()
+        for kind, room in (("class", "class room"), ("work", "own work room"))
+        if cmd.name not in _NOT_LIVE and not allows(BY_COMMAND[cmd.name], set(LEARNER_HOLDS), room)
+    ]
 
 
 async def test_every_command_a_learner_may_not_run_is_refused_over_matrix_on_a_and_b(trust):
-    """The unit matrix runs every cell through the dispatcher; here the learner's denied cells in the
-    class room and their work room go through real Matrix, from learners on A and on B."""
+    """The unit matrix runs every cell through the dispatcher; here the cells the spec's table refuses a
+    learner in the class room and their work room go through real Matrix, from learners on A and on B."""
     t = trust
-    cells = [(cmd, kind) for cmd in commands.load().all() for kind in ("class", "work") if not declared_allow(cmd, "learner", kind)]
+    cells = learner_refused_cells()
     sent = []
     for i, (cmd, kind) in enumerate(cells):
         learner = (t.ana, t.ben)[i % 2]
@@ -179,7 +196,7 @@ async def test_every_command_a_learner_may_not_run_is_refused_over_matrix_on_a_a
         if reply["content"].get("msgtype") != "m.notice" or not _refusal_pattern(cmd.name).match(body):
             wrong.append((cmd.name, room == t.class_room, body[:120]))
     assert len(cells) >= 60 and wrong == [], wrong
-    FIGURES["matrix_live"]["cells a declaration denies a learner (class room, work room), sent over Matrix by learners on A and B"] = (
+    FIGURES["matrix_live"]["cells the spec's table denies a learner (class room, work room), sent over Matrix by learners on A and B"] = (
         f"{len(cells)} sent, {len(cells) - len(wrong)} answered with the declared refusal, **{len(wrong)} acted on**"
     )
 

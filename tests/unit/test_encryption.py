@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from nio.exceptions import EncryptionError
 
-from bot.encryption import Encryption, Trust, cannot_read_text, trust_for
+from bot.device_trust import Trust, decide
+from bot.encryption import Encryption, cannot_read_text
 from storage.encryption import EncryptionRecords
 from storage.sync import SyncState
 
@@ -16,6 +17,14 @@ from .fakes import FrozenClock
 
 BOT = "@ako:school-a.example"
 SCHOOLS = frozenset({"school-a.example", "school-b.example"})
+
+
+def legacy(user, allow_guests, blocked=frozenset(), registered=SCHOOLS):
+    """The decision with exclude_insecure_devices = false: trust on first use per device."""
+    return decide(
+        user, "DEV", "ED", registered_servers=registered, blocked_servers=blocked, allow_guests=allow_guests,
+        bot_user_id=BOT, exclude_insecure=False, identity=None,
+    )[0]
 
 
 @pytest.mark.parametrize(
@@ -30,12 +39,17 @@ SCHOOLS = frozenset({"school-a.example", "school-b.example"})
         ("@x:school-b.example:8448", False, Trust.BLOCK),
     ],
 )
-def test_trust_policy(user, allow_guests, expected):
-    assert trust_for(user, bot_user_id=BOT, registered_servers=SCHOOLS, allow_guests=allow_guests) is expected
+def test_trust_policy_without_cross_signing(user, allow_guests, expected):
+    assert legacy(user, allow_guests) is expected
 
 
 def test_nothing_is_trusted_before_any_school_is_registered():
-    assert trust_for("@ben:school-b.example", bot_user_id=BOT, registered_servers=frozenset(), allow_guests=False) is Trust.BLOCK
+    assert legacy("@ben:school-b.example", False, registered=frozenset()) is Trust.BLOCK
+
+
+def test_a_blocked_server_never_gets_keys_even_with_guests_allowed():
+    assert legacy("@carl:rogue.example", True, blocked=frozenset({"rogue.example"})) is Trust.BLOCK
+    assert legacy("@ben:school-b.example", False, blocked=frozenset({"school-b.example"})) is Trust.BLOCK
 
 
 class FakeOlm:
