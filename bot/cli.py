@@ -114,7 +114,36 @@ def cmd_check(args) -> int:
         finally:
             await client.close()
 
-    return asyncio.run(reach())
+    code = asyncio.run(reach())
+    _report_undeliverable(cfg.bot.data_dir / "ako.db")
+    return code
+
+
+def _report_undeliverable(path: Path) -> None:
+    """Messages the homeserver said can never arrive (the room is gone, Ako is not in it): the
+    outbox keeps them with the reason; the operator hears of them here and in the log. Read-only:
+    a check changes nothing, not even the schema."""
+    import sqlite3
+
+    from storage.outbox import UNDELIVERABLE_COUNT, UNDELIVERABLE_NEWEST, Undeliverable
+
+    if not path.exists():
+        return
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        count = con.execute(UNDELIVERABLE_COUNT).fetchone()[0]
+        newest = [Undeliverable(*r) for r in con.execute(UNDELIVERABLE_NEWEST, (10,))]
+    except sqlite3.Error as e:
+        print(f"Outbox: could not read {path}: {e}")
+        return
+    finally:
+        con.close()
+    if not count:
+        print("Outbox: every message was delivered or is still being tried.")
+        return
+    print(f"Outbox: {count} message{'s' if count != 1 else ''} could not be delivered (newest first):")
+    for u in newest:
+        print(f"  {u.given_up_at}  {u.room_id}  {u.event_type}: {u.reason}")
 
 
 def _saved_device(cfg) -> str | None:
@@ -200,6 +229,193 @@ def cmd_backup(args) -> int:
     return 0 if check == "ok" else 1
 
 
+def cmd_export(args) -> int:
+    """Every record in the database as canonical JSON, to stdout or a file."""
+    from storage import export
+
+    if not args.all:
+        print("Say what to export: `ako export --all --config …` (every record; the only export so far).", file=sys.stderr)
+        return 2
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    try:
+        data = export.export_all(cfg.bot.data_dir / "ako.db", pretty=args.pretty)
+    except export.ExportError as e:
+        print(e, file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"Exported every record to {args.output} ({len(data):,} bytes).", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
+async def _restore(cfg, recovery_text: str) -> int:
+    """Restore Ako's identity and room keys onto a new device in an empty data folder. Everything is read
+    and checked through a short-lived login first, so a wrong key or a broken backup writes nothing."""
+    import nio
+
+    from . import identity, recovery, secret_storage
+    from .key_backup import KeyBackupError
+    from .runtime import Ako
+
+    data_dir = cfg.bot.data_dir
+    if not cfg.bot.encryption:
+        print("bot.encryption is false: there are no room keys or identity to restore.", file=sys.stderr)
+        return 1
+    if not cfg.matrix.password:
+        print(
+            "A restore logs Ako in as a new device, which needs the account's password: put it in matrix.password "
+            "(an access token belongs to a device that no longer has its keys).",
+            file=sys.stderr,
+        )
+        return 1
+    blocking = recovery.in_the_way(data_dir)
+    if blocking:
+        print(
+            "The data folder already holds a device or an identity, which a restore would replace: "
+            + ", ".join(str(p) for p in blocking) + ". Restore into an empty data folder (move these away first).",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        key = secret_storage.decode_recovery_key(recovery_text)
+    except secret_storage.RecoveryKeyError as e:
+        print(e, file=sys.stderr)
+        return 1
+    reader = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
+    logged_in = False
+    try:
+        resp = await reader.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-restore")
+        if isinstance(resp, nio.ErrorResponse):
+            print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
+            return 1
+        logged_in = True
+        print(f"Reading the secret storage and key backup of {cfg.matrix.user_id}…", file=sys.stderr)
+        restored = await recovery.read_backup(reader, key)
+    except (secret_storage.RecoveryKeyError, secret_storage.SecretStorageError, KeyBackupError, identity.IdentityError) as e:
+        text = str(e)
+        print(text if "Nothing was written" in text else f"{text} Nothing was written.", file=sys.stderr)
+        return 1
+    except (OSError, asyncio.TimeoutError) as e:
+        print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}. Nothing was written.", file=sys.stderr)
+        return 1
+    finally:
+        if logged_in:
+            await reader.logout()
+        await reader.close()
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    identity.save(data_dir, restored.identity)
+    try:
+        client = await Ako(cfg).login()  # a new device, with its crypto store in data_dir/crypto
+    except RuntimeError as e:
+        print(f"{e}. The identity is restored in {identity.identity_file(data_dir)}; run the restore again.", file=sys.stderr)
+        return 1
+    try:
+        added = recovery.import_sessions(client, restored.sessions)
+        await recovery.learn_encrypted_rooms(client, restored)
+        recovery.remember_restored(data_dir, restored)
+        if client.should_upload_keys:
+            await client.keys_upload()
+        status = await identity.ensure(client, data_dir, cfg.matrix.password)
+    except (KeyBackupError, identity.IdentityError, OSError, asyncio.TimeoutError) as e:
+        print(
+            f"The restore stopped half way: {e}. Move the data folder's contents away and run it again.", file=sys.stderr
+        )
+        return 1
+    finally:
+        await client.close()
+    print(f"Restored Ako's identity for {cfg.matrix.user_id}: master key {identity.fingerprint(restored.identity.master_public)}.")
+    print(f"Restored {added} room key(s) from key backup version {restored.version} into the new device {client.device_id}"
+          + (f"; {restored.unreadable} could not be read." if restored.unreadable else "."))
+    if not status.device_signed:
+        print(f"The new device is not signed yet: {status.problem}")
+    return 0
+
+
+def cmd_restore_keys(args) -> int:
+    """Ako's identity and room keys from secret storage and the key backup, onto a new device."""
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    _logging("WARNING")
+    code = asyncio.run(_restore(cfg, args.recovery_key))
+    if code == 0:
+        print("Start Ako (`ako run --config …`): it reads the encrypted rooms' history with the restored keys.")
+    return code
+
+
+def cmd_recovery_key_new(args) -> int:
+    """A new recovery key (the old one lost, or Ako's identity reset): new secret storage and key backup."""
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    from . import identity, recovery, secret_storage
+    from .key_backup import KeyBackupError
+
+    async def renew() -> int:
+        import nio
+
+        client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
+        own_device = False
+        try:
+            if cfg.matrix.access_token:
+                client.user_id, client.access_token = cfg.matrix.user_id, cfg.matrix.access_token
+            else:
+                resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-recovery")
+                if isinstance(resp, nio.ErrorResponse):
+                    print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
+                    return 1
+                own_device = True
+            uploaded = await recovery.new_recovery_key(client, cfg.bot.data_dir)
+        except (identity.IdentityError, secret_storage.SecretStorageError, KeyBackupError) as e:
+            print(e, file=sys.stderr)
+            return 1
+        except (OSError, asyncio.TimeoutError) as e:
+            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        finally:
+            if own_device:
+                await client.logout()
+            await client.close()
+        print(f"New recovery key above (also in {recovery.recovery_file(cfg.bot.data_dir)}: move it offline, then delete the file). "
+              f"New key backup version {uploaded.version}. Restart Ako: it backs up the room keys its device holds into it.")
+        return 0
+
+    _logging("ERROR")
+    return asyncio.run(renew())
+
+
+def cmd_rebuild(args) -> int:
+    """Restore identity and room keys, walk the rooms, and say plainly which records cannot be rebuilt yet."""
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    database = cfg.bot.data_dir / "ako.db"
+    if database.exists():
+        print(f"{database} exists: a rebuild starts from an empty data folder and never replaces a database.", file=sys.stderr)
+        return 1
+    _logging("WARNING")
+    code = asyncio.run(_restore(cfg, args.recovery_key))
+    if code != 0:
+        return code
+    from . import rebuild
+
+    print(f"Walking the rooms {cfg.matrix.user_id} is in…", file=sys.stderr)
+    try:
+        found, kinds = asyncio.run(rebuild.run(cfg.matrix.homeserver, cfg.bot.data_dir, lambda line: print(line, file=sys.stderr)))
+    except (RuntimeError, OSError, asyncio.TimeoutError) as e:
+        print(f"Walking the rooms failed: {e}. The identity and room keys are restored; run `ako rebuild` again later "
+              "after moving them away, or start Ako with a database from `ako backup`.", file=sys.stderr)
+        return 1
+    print(rebuild.report(found, kinds, database))
+    return 1  # not rebuilt: a script running `ako rebuild && ako run` must not start Ako without its records
+
+
 def cmd_dev(args) -> int:
     from .dev import run_dev
 
@@ -234,6 +450,47 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file", help="the backup file to create")
     backup.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
     backup.set_defaults(func=cmd_backup)
+    exp = sub.add_parser(
+        "export",
+        help="every record in the database as canonical JSON",
+        description="Write every record in Ako's database as canonical JSON (keys, tables and rows in a stable order), "
+        "for comparing two databases and for audits. No secrets: access tokens and private keys are not in the database.",
+    )
+    exp.add_argument("--all", action="store_true", help="every record (required: the only export so far)")
+    exp.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    exp.add_argument("--pretty", action="store_true", help="indented for reading (still sorted); canonical one-line JSON by default")
+    exp.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    exp.set_defaults(func=cmd_export)
+    restore = sub.add_parser(
+        "restore-keys",
+        help="restore Ako's identity and room keys with the recovery key",
+        description="On an empty data folder: read Ako's secret storage with the recovery key Ako printed at set-up, restore its "
+        "cross-signing identity (cross-signing.json) and every room key in the key backup into a new device, so Ako keeps its "
+        "identity and reads the encrypted rooms' history. A wrong key writes nothing.",
+    )
+    restore.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes (spaces may be left out)")
+    restore.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    restore.set_defaults(func=cmd_restore_keys)
+    rkey = sub.add_parser("recovery-key", help="Ako's recovery key", description="Ako's recovery key (see the README, Recovery).")
+    rkey_sub = rkey.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rnew = rkey_sub.add_parser(
+        "new",
+        help="a new recovery key, secret storage and key backup",
+        description="Set up recovery anew: a new recovery key (printed, and written to RECOVERY-KEY.txt), new secret storage "
+        "holding Ako's current identity, and a new key backup. For a lost recovery key, or after `ako identity reset`. "
+        "The old backup's room keys can no longer be read; Ako uploads the ones its device holds at its next start.",
+    )
+    rnew.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    rnew.set_defaults(func=cmd_recovery_key_new)
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="a new Ako from the rooms and the recovery key (so far: identity and room keys only)",
+        description="On an empty data folder: restore identity and room keys as restore-keys does, create the database, and "
+        "say which records cannot be recovered from the rooms yet (so far: all of them; restore `ako backup` for those).",
+    )
+    rebuild.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes")
+    rebuild.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    rebuild.set_defaults(func=cmd_rebuild)
     dev = sub.add_parser("dev", help="two local federated homeservers, the bot and demo accounts", description="Start two federated Synapse homeservers on loopback, register demo accounts, run the bot with an example class, and print how to log in. Ctrl-C stops everything.")
     dev.add_argument("--state", default=".ako-dev", help="folder for all dev state (default: .ako-dev)")
     dev.set_defaults(func=cmd_dev)

@@ -33,6 +33,7 @@ from commands.context import Message
 from storage.db import Database
 
 from . import identity as identity_mod
+from .recovery import Recovery
 from .device_trust import Trust, UserIdentity, decide, identities_from_query
 from storage.encryption import EncryptionRecords, Undecrypted
 from storage.models import server_of
@@ -116,6 +117,7 @@ class Encryption:
         self._asked: set[str] = set()  # rooms whose encryption was asked of the server
         self._learned = 0  # how many identity answers were learned: a change means decisions to make again
         self._decided_for: tuple | None = None
+        self.recovery = Recovery(client, data_dir) if data_dir is not None else None  # key backup (bot/recovery.py)
 
     @property
     def enabled(self) -> bool:
@@ -200,6 +202,8 @@ class Encryption:
             if c.outgoing_to_device_messages:
                 for resp in await c.send_to_device_messages():
                     _report(resp, "Sending a to-device message")
+            if self.recovery is not None:  # room keys that arrived or were made since the last sync go to the backup
+                await self.recovery.upkeep()
         except Exception as e:  # network trouble: the sync backs off, and the next upkeep tries again
             log.warning("Key upkeep failed (%s: %s); trying again after the next sync", type(e).__name__, e)
 

@@ -6,7 +6,9 @@ Points: ``received`` (a command event is about to be handled), ``committed`` (it
 replies are committed, nothing sent yet), ``sent`` (a reply was accepted by the homeserver but
 not yet marked sent), ``reminder-due`` (a scheduled send — reminder, digest, publication — is being
 queued inside its transaction, nothing of it committed) and ``reminder-committed`` (its records and
-messages are committed; the outbox may not have sent them yet).
+messages are committed; the outbox may not have sent them yet), ``joined`` (Ako joined a room it
+was invited to; the sync batch with the invite is not finished) and ``room-recorded`` (a room that
+appeared in a sync is recorded as joined, none of its events handled yet).
 """
 
 from __future__ import annotations

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 
 import nio
 
 from commands.context import GatewayError
+
+from .faults import crash_point
 
 log = logging.getLogger("ako.matrix")
 
@@ -37,6 +40,13 @@ def canonical(value):
     if isinstance(value, (list, tuple)):
         return [canonical(v) for v in value]
     return value
+
+
+def key_alias(key: str) -> str:
+    """The alias a room made for ``key`` gets: the homeserver keeps it with the room, atomically,
+    so a command handled again after a crash (its records rolled back, its rooms not) finds the
+    room it made instead of making another. Hashed: the key names no one."""
+    return "ako-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _check(resp, what: str):
@@ -70,9 +80,14 @@ class MatrixGateway:
         directory: bool = False,
         alias: str | None = None,
         guest_access: str = "forbidden",
+        key: str | None = None,
     ) -> str:
         """``directory``: published in the server's public room list; ``alias``: the local part of
-        a canonical alias (``ako-library`` → ``#ako-library:<server>``)."""
+        a canonical alias (``ako-library`` → ``#ako-library:<server>``); ``key``: names the room
+        before it exists (see :func:`key_alias`): created again with the same key, the room made
+        the first time is returned."""
+        if key is not None:
+            alias = key_alias(key)
         users = dict(power or {})
         if not self.creator_power:
             users[self.bot_user_id] = 100
@@ -123,7 +138,13 @@ class MatrixGateway:
             visibility=nio.RoomVisibility.public if directory else nio.RoomVisibility.private,
             alias=alias,
         )
+        if key is not None and isinstance(resp, nio.ErrorResponse) and resp.status_code == "M_ROOM_IN_USE":
+            found = await self.client.room_resolve_alias(f"#{alias}:{self.server_name}")
+            room_id = _check(found, f"Finding the room {name!r} made before").room_id
+            log.info("Reusing %s (%s), made for the same command before a restart", room_id, name)
+            return room_id
         room_id = _check(resp, f"Creating room {name!r}").room_id
+        crash_point("room-created")
         log.info("Created %s %s (%s), invited %s", "space" if space else "room", room_id, name, ", ".join(invite) or "nobody")
         return room_id
 

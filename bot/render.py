@@ -113,6 +113,25 @@ def content_for(message: Message) -> dict:
     return content
 
 
+def media_content(message: Message) -> dict:
+    """The message's media as its own event (``m.image``, ``m.file``, …) with the markdown as its
+    caption (a ``body`` other than the ``filename``, as Matrix 1.10 reads it); without markdown the
+    body is the file's name, as older clients expect."""
+    media = message.media
+    content = content_for(message if message.markdown else Message(**{**message.__dict__, "markdown": media.name}))
+    if not message.markdown:
+        del content["format"], content["formatted_body"]
+    info: dict = {}
+    if media.mimetype:
+        info["mimetype"] = media.mimetype
+    if media.size is not None:
+        info["size"] = media.size
+    if media.width and media.height:
+        info["w"], info["h"] = media.width, media.height
+    content.update({"msgtype": media.msgtype, "filename": media.name, "url": media.url, "info": info})
+    return content
+
+
 def _cost(text: str) -> int:
     """Bytes the text takes in an event's JSON (quotes, backslashes and control characters are escaped)."""
     return len(json.dumps(text, ensure_ascii=False).encode()) - 2

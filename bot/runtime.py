@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,8 +16,8 @@ from pathlib import Path
 import nio
 
 import commands
-from commands.context import Message, Redaction, Services, Settings
-from commands.dispatch import CommandEvent, Dispatcher
+from commands.context import Message, Redaction, RoomChange, Services, Settings
+from commands.dispatch import CommandEvent, Dispatcher, Outcome
 from storage.db import Database
 from storage.models import server_of
 from storage.repositories import Repositories
@@ -26,14 +27,16 @@ from . import render
 from .config import Config
 from .client import Client
 from .faults import crash_point, inject_failures
+from .flood import FloodGate, flood_notice
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
 from .scheduler import Scheduler
+from .sender import RETRY_CAP, OutboxSender
 
 log = logging.getLogger("ako")
 
 READY_FILE = "ako.ready"
 SYNC_TIMEOUT_MS = 30_000
-RETRY_CAP = 15.0  # seconds between tries at most: 4 requests a minute to a server that is down
+JOIN_WAIT = 10.0  # seconds the sync loop waits for a join before it carries on without it
 # Lazy-loaded members and no presence: the bot needs timelines, not every member list.
 SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
@@ -48,6 +51,16 @@ SYNC_FILTER = {
     },
 }
 _PILL = re.compile(r'<a\s+href="https://matrix\.to/#/(@[^"?]+)[^"]*"\s*>(.*?)</a>', re.S)
+
+
+class RoomChangeDone:
+    """A kick or leave carried out: it makes no event of its own to record."""
+
+    event_id = ""
+
+
+class GapNotFilled(RuntimeError):
+    """Events a limited timeline skipped could not be fetched, for now."""
 
 
 class SystemClock:
@@ -79,11 +92,12 @@ class Ako:
         self.e2ee: e2ee.Encryption | None = None
         self.new_crypto_store = False
         self._synced = asyncio.Event()  # set after the first sync: nio knows the rooms, the outbox may send
-        self._outbox_wake = asyncio.Event()
-        self._reconnected = asyncio.Event()  # a sync succeeded after failing: the outbox stops waiting
+        self.sender: OutboxSender | None = None
         self._stopping = asyncio.Event()
         self._syncing: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
+        self._joining: dict[str, asyncio.Task] = {}  # invites being accepted, by room
+        self.flood = FloodGate()
 
     # --- start-up
 
@@ -199,6 +213,7 @@ class Ako:
         self.dispatcher = Dispatcher(registry, services, self.enqueue)
         self.scheduler = Scheduler(services, self.enqueue)
         services.timetable = self.scheduler  # handlers tell the clock when they change what is due
+        self.sender = OutboxSender(self.repos.outbox, self._send, self.clock)
 
     async def close(self) -> None:
         if self.client:
@@ -276,9 +291,15 @@ class Ako:
                 continue
             if delay > 1.0:
                 log.info("Sync works again")
-                self._reconnected.set()
+                self.sender.reconnected.set()  # the outbox stops waiting
             delay = 1.0
-            await self._process(resp, token, skip_timeline=first_start)
+            try:
+                await self._process(resp, token, skip_timeline=first_start)
+            except Exception as e:  # a gap that could not be filled, a timeout: the same batch again later
+                log.warning("Could not process a sync (%s: %s); trying it again in %.0f s", type(e).__name__, e, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RETRY_CAP) * random.uniform(0.9, 1.1)
+                continue
             token = resp.next_batch
             await self.repos.sync.save_next_batch(token)
             first_start = False
@@ -301,11 +322,17 @@ class Ako:
         for room_id, info in resp.rooms.join.items():
             events = [e.source for e in info.timeline.events]
             known = await self.repos.sync.is_joined(room_id)
-            if not known:
+            # a new room's gap matters only when it hides the bot's join (and what came after it)
+            gap_counts = known or self._own_join_at(events) is None
+            if info.timeline.limited and since and not skip_timeline and gap_counts:
+                events = await self._fill_gap(room_id, info.timeline.prev_batch, since, find_own_join=not known) + events
+            if not known or self._own_join_at(events) is not None:
+                # Only what happened after the bot joined counts, also when this batch is handled
+                # again after a crash (the room is then already recorded as joined).
                 events = self._after_own_join(events)
+            if not known:
                 await self.repos.sync.mark_joined(room_id, self.clock.now())
-            elif info.timeline.limited and since and not skip_timeline:
-                events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
+                crash_point("room-recorded")
             if skip_timeline:
                 continue
             for event in events:
@@ -322,25 +349,38 @@ class Ako:
         except Exception:
             log.exception("Event %s in %s could not be handled", event.get("event_id"), room_id)
 
-    def _after_own_join(self, events: list[dict]) -> list[dict]:
-        """Only what happened after the bot joined counts; without our join in view, nothing does."""
+    def _own_join_at(self, events: list[dict]) -> int | None:
+        """Where the bot's latest join is among ``events`` (a profile change is not a join)."""
         for i in range(len(events) - 1, -1, -1):
             e = events[i]
-            if e.get("type") == "m.room.member" and e.get("state_key") == self.user_id and e.get("content", {}).get("membership") == "join":
-                return events[i + 1 :]
-        return []
+            if e.get("type") == "m.room.member" and e.get("state_key") == self.user_id and (e.get("content") or {}).get("membership") == "join":
+                before = ((e.get("unsigned") or {}).get("prev_content") or {}).get("membership")
+                if before != "join":
+                    return i
+        return None
 
-    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[dict]:
-        """A limited timeline skipped events: fetch them from /messages back to where we were."""
+    def _after_own_join(self, events: list[dict]) -> list[dict]:
+        """Only what happened after the bot joined counts; without our join in view, nothing does."""
+        i = self._own_join_at(events)
+        return [] if i is None else events[i + 1 :]
+
+    async def _fill_gap(self, room_id: str, prev_batch: str, since: str, find_own_join: bool = False) -> list[dict]:
+        """A limited timeline skipped events: fetch them from /messages back to where we were (for a
+        room just joined, back to the bot's join). A failure that may pass raises: the sync batch is
+        then handled again, rather than its token saved with events missing."""
         fetched: list[dict] = []
         start = prev_batch
         for _ in range(50):  # at most 5,000 events per gap
             resp = await self.client.room_messages(room_id, start=start, end=since, direction=nio.MessageDirection.back, limit=100)
             if isinstance(resp, nio.ErrorResponse):
-                log.warning("Could not fill the gap in %s: %s", room_id, resp.message)
-                break
+                if resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):  # never readable: carry on without it
+                    log.warning("Could not fill the gap in %s: %s %s", room_id, resp.status_code, resp.message)
+                    break
+                raise GapNotFilled(f"filling the gap in {room_id} failed: {resp.status_code or 'no error code'}: {resp.message}")
             fetched.extend(e.source for e in resp.chunk)
             if not resp.chunk or not resp.end or resp.end == start:
+                break
+            if find_own_join and self._own_join_at(list(reversed(fetched))) is not None:
                 break
             start = resp.end
         fetched.reverse()
@@ -363,15 +403,32 @@ class Ako:
             log.info("Declining invite to %s from %s (direct=%s): not an operator, staff or a school's user", room_id, inviter, direct)
             self._decline_later(room_id)
             return
+        task = self._joining.get(room_id)
+        if task is None:
+            task = asyncio.create_task(self._join(room_id, inviter, direct), name=f"join {room_id}")
+            self._joining[room_id] = task
+            self._background.add(task)
+            task.add_done_callback(lambda t: (self._background.discard(t), self._joining.pop(room_id, None)))
+        try:  # usually done at once; a room whose server does not answer must not hold up every class
+            await asyncio.wait_for(asyncio.shield(task), JOIN_WAIT)
+        except asyncio.TimeoutError:
+            log.warning("Joining %s is taking more than %.0f s; carrying on, the join goes on in the background", room_id, JOIN_WAIT)
+
+    async def _join(self, room_id: str, inviter: str, direct: bool) -> None:
         resp = None
         for attempt in range(5):  # a federated invite may not have reached our server's view yet
-            resp = await self.client.join(room_id)
-            if not isinstance(resp, nio.ErrorResponse):
+            try:
+                resp = await self.client.join(room_id)
+            except Exception as e:  # a timeout, a connection reset: a room's server that does not answer
+                resp = e
+            if not isinstance(resp, (nio.ErrorResponse, Exception)):
                 break
             await asyncio.sleep(0.3 * (attempt + 1))
-        if isinstance(resp, nio.ErrorResponse):
-            log.warning("Could not join %s after invite from %s: %s", room_id, inviter, resp.message)
+        if isinstance(resp, (nio.ErrorResponse, Exception)):
+            why = resp.message if isinstance(resp, nio.ErrorResponse) else f"{type(resp).__name__}: {resp}"
+            log.warning("Could not join %s after invite from %s: %s", room_id, inviter, why)
             return
+        crash_point("joined")
         if direct and await self.repos.rooms.get(room_id) is None:
             await self.repos.rooms.add(room_id, "dm", None, inviter, self.clock.now())
         log.info("Joined %s on invite from %s%s", room_id, inviter, " (direct message)" if direct else "")
@@ -412,8 +469,11 @@ class Ako:
         reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
         if relates.get("is_falling_back"):
             reply_to = None
+        if self.flood.ignoring(event["sender"], time.monotonic()):
+            log.info("Ignoring command %s from %s: too many failed commands in a row", event["event_id"], event["sender"])
+            return
         crash_point("received")
-        await self.dispatcher.handle(
+        outcome = await self.dispatcher.handle(
             CommandEvent(
                 sender=event["sender"],
                 room_id=room_id,
@@ -424,6 +484,11 @@ class Ako:
             )
         )
         crash_point("committed")
+        if outcome in (Outcome.REFUSED, Outcome.USER_ERROR, Outcome.BUG) and self.flood.failed(event["sender"], time.monotonic()):
+            log.warning("%s sent %d commands in %.0f s that could not be acted on; ignoring theirs for %.0f s",
+                        event["sender"], self.flood.limit, self.flood.window, self.flood.quiet)
+            async with self.db.transaction():
+                await self.enqueue([Message(room_id, flood_notice(self.flood, self.prefix), reply_to=event["event_id"])])
 
     # --- sending
 
@@ -435,6 +500,14 @@ class Ako:
                 content = {"redacts": message.event_id, "reason": message.reason}
                 await self.repos.outbox.put(message.room_id, "m.room.redaction", content, now)
                 continue
+            if isinstance(message, RoomChange):
+                content = {
+                    "kick": {"user_id": message.user_id, "reason": message.reason},
+                    "leave": {},
+                    "state": {"type": message.event_type, "state_key": "", "content": message.content},
+                }[message.kind]
+                await self.repos.outbox.put(message.room_id, f"ako.{message.kind}", content, now)
+                continue
             if message.file is not None:
                 data, filename, mimetype = message.file
                 mxc = await self.gateway.upload(data, filename, mimetype)
@@ -445,57 +518,41 @@ class Ako:
                     key = key and f"{key}.file"
                 await self.repos.outbox.put(message.room_id, "m.room.message", content, now, txn_id=key)
                 continue
+            if message.media is not None:
+                await self.repos.outbox.put(message.room_id, "m.room.message", render.media_content(message), now, txn_id=message.txn_key)
+                continue
             for i, piece in enumerate(render.split_markdown(message.markdown)):
                 part = Message(**{**message.__dict__, "markdown": piece})
                 # a stable key makes the send idempotent; the first event carries it as is (outbox.sent_event)
                 key = message.txn_key and (message.txn_key if i == 0 else f"{message.txn_key}.{i + 1}")
                 await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(part), now, txn_id=key)
-        self._outbox_wake.set()
+        self.sender.wake.set()
+
+    async def _send(self, item) -> object:
+        """One queued event to the homeserver; encrypted rooms get encrypted events (see
+        bot/encryption.py for whose devices get the keys), redactions are never encrypted."""
+        c = item.content
+        if item.event_type == "m.room.redaction":
+            return await self.client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
+        if item.event_type == "ako.state":  # refused (403): recorded as undeliverable, with the reason
+            resp = await self.client.room_put_state(item.room_id, c["type"], c["content"], state_key=c["state_key"])
+            return resp if isinstance(resp, nio.ErrorResponse) else RoomChangeDone()
+        if item.event_type in ("ako.kick", "ako.leave"):
+            if item.event_type == "ako.kick":
+                resp = await self.client.room_kick(item.room_id, c["user_id"], c.get("reason"))
+            else:
+                resp = await self.client.room_leave(item.room_id)
+            if isinstance(resp, nio.ErrorResponse) and resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):
+                # not (or no longer) there: nothing left to do
+                log.info("%s in %s: nothing to do (%s %s)", item.event_type, item.room_id, resp.status_code, resp.message)
+            elif isinstance(resp, nio.ErrorResponse):
+                return resp
+            return RoomChangeDone()
+        return await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
 
     async def _send_outbox(self) -> None:
-        """Send queued events in order, each with its fixed transaction id (a resend is deduplicated).
-
-        Encrypted rooms get encrypted events (see bot/encryption.py for whose devices get the keys)."""
-        await self._synced.wait()
-        delay = 1.0
-        while True:
-            self._outbox_wake.clear()
-            pending = await self.repos.outbox.unsent()
-            for item in pending:
-                try:
-                    if item.event_type == "m.room.redaction":  # never encrypted
-                        c = item.content
-                        resp = await self.client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
-                    else:
-                        resp = await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
-                except Exception as e:  # network trouble: keep the row, try again later
-                    log.warning("Sending to %s failed (%s); retrying in %.0f s, or as soon as sync works again", item.room_id, e, delay)
-                    await self._retry_pause(delay)
-                    delay = min(delay * 2, RETRY_CAP)
-                    break
-                if isinstance(resp, nio.ErrorResponse):
-                    give_up = item.attempts >= 4 or resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE")
-                    log.warning("Sending to %s refused: %s %s%s", item.room_id, resp.status_code, resp.message, " (giving up)" if give_up else "")
-                    await self.repos.outbox.mark_failed(item.id, f"{resp.status_code} {resp.message}", give_up, self.clock.now())
-                    if not give_up:
-                        await self._retry_pause(delay)
-                        delay = min(delay * 2, RETRY_CAP)
-                        break
-                    continue
-                delay = 1.0
-                crash_point("sent")
-                await self.repos.outbox.mark_sent(item.id, resp.event_id, self.clock.now())
-            else:
-                if len(pending) < 200:
-                    await self._outbox_wake.wait()
-
-    async def _retry_pause(self, seconds: float) -> None:
-        """Wait before trying to send again; a sync that works again ends the wait early."""
-        self._reconnected.clear()
-        try:
-            await asyncio.wait_for(self._reconnected.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
+        await self._synced.wait()  # nio knows the rooms
+        await self.sender.run()
 
 
 def command_text(content: dict) -> str:

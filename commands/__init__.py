@@ -11,5 +11,6 @@ def load() -> Registry:
     from . import blocking, privacy  # noqa: F401
     from . import digest, forum, reminders, zones  # noqa: F401
     from . import programmes, staffroom  # noqa: F401
+    from . import marking, overview  # noqa: F401
 
     return registry

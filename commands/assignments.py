@@ -19,7 +19,7 @@ from storage.repositories import Repositories
 from . import when
 from .context import Context, GatewayError, Message, OnServices, Role, Services, Where
 from .converters import AssignmentId, Choice, ClassCode, Markdown, Number, ParseEnv, Text, UserId, When
-from .errors import BadArgument, Conflict, NotAllowed, NotFound
+from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .registry import Param, registry
 
 log = logging.getLogger("ako.assignments")
@@ -51,8 +51,24 @@ async def find(ctx: Context, short_id: str) -> Assignment:
     found = await ctx.repos.assignments.by_number(ctx.klass.id, int(short_id[1:]))
     teacher = teaches(ctx)
     if found is None or (not found.published and not teacher):
-        raise NotFound(f"{ctx.klass.name} has no assignment {short_id}. `{ctx.prefix}assignments` lists them.")
+        raise NotFound(f"{ctx.klass.name} has no assignment {short_id}; {await _which_exist(ctx, teacher)}")
     return found
+
+
+async def _which_exist(ctx: Context, teacher: bool) -> str:
+    numbers = [a.number for a in await ctx.repos.assignments.of_class(ctx.klass.id, published_only=not teacher)]
+    if not numbers:
+        return "it has no assignments yet." + (f" Set one with `{ctx.prefix}assign new`." if teacher else "")
+    return f"its assignments are {id_ranges('A', numbers)}. `{ctx.prefix}assignments` lists them."
+
+
+async def unknown_class(repos: Repositories, user: str, code: str) -> str:
+    """A class code that names no class: say which classes the person is in (never anyone else's codes,
+    which are how learners join)."""
+    mine = [k for k, _ in await repos.classes.of_user(user)]
+    if not mine:
+        return f"No class has the code {code}, and you are in no class yet."
+    return f"No class has the code {code}; yours: {', '.join(k.label for k in mine)}."
 
 
 async def learner_in_class(ctx: Context, user: str) -> str:
@@ -592,7 +608,7 @@ async def assign_copy(ctx: Context, assignment: str, target: str) -> None:
     a = await find(ctx, assignment)
     other = await ctx.repos.classes.by_code(target)
     if other is None:
-        raise NotFound(f"No class has the code {target}. `{ctx.prefix}classes` lists yours.")
+        raise NotFound(await unknown_class(ctx.repos, ctx.caller.user_id, target))
     if other.id == ctx.klass.id:
         raise Conflict(f"{a.short_id} is already in {other.name}; give the code of another class.")
     if await ctx.repos.classes.role_of(other.id, ctx.caller.user_id) != "teacher" and not ctx.caller.is_operator:

@@ -95,17 +95,13 @@ async def server_acl(ctx: Context) -> ServerAcl:
     return ServerAcl(content, not_denied)
 
 
-async def _apply_everywhere(ctx: Context, acl: ServerAcl) -> tuple[int, int]:
-    """Write the ACL into every room of every class; (written, failed)."""
-    written = failed = 0
-    for room in await ctx.repos.rooms.of_every_class():
-        try:
-            await ctx.rooms.set_state(room.room_id, ACL, "", acl.content)
-            written += 1
-        except GatewayError as e:
-            failed += 1
-            log.warning("Could not set the server ACL in %s: %s", room.room_id, e)
-    return written, failed
+async def _apply_everywhere(ctx: Context, acl: ServerAcl) -> int:
+    """Queue the ACL for every room of every class (the outbox writes it, in order with what was
+    queued there before; a room that refuses it is logged and shown by `ako check`). How many rooms."""
+    rooms = await ctx.repos.rooms.of_every_class()
+    for room in rooms:
+        ctx.set_room_state(room.room_id, ACL, acl.content)
+    return len(rooms)
 
 
 async def _remove_users_of(ctx: Context, server: str, reason: str) -> tuple[set[str], int]:
@@ -125,10 +121,10 @@ async def _remove_users_of(ctx: Context, server: str, reason: str) -> tuple[set[
             log.warning("Could not read the members of %s: %s", room.room_id, e)
             present = set()
         for user in sorted(present | by_class[room.class_id]):
-            await ctx.rooms.kick(room.room_id, user, reason)
+            ctx.remove_from_room(room.room_id, user, reason)  # through the outbox, once the block is committed
         by_class[room.class_id] |= present
     for dm in await ctx.repos.rooms.dms_on(server):
-        await ctx.rooms.leave(dm.room_id)
+        ctx.leave_room(dm.room_id)
         await ctx.repos.rooms.remove(dm.room_id)
     users = set().union(*by_class.values()) if by_class else set()
     return users, sum(1 for found in by_class.values() if found)
@@ -157,16 +153,14 @@ async def school_block(ctx: Context, server: str) -> None:
     new = await ctx.repos.blocked.add(server, ctx.caller.user_id, ctx.now)
     users, classes = await _remove_users_of(ctx, server, f"{server} is blocked in this cluster")
     acl = await server_acl(ctx)
-    written, failed = await _apply_everywhere(ctx, acl)
+    written = await _apply_everywhere(ctx, acl)
     lines = [f"{server} is {'now' if new else 'still'} blocked."]
     lines.append(
         f"Removed {len(users)} of its users from {classes} class{'es' if classes != 1 else ''}."
         if users else "None of its users were in a class."
     )
     denied = ", ".join(acl.content["deny"]) or "nothing"
-    lines.append(f"Server ACL written to {written} room{'s' if written != 1 else ''} (deny: {denied}; allow: everyone else).")
-    if failed:
-        lines.append(f"{failed} room{'s' if failed != 1 else ''} refused the ACL; see the log.")
+    lines.append(f"Server ACL on its way to {written} room{'s' if written != 1 else ''} (deny: {denied}; allow: everyone else).")
     ctx.reply("\n".join(lines) + _acl_note(acl, server))
 
 
@@ -180,9 +174,9 @@ async def school_unblock(ctx: Context, server: str) -> None:
     if not await ctx.repos.blocked.remove(server):
         raise NotFound(f"{server} is not blocked. `{ctx.prefix}school blocked` lists the blocked servers.")
     acl = await server_acl(ctx)
-    written, _ = await _apply_everywhere(ctx, acl)
+    written = await _apply_everywhere(ctx, acl)
     denied = ", ".join(acl.content["deny"]) or "nothing"
-    ctx.reply(f"{server} is no longer blocked. Server ACL rewritten in {written} rooms (deny: {denied}).")
+    ctx.reply(f"{server} is no longer blocked. Server ACL on its way to {written} rooms (deny: {denied}).")
 
 
 @registry.command("school blocked", who=Role.OPERATOR, summary="The servers blocked in this cluster.", reads_only=True)

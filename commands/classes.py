@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
-import secrets
 
 from storage.models import server_of
 
 from . import provision
-from .context import Context, Role, Where
+from .context import Context, GatewayError, Role, Where
 from .converters import ClassCode, Choice, Text, TimeZone, UserId
 from .errors import Conflict, NotAllowed, NotFound
 from .registry import Param, registry
 
+log = logging.getLogger("ako.classes")
+
 
 async def _new_code(ctx: Context, name: str) -> str:
+    """A free code made up from the command's event: handled again after a crash, the same code
+    (the rooms made before the crash name it)."""
     stem = re.sub(r"[^A-Za-z]", "", name).upper()[:4] or "CLASS"
-    for _ in range(50):
-        code = f"{stem}{secrets.randbelow(900) + 100}"
+    for attempt in range(50):
+        code = f"{stem}{int(hashlib.sha256(f'{ctx.event_id}.{attempt}'.encode()).hexdigest(), 16) % 900 + 100}"
         if not await ctx.repos.classes.code_taken(code):
             return code
     raise Conflict("I could not find a free class code; choose one yourself.")
@@ -79,9 +84,11 @@ async def class_code(ctx: Context, action: str | None) -> None:
     if action == "reset":
         code = await _new_code(ctx, klass.name)
         await ctx.repos.classes.set_code(klass.id, code)
+        await provision.write_class_record(ctx, await ctx.repos.classes.get(klass.id))
         ctx.reply(f"The new class code of {klass.name} is **{code}**; the old one no longer works.")
     elif action == "off":
         await ctx.repos.classes.set_code_enabled(klass.id, False)
+        await provision.write_class_record(ctx, await ctx.repos.classes.get(klass.id))
         ctx.reply(f"Joining {klass.name} by code is off. `{ctx.prefix}class code reset` turns it on with a new code.")
     else:
         state = "" if klass.code_enabled else " (joining by code is off)"
@@ -98,7 +105,12 @@ async def class_code(ctx: Context, action: str | None) -> None:
 async def class_add(ctx: Context, users: list[str]) -> None:
     lines = []
     for user in users:
-        added, _ = await provision.enrol_learner(ctx, ctx.klass, user)
+        try:
+            added, _ = await provision.enrol_learner(ctx, ctx.klass, user)
+        except GatewayError as e:  # one learner's server refusing must not undo (or orphan) the others
+            log.warning("Could not add %s to %s: %s", user, ctx.klass.code, e)
+            lines.append(f"{user} could not be invited (their server refused or did not answer); nothing was recorded for them. Try again later.")
+            continue
         lines.append(f"{user} {'added' if added else 'was already in the class; invited again'}.")
     ctx.reply("\n".join(lines))
 
@@ -118,7 +130,9 @@ async def class_remove(ctx: Context, user: str) -> None:
     if role == "teacher" and len(await ctx.repos.classes.members(klass.id, "teacher")) == 1:
         raise Conflict(f"{user} is the only teacher of {klass.name}; add another teacher first.")
     await ctx.repos.classes.remove_member(klass.id, user)
-    await provision.remove_everywhere(ctx, klass, user, f"Removed from {klass.name} by {ctx.caller.user_id}")
+    await provision.remove_everywhere(
+        ctx, klass, user, f"Removed from {klass.name} by {ctx.caller.user_id}", was_teacher=role == "teacher"
+    )
     ctx.reply(f"{user} is no longer in {klass.name}. Their work and grades are kept.")
 
 
@@ -199,6 +213,7 @@ async def classes(ctx: Context) -> None:
 )
 async def class_timezone(ctx: Context, zone: str) -> None:
     await ctx.repos.classes.set_timezone(ctx.klass.id, zone)
+    await provision.write_class_record(ctx, await ctx.repos.classes.get(ctx.klass.id))
     ctx.reply(f"Times in {ctx.klass.name} are now read and shown in {zone}.")
 
 

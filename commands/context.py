@@ -63,6 +63,7 @@ class RoomGateway(Protocol):
         directory: bool = False,  # listed in the server's public room directory
         alias: str | None = None,  # local part of a canonical alias on the bot's server
         guest_access: str = "forbidden",
+        key: str | None = None,  # names the room before it exists: the same key, the same room (a replay)
     ) -> str: ...
 
     async def add_child(self, space_id: str, room_id: str) -> None: ...
@@ -162,6 +163,24 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class Media:
+    """A file already in the media repository (``mxc://``), sent as its own event: ``m.image`` for
+    pictures, ``m.file`` and the like for the rest, so any client shows or opens it."""
+
+    url: str
+    name: str
+    mimetype: str | None = None
+    size: int | None = None
+    width: int | None = None  # pixels, for images
+    height: int | None = None
+
+    @property
+    def msgtype(self) -> str:
+        kind = (self.mimetype or "").split("/", 1)[0]
+        return {"image": "m.image", "video": "m.video", "audio": "m.audio"}.get(kind, "m.file")
+
+
+@dataclass(frozen=True)
 class Message:
     """A reply or notice to send, in markdown. ``mentions`` are the only users pinged."""
 
@@ -173,6 +192,7 @@ class Message:
     room_mention: bool = False
     file: tuple[bytes, str, str] | None = None  # (data, filename, mimetype): sent as m.file
     txn_key: str | None = None  # a stable key makes the send idempotent across replays
+    media: Media | None = None  # sent as that media's event, the markdown as its caption
 
 
 class OnServices:
@@ -210,6 +230,19 @@ class OnServices:
         """Take an event out of a room, once this handler's records are committed."""
         self.outgoing.append(Redaction(room_id, event_id, reason))
 
+    def remove_from_room(self, room_id: str, user_id: str, reason: str) -> None:
+        """Kick someone out of a room, once this handler's records are committed."""
+        self.outgoing.append(RoomChange(room_id, "kick", user_id, reason))
+
+    def leave_room(self, room_id: str) -> None:
+        """Ako leaves a room, once this handler's records are committed (after what it queued there)."""
+        self.outgoing.append(RoomChange(room_id, "leave"))
+
+    def set_room_state(self, room_id: str, event_type: str, content: dict) -> None:
+        """Write a state event (state key "") once this handler's records are committed: a rate limit
+        on state events never holds the database."""
+        self.outgoing.append(RoomChange(room_id, "state", event_type=event_type, content=content))
+
 
 @dataclass(frozen=True)
 class Redaction:
@@ -219,6 +252,19 @@ class Redaction:
     room_id: str
     event_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class RoomChange:
+    """A kick, Ako's leave or a state event, sent through the outbox like a redaction: in order with
+    what was queued for the room before it, once, and never while a handler holds the database."""
+
+    room_id: str
+    kind: str  # "kick" | "leave" | "state"
+    user_id: str | None = None
+    reason: str = ""
+    event_type: str | None = None  # state: its type (state key "")
+    content: dict | None = None  # state: its content
 
 
 @dataclass
@@ -243,9 +289,14 @@ class Context(OnServices):
     def in_dm(self) -> bool:
         return self.room is not None and self.room.kind == "dm"
 
-    def reply(self, markdown: str, *, mentions: tuple[str, ...] = (), file: tuple[bytes, str, str] | None = None) -> None:
+    def reply(
+        self, markdown: str, *, mentions: tuple[str, ...] = (), file: tuple[bytes, str, str] | None = None,
+        media: Media | None = None,
+    ) -> None:
         """Answer where the command was asked: in its thread, as a reply to it."""
         self.outgoing.append(
-            Message(self.room_id, markdown, mentions, reply_to=self.event_id, thread_root=self.thread_root, file=file)
+            Message(
+                self.room_id, markdown, mentions, reply_to=self.event_id, thread_root=self.thread_root, file=file, media=media
+            )
         )
 

@@ -173,3 +173,16 @@ class Number(Converter):
         if self.maximum is not None and value > self.maximum:
             raise BadArgument(f"The {self.metavar} must be at most {self.maximum:g}.")
         return value
+
+
+class Version(Converter):
+    """A version of a learner's work: ``v2`` (or ``2``)."""
+
+    metavar = "vN"
+    _RE = re.compile(r"^[Vv]?(\d{1,6})\Z")
+
+    def convert(self, text, env) -> int:
+        m = self._RE.match(text.strip())
+        if not m or int(m.group(1)) < 1:
+            raise BadArgument(f"“{text}” is not a version; write v1, v2, …")
+        return int(m.group(1))

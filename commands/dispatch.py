@@ -161,6 +161,9 @@ class Dispatcher:
             tokens = tokens[used:]
             room = await repos.rooms.get(event.room_id)
             klass = await repos.classes.get(room.class_id) if room and room.class_id is not None else None
+            if cmd.needs_class and klass is None and not (tokens and await repos.classes.by_code(tokens[0].text)):
+                marked = await repos.marking.class_marked_in(event.sender, event.room_id)  # marking in a DM
+                klass = await repos.classes.get(marked) if marked is not None else None
             if cmd.needs_class and klass is None:
                 if not tokens:
                     raise BadArgument(
@@ -170,7 +173,9 @@ class Dispatcher:
                 code = tokens[0].text
                 klass = await repos.classes.by_code(code)
                 if klass is None:
-                    raise NotFound(f"No class has the code {code}. {prefix}classes lists yours.")
+                    from .assignments import unknown_class
+
+                    raise NotFound(await unknown_class(repos, event.sender, code))
                 tokens = tokens[1:]
             caller = await self.caller(event.sender, klass.id if klass else None)
             ctx = Context(

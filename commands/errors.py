@@ -37,3 +37,24 @@ class Conflict(UserError):
 
 class UnknownCommand(UserError):
     """No command by that name."""
+
+
+def id_ranges(letter: str, numbers: list[int]) -> str:
+    """Short ids as a reader scans them: ``A1–A3, A5``; for "not found" sentences that say what exists."""
+    parts: list[str] = []
+    run: list[int] = []
+    for n in sorted(set(numbers)):
+        if run and n != run[-1] + 1:
+            parts.append(_run(letter, run))
+            run = []
+        run.append(n)
+    if run:
+        parts.append(_run(letter, run))
+    return ", ".join(parts)
+
+
+def _run(letter: str, run: list[int]) -> str:
+    if len(run) == 1:
+        return f"{letter}{run[0]}"
+    joiner = ", " if len(run) == 2 else "–"
+    return f"{letter}{run[0]}{joiner}{letter}{run[-1]}"

@@ -14,11 +14,12 @@ import re
 from datetime import datetime, timezone
 
 from storage.forum import Topic, TopicActivity
+from storage.outbox import fresh_txn_id
 
 from . import when
 from .context import Context, GatewayError, Role, Where
 from .converters import Choice, Converter, Markdown, Text
-from .errors import BadArgument, Conflict, NotFound
+from .errors import BadArgument, Conflict, NotFound, id_ranges
 from .registry import Param, registry
 from .zones import shown_tz
 
@@ -39,7 +40,10 @@ class TopicId(Converter):
 
 
 def root_txn(class_id: int, number: int) -> str:
-    return f"ako.topic.{class_id}.{number}"
+    """A transaction id for a topic's root that was never used before: topic numbers are reused
+    once `!forget` deletes the last topic, and a homeserver silently drops a send whose id it has
+    seen. A replay after a crash rolled this back with the topic, so a new one is harmless."""
+    return fresh_txn_id(f"topic.{class_id}.{number}")
 
 
 async def class_room_of(ctx: Context) -> str:
@@ -52,7 +56,9 @@ async def class_room_of(ctx: Context) -> str:
 async def find(ctx: Context, number: int) -> Topic:
     topic = await ctx.repos.topics.by_number(ctx.klass.id, number)
     if topic is None:
-        raise NotFound(f"{ctx.klass.name} has no topic T{number}. `{ctx.prefix}topics` lists them.")
+        found = [a.topic.number for a in await ctx.repos.topics.activity(ctx.klass.id, include_closed=True)]
+        exist = f"its topics are {id_ranges('T', found)}" if found else "it has no topics yet"
+        raise NotFound(f"{ctx.klass.name} has no topic T{number}; {exist}. `{ctx.prefix}topics` lists the open ones.")
     return topic
 
 

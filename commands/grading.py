@@ -31,6 +31,7 @@ from .context import Context, Role, Where
 from .converters import AssignmentId, Converter, Markdown, ParseEnv, UserId
 from .errors import BadArgument
 from .registry import Param, registry
+from . import marking as queue
 
 _NUMBER = r"\d{1,6}(?:[.,]\d{1,4})?"
 _SCORE = re.compile(rf"^(-?{_NUMBER})(?:/(-?{_NUMBER}))?$")
@@ -137,11 +138,16 @@ async def _whose_work(ctx: Context, named: str | None) -> str:
     return await learner_in_class(ctx, named)
 
 
-async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
-    """The message to the learner's work room only; elsewhere the teacher gets ``done``, which must not repeat it."""
+async def _deliver(ctx: Context, learner: str, message: str, done: str, session=None, outcome: str = "") -> None:
+    """The message to the learner's work room only; elsewhere the teacher gets ``done``, which must not repeat it.
+    In a marking session, ``done`` comes with the next submission to mark."""
     work_room = await work_room_of(ctx, learner)
     if ctx.room_id == work_room:
         ctx.reply(message, mentions=(learner,))
+        return
+    if session is not None:  # a session runs in the staff room or the teacher's own DM: nothing to take out
+        ctx.send(work_room, message, mentions=(learner,))
+        await queue.step(ctx, session, outcome, done)
         return
     ctx.send(work_room, message, mentions=(learner,))
     room = ctx.room
@@ -158,19 +164,24 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str) -> None:
 
 @registry.command(
     "grade",
-    Param("assignment", AssignmentId()),
+    Param("assignment", AssignmentId(), optional=True),
     Shown("marking", GradeWords(), rest=True, shown="[@learner] <score>[/<max>] [feedback]"),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Grade a learner's work, with feedback; both go to their work room only.",
     details=(
         "In a work room: `!grade A1 17/20 Clear method, check units.` Anywhere else, name the learner: "
-        "`!grade A1 @ben:school-b.example 17`. The maximum defaults to the assignment's points."
+        "`!grade A1 @ben:school-b.example 17`. The maximum defaults to the assignment's points. "
+        "In a marking session (`!mark A1`), `!grade 17 feedback…` grades the work shown."
     ),
 )
-async def grade(ctx: Context, assignment: str, marking: Marking) -> None:
-    a = await find(ctx, assignment)
-    learner = await _whose_work(ctx, marking.learner)
+async def grade(ctx: Context, assignment: str | None, marking: Marking) -> None:
+    session = None
+    if assignment is None:
+        session, a, learner = await queue.shown(ctx, marking.learner)
+    else:
+        a = await find(ctx, assignment)
+        learner = await _whose_work(ctx, marking.learner)
     score, maximum = score_within(marking.score, a.points, a.short_id)
     sub = await ctx.repos.submissions.latest(a.id, learner)
     version = sub.version if sub else None
@@ -180,22 +191,30 @@ async def grade(ctx: Context, assignment: str, marking: Marking) -> None:
     if marking.text:
         message += f"\n\n{marking.text}"
     what = "grade and feedback" if marking.text else "grade"
-    await _deliver(ctx, learner, message, f"Recorded {learner}'s grade for {a.short_id}; the {what} went to their work room only.")
+    done = f"Recorded {learner}'s grade for {a.short_id}; the {what} went to their work room only."
+    await _deliver(ctx, learner, message, done, session, "graded")
 
 
 @registry.command(
     "return",
-    Param("assignment", AssignmentId()),
+    Param("assignment", AssignmentId(), optional=True),
     Shown("marking", ReturnWords(), rest=True, optional=True, shown="[@learner] [note]"),
     who=Role.TEACHER,
     where=Where.CLASS,
     summary="Hand work back to a learner and ask for a new version.",
-    details="In a work room: `!return A1 Add your method.` Elsewhere: `!return A1 @ben:school-b.example Add your method.`",
+    details=(
+        "In a work room: `!return A1 Add your method.` Elsewhere: `!return A1 @ben:school-b.example Add your method.` "
+        "In a marking session (`!mark A1`), `!return Add your method.` hands back the work shown."
+    ),
 )
-async def return_(ctx: Context, assignment: str, marking: Marking | None) -> None:
+async def return_(ctx: Context, assignment: str | None, marking: Marking | None) -> None:
     marking = marking or Marking(None, None, "")
-    a = await find(ctx, assignment)
-    learner = await _whose_work(ctx, marking.learner)
+    session = None
+    if assignment is None:
+        session, a, learner = await queue.shown(ctx, marking.learner)
+    else:
+        a = await find(ctx, assignment)
+        learner = await _whose_work(ctx, marking.learner)
     sub = await ctx.repos.submissions.latest(a.id, learner)
     await ctx.repos.returns.add(a.id, learner, marking.text, sub.version if sub else None, ctx.caller.user_id, ctx.now)
     extension = await ctx.repos.extensions.get(a.id, learner)
@@ -216,7 +235,7 @@ async def return_(ctx: Context, assignment: str, marking: Marking | None) -> Non
     if blocked and ctx.room_id == await work_room_of(ctx, learner):
         message += blocked
     done += blocked
-    await _deliver(ctx, learner, message, done)
+    await _deliver(ctx, learner, message, done, session, "returned")
 
 
 def _work_summary(s: Standing) -> str:

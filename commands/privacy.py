@@ -16,7 +16,7 @@ from datetime import datetime
 from storage.models import server_of
 
 from .assignments import ask_to_confirm, confirmable
-from .context import Context, GatewayError, Role
+from .context import Context, Role
 from .converters import UserId
 from .errors import Conflict, NotAllowed
 from .exports import send_file_to_dm
@@ -137,7 +137,6 @@ async def _confirmed_forget(ctx: Context, payload: dict) -> None:
     # the reason stays in every room as part of the redaction: it must not name the person again
     reason = f"Right to be forgotten, at the request of {ctx.caller.user_id}."
 
-    redacted = failed = 0
     targets = [(m.room_id, m.event_id) for m in about if m.event_id]
     work_rooms = {r["class_id"]: r["room_id"] for r in own_rooms if r["kind"] == "work"}
     for sub in records.get("submissions", []):  # their own messages that were their work
@@ -145,22 +144,20 @@ async def _confirmed_forget(ctx: Context, payload: dict) -> None:
         room = work_rooms.get(a.class_id) if a else None
         if room:
             targets += [(room, e) for e in (sub["source_event_id"], sub["reply_event_id"]) if e]
-    for room_id, event_id in dict.fromkeys(targets):
-        try:
-            await ctx.rooms.redact(room_id, event_id, reason)
-            redacted += 1
-        except GatewayError as e:
-            failed += 1
-            log.warning("Could not redact %s in %s while forgetting a user: %s", event_id, room_id, e)
+    # Redactions, kicks and leaves go through the outbox, committed with the deletions below: in
+    # order in each room, once, and without holding the database while the homeserver rate-limits.
+    redactions = list(dict.fromkeys(targets))
+    for room_id, event_id in redactions:
+        ctx.redact(room_id, event_id, reason)
 
     classes = [k for k, role in await repos.classes.of_user(user)]
     for klass in classes:
         for room in await repos.rooms.all_of_class(klass.id):
             if room.room_id not in room_ids:
-                await ctx.rooms.kick(room.room_id, user, reason)
+                ctx.remove_from_room(room.room_id, user, reason)
     for room in own_rooms:  # their work rooms and our direct message: out of them, and out of the records
-        await ctx.rooms.kick(room["room_id"], user, reason)
-        await ctx.rooms.leave(room["room_id"])
+        ctx.remove_from_room(room["room_id"], user, reason)
+        ctx.leave_room(room["room_id"])
 
     done = await repos.personal.forget(user, room_ids, ledger_prefixes=[f"digest.{user_key(user)}."])
     await repos.outbox.forget([m.id for m in about])
@@ -168,7 +165,8 @@ async def _confirmed_forget(ctx: Context, payload: dict) -> None:
     deleted = ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in sorted(done.rows.items()))
     lines = [
         f"Forgot {user}: deleted {done.total} records ({deleted or 'none'}).",
-        f"Redacted {redacted} events about them" + (f"; {failed} could not be redacted (see the log)." if failed else "."),
+        f"Redacting {len(redactions)} events about them (in order, through my outbox; any I cannot redact is logged "
+        "and listed by `ako check`).",
         f"Removed them from {len(classes)} class{'es' if len(classes) != 1 else ''}.",
         f"What I cannot delete: {CANNOT_DELETE}",
     ]

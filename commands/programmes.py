@@ -28,11 +28,12 @@ from storage.models import server_of
 from storage.programmes import Programme, ProgrammeItem
 
 from . import when
-from .assignments import DEFAULT_POINTS, POINTS, STATE_DESCRIPTION_BYTES, number, publish
+from .assignments import DEFAULT_POINTS, POINTS, STATE_DESCRIPTION_BYTES, number, publish, unknown_class
 from .context import Context, GatewayError, Role
 from .converters import AssignmentId, ClassCode, Converter, Markdown, Number, Text, UserId
-from .errors import BadArgument, Conflict, NotAllowed, NotFound
+from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .offsets import Offset, offset_of, parse_offset
+from .provision import room_key
 from .registry import Param, registry
 
 log = logging.getLogger("ako.programmes")
@@ -109,14 +110,29 @@ class StartDate(Converter):
 # --- finding programmes and who may change them
 
 
-async def find(ctx: Context, pid: int) -> Programme:
+async def find(ctx: Context, pid: int | None) -> Programme:
+    """The programme named, or (no id given) the one whose room the command was typed in."""
+    if pid is None:
+        p = await ctx.repos.programmes.by_room(ctx.room_id)
+        if p is None:
+            raise BadArgument(
+                f"Name the programme (`{ctx.prefix}{ctx.command_name} P1 …`), or run it in the programme's own room."
+            )
+        return p
     p = await ctx.repos.programmes.get(pid)
     if p is None:
-        raise NotFound(f"There is no programme P{pid}. `{ctx.prefix}programmes` lists them.")
+        raise NotFound(f"There is no programme P{pid}; {await _which_exist(ctx)}")
     return p
 
 
-async def editable(ctx: Context, pid: int) -> Programme:
+async def _which_exist(ctx: Context) -> str:
+    found = [p.id for p in await ctx.repos.programmes.all()]
+    if not found:
+        return f'there are none yet: `{ctx.prefix}programme new "<title>"` starts one.'
+    return f"there {'is' if len(found) == 1 else 'are'} {id_ranges('P', found)}. `{ctx.prefix}programmes` lists them."
+
+
+async def editable(ctx: Context, pid: int | None) -> Programme:
     """The programme, when the caller is one of its authors (operators may change any)."""
     p = await find(ctx, pid)
     if not ctx.caller.is_operator and not await ctx.repos.programmes.is_author(p.id, ctx.caller.user_id):
@@ -136,7 +152,9 @@ async def room_for_more(ctx: Context, p: Programme) -> None:
 async def find_item(ctx: Context, p: Programme, number_: int) -> ProgrammeItem:
     item = await ctx.repos.programmes.item(p.id, number_)
     if item is None:
-        raise NotFound(f"{p.label} has no item I{number_}. `{ctx.prefix}programme show {p.short_id}` lists them.")
+        items = [i.number for i in await ctx.repos.programmes.items(p.id)]
+        exist = f"its items are {id_ranges('I', items)}" if items else "it has no items yet"
+        raise NotFound(f"{p.label} has no item I{number_}; {exist}. `{ctx.prefix}programme show {p.short_id}` lists them.")
     return item
 
 
@@ -260,6 +278,7 @@ async def programme_new(ctx: Context, title: str) -> None:
             f"`{ctx.prefix}programme show {p.short_id}` shows it."
         ),
         invite=[me],
+        key=room_key(ctx, f"programme room {p.short_id}"),
         history_visibility="shared",  # an author added later (and their server) gets the whole history
     )
     await ctx.repos.programmes.set_room(p.id, room)
@@ -276,12 +295,12 @@ async def programme_new(ctx: Context, title: str) -> None:
 
 @registry.command(
     "programme author add",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     Param("user", UserId()),
     who=Role.STAFF,
     summary="Make a member of staff of any registered school a co-author of a programme.",
 )
-async def programme_author_add(ctx: Context, programme: int, user: str) -> None:
+async def programme_author_add(ctx: Context, programme: int | None, user: str) -> None:
     p = await editable(ctx, programme)
     if not await ctx.repos.staff.is_staff(user):
         raise NotAllowed(
@@ -298,7 +317,7 @@ async def programme_author_add(ctx: Context, programme: int, user: str) -> None:
 
 @registry.command(
     "programme add",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     Param("title", Text("title", max_len=200)),
     Param("due", DueOffset(), keyword="due"),
     Param("points", POINTS, keyword="points", optional=True),
@@ -314,7 +333,7 @@ async def programme_author_add(ctx: Context, programme: int, user: str) -> None:
     ),
 )
 async def programme_add(
-    ctx: Context, programme: int, title: str, due: Offset, points: float | None, publish_at: Offset | None,
+    ctx: Context, programme: int | None, title: str, due: Offset, points: float | None, publish_at: Offset | None,
     description: str | None,
 ) -> None:
     p = await editable(ctx, programme)
@@ -331,14 +350,14 @@ async def programme_add(
 
 @registry.command(
     "programme resource",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     Param("title", Text("title", max_len=200)),
     Param("body", Markdown("resource"), body=True),
     who=Role.STAFF,
     summary="Add a resource (markdown, links) to a programme.",
     details='Example: `!programme resource P1 "Reading: Newton\'s laws"` with the text and links on the following lines.',
 )
-async def programme_resource(ctx: Context, programme: int, title: str, body: str) -> None:
+async def programme_resource(ctx: Context, programme: int | None, title: str, body: str) -> None:
     p = await editable(ctx, programme)
     await room_for_more(ctx, p)
     item = await ctx.repos.programmes.add_item(
@@ -349,7 +368,7 @@ async def programme_resource(ctx: Context, programme: int, title: str, body: str
 
 @registry.command(
     "programme import",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     Param("assignment", AssignmentId()),
     Param("source", ClassCode(), keyword="from"),
     Param("due", DueOffset(), keyword="due", optional=True),
@@ -361,17 +380,19 @@ async def programme_resource(ctx: Context, programme: int, title: str, body: str
         "unless you give one with `due week 2 fri 17:00`."
     ),
 )
-async def programme_import(ctx: Context, programme: int, assignment: str, source: str, due: Offset | None) -> None:
+async def programme_import(ctx: Context, programme: int | None, assignment: str, source: str, due: Offset | None) -> None:
     p = await editable(ctx, programme)
     await room_for_more(ctx, p)
     klass = await ctx.repos.classes.by_code(source)
     if klass is None:
-        raise NotFound(f"No class has the code {source}. `{ctx.prefix}classes` lists yours.")
+        raise NotFound(await unknown_class(ctx.repos, ctx.caller.user_id, source))
     if not ctx.caller.is_operator and await ctx.repos.classes.role_of(klass.id, ctx.caller.user_id) != "teacher":
         raise NotAllowed(f"Only a teacher of {klass.name} can bring its assignments into a programme.")
     a = await ctx.repos.assignments.by_number(klass.id, int(assignment[1:]))
     if a is None:
-        raise NotFound(f"{klass.name} has no assignment {assignment}.")
+        numbers = [x.number for x in await ctx.repos.assignments.of_class(klass.id)]
+        exist = f"its assignments are {id_ranges('A', numbers)}" if numbers else "it has no assignments yet"
+        raise NotFound(f"{klass.name} has no assignment {assignment}; {exist}.")
     offset = due or offset_of(a.due_at, a.published_at or a.created_at, ZoneInfo(klass.timezone))
     item = await ctx.repos.programmes.add_item(
         p.id, "assignment", a.title, a.description, a.points, offset.text(), None, f"{klass.code} {a.short_id}",
@@ -384,14 +405,14 @@ async def programme_import(ctx: Context, programme: int, assignment: str, source
 
 @registry.command(
     "programme move",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     Param("item", ItemId()),
     Param("position", Number("position", minimum=1, integer=True), keyword="to"),
     who=Role.STAFF,
     summary="Move an item of a programme to another place in its order.",
     details="Example: `!programme move P1 I3 to 1` makes I3 the first item.",
 )
-async def programme_move(ctx: Context, programme: int, item: int, position: int) -> None:
+async def programme_move(ctx: Context, programme: int | None, item: int, position: int) -> None:
     p = await editable(ctx, programme)
     found = await find_item(ctx, p, item)
     count = len(await ctx.repos.programmes.items(p.id))
@@ -404,12 +425,12 @@ async def programme_move(ctx: Context, programme: int, item: int, position: int)
 
 @registry.command(
     "programme remove",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     Param("item", ItemId()),
     who=Role.STAFF,
     summary="Remove an item from a programme (its history keeps it).",
 )
-async def programme_remove(ctx: Context, programme: int, item: int) -> None:
+async def programme_remove(ctx: Context, programme: int | None, item: int) -> None:
     p = await editable(ctx, programme)
     found = await find_item(ctx, p, item)
     await ctx.repos.programmes.remove_item(p.id, found.number, ctx.now)
@@ -434,16 +455,20 @@ def _day(d: date) -> str:
 
 @registry.command(
     "programme show",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     who=Role.ANYONE,
     summary="Show a programme: its authors, version and items in order.",
     details="Staff see every programme; anyone sees those in the library.",
     reads_only=True,
 )
-async def programme_show(ctx: Context, programme: int) -> None:
-    p = await ctx.repos.programmes.get(programme)
+async def programme_show(ctx: Context, programme: int | None) -> None:
+    p = await ctx.repos.programmes.by_room(ctx.room_id) if programme is None else await ctx.repos.programmes.get(programme)
+    if programme is None and p is None:
+        raise BadArgument(f"Name the programme (`{ctx.prefix}programme show P1`), or run it in the programme's own room.")
     if p is None or not (p.published or ctx.caller.is_staff or ctx.caller.is_operator):
-        raise NotFound(f"There is no programme P{programme} you can see. `{ctx.prefix}library` lists the shared ones.")
+        shared = [q.id for q in await ctx.repos.programmes.published()]
+        listed = f"the library has {id_ranges('P', shared)}" if shared else "the library is empty"
+        raise NotFound(f"There is no programme P{programme} you can see; {listed}. `{ctx.prefix}library` lists the shared ones.")
     authors = await ctx.repos.programmes.authors(p.id)
     items = await ctx.repos.programmes.items(p.id)
     listed = "in the library" if p.published else "not in the library"
@@ -479,12 +504,12 @@ async def programmes(ctx: Context) -> None:
 
 @registry.command(
     "programme history",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     who=Role.STAFF,
     summary="Every change to a programme: version, when, who and what.",
     reads_only=True,
 )
-async def programme_history(ctx: Context, programme: int) -> None:
+async def programme_history(ctx: Context, programme: int | None) -> None:
     p = await find(ctx, programme)
     lines = [f"**History of {p.label}**"]
     for c in await ctx.repos.programmes.history(p.id):
@@ -497,7 +522,7 @@ async def programme_history(ctx: Context, programme: int) -> None:
 
 @registry.command(
     "programme use",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     Param("target", ClassCode()),
     Param("start", StartDate(), keyword="start"),
     who=Role.STAFF,
@@ -509,12 +534,12 @@ async def programme_history(ctx: Context, programme: int) -> None:
         "posted there too."
     ),
 )
-async def programme_use(ctx: Context, programme: int, target: str, start: str) -> None:
+async def programme_use(ctx: Context, programme: int | None, target: str, start: str) -> None:
     repos = ctx.repos
     p = await find(ctx, programme)
     klass = await repos.classes.by_code(target)
     if klass is None:
-        raise NotFound(f"No class has the code {target}. `{ctx.prefix}classes` lists yours.")
+        raise NotFound(await unknown_class(ctx.repos, ctx.caller.user_id, target))
     if not ctx.caller.is_operator and await repos.classes.role_of(klass.id, ctx.caller.user_id) != "teacher":
         raise NotAllowed(f"Only a teacher of {klass.name} can put a programme into it.")
     if klass.archived:
@@ -632,12 +657,12 @@ def library_post(p: Programme, authors: list[str], items: list[ProgrammeItem], p
 
 @registry.command(
     "programme publish",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     who=Role.STAFF,
     summary="List a programme in the cluster's public, world-readable library room.",
     details="Only its materials go there (items as written), never anything of a class or a learner.",
 )
-async def programme_publish(ctx: Context, programme: int) -> None:
+async def programme_publish(ctx: Context, programme: int | None) -> None:
     p = await editable(ctx, programme)
     if p.published:
         raise Conflict(f"{p.label} is already in the library; its entry follows every change.")
@@ -653,11 +678,11 @@ async def programme_publish(ctx: Context, programme: int) -> None:
 
 @registry.command(
     "programme unpublish",
-    Param("programme", ProgrammeId()),
+    Param("programme", ProgrammeId(), optional=True),
     who=Role.STAFF,
     summary="Take a programme out of the library.",
 )
-async def programme_unpublish(ctx: Context, programme: int) -> None:
+async def programme_unpublish(ctx: Context, programme: int | None) -> None:
     p = await editable(ctx, programme)
     if not p.published:
         raise Conflict(f"{p.label} is not in the library.")

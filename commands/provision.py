@@ -14,19 +14,28 @@ LEARNER_POWER = 0
 STATE_CLASS = "nz.ako.class"
 
 
+def room_key(ctx: Context, purpose: str) -> str | None:
+    """Names a room a command makes before it is made: the command's event and the room's purpose.
+    Handled again after a crash, the command gets the same rooms back (none twice)."""
+    event_id = getattr(ctx, "event_id", None)
+    return f"{event_id}.{purpose}" if event_id else None
+
+
 async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
     """Space, class room and staff room, with the bot (creator) at the top and the teacher at 50."""
     power = {teacher: TEACHER_POWER}
     space = await ctx.rooms.create_room(
-        name=klass.name, topic=f"Class {klass.code} — run by Ako", space=True, invite=[teacher], power=power, events_default=TEACHER_POWER
+        name=klass.name, topic=f"Class {klass.code} — run by Ako", space=True, invite=[teacher], power=power, events_default=TEACHER_POWER,
+        key=room_key(ctx, "space"),
     )
     await ctx.repos.rooms.add(space, "space", klass.id, None, ctx.now)
     class_room = await ctx.rooms.create_room(
         name=klass.name,
-        topic=f"Class room of {klass.name}. Class code {klass.code}. Type !help for commands.",
+        topic=class_room_topic(klass, ctx.prefix),
         parent=space,
         invite=[teacher],
         power=power,
+        key=room_key(ctx, "class room"),
     )
     await ctx.repos.rooms.add(class_room, "class", klass.id, None, ctx.now)
     await ctx.rooms.add_child(space, class_room)
@@ -37,12 +46,34 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
         power=power,
         history_visibility="joined",
         encrypted=ctx.settings.encrypt_work_rooms,
+        key=room_key(ctx, "staff room"),
     )
     await ctx.repos.rooms.add(staff_room, "staff", klass.id, None, ctx.now)
-    record = {"name": klass.name, "code": klass.code, "timezone": klass.timezone, "server": klass.server}
-    await ctx.rooms.set_state(class_room, STATE_CLASS, "", record)
+    await ctx.rooms.set_state(class_room, STATE_CLASS, "", class_record(klass))
     for room_id in (space, class_room, staff_room):
         await deny_blocked_servers(ctx, room_id)
+
+
+def class_room_topic(klass: Class, prefix: str) -> str:
+    joining = f"Class code {klass.code}." if klass.code_enabled else "Joining by code is off."
+    return f"Class room of {klass.name}. {joining} Type {prefix}help for commands."
+
+
+def class_record(klass: Class) -> dict:
+    """The class as the ``nz.ako.class`` state event in its class room."""
+    return {
+        "name": klass.name, "code": klass.code, "code_enabled": klass.code_enabled, "timezone": klass.timezone,
+        "server": klass.server,
+    }
+
+
+async def write_class_record(ctx: Context, klass: Class) -> None:
+    """After the code or the zone changed: the class room's topic and its ``nz.ako.class`` say what the records say."""
+    room = await ctx.repos.rooms.of_class(klass.id, "class")
+    if room is None:
+        return
+    await ctx.rooms.set_state(room.room_id, STATE_CLASS, "", class_record(klass))
+    await ctx.rooms.set_state(room.room_id, "m.room.topic", "", {"topic": class_room_topic(klass, ctx.prefix)})
 
 
 async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
@@ -60,6 +91,7 @@ async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
         history_visibility="joined",
         join_rule="invite",
         encrypted=ctx.settings.encrypt_work_rooms,
+        key=room_key(ctx, f"work room of {learner}"),
     )
     await ctx.repos.rooms.add(room_id, "work", klass.id, learner, ctx.now)
     await deny_blocked_servers(ctx, room_id)
@@ -76,16 +108,17 @@ async def deny_blocked_servers(ctx: Context, room_id: str) -> None:
 
 
 async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool, str]:
-    """Record the learner, invite them to the space and class room, make their work room."""
+    """Invite the learner to the space and class room, make their work room, then record them:
+    an invite that fails (GatewayError) leaves no record and no room behind."""
     await check_may_learn(ctx, learner)
     role = await ctx.repos.classes.role_of(klass.id, learner)
     if role == "teacher":
         raise NotAllowed(f"{learner} teaches {klass.name}; a teacher cannot also be a learner in it.")
-    added = await ctx.repos.classes.add_member(klass.id, learner, "learner", ctx.caller.user_id, ctx.now)
     for kind in ("space", "class"):
         room = await ctx.repos.rooms.of_class(klass.id, kind)
         if room:
             await ctx.rooms.invite(room.room_id, learner)
+    added = await ctx.repos.classes.add_member(klass.id, learner, "learner", ctx.caller.user_id, ctx.now)
     work = await work_room_for(ctx, klass, learner)
     return added, work
 
@@ -111,8 +144,12 @@ async def add_teacher_everywhere(ctx: Context, klass: Class, teacher: str) -> No
         await ctx.rooms.set_power(room.room_id, teacher, TEACHER_POWER)
 
 
-async def remove_everywhere(ctx: Context, klass: Class, user: str, reason: str) -> None:
+async def remove_everywhere(ctx: Context, klass: Class, user: str, reason: str, was_teacher: bool = False) -> None:
+    """Out of every room of the class; a teacher's power level there goes back to a learner's first,
+    so the rooms no longer give them what the records no longer do."""
     for room in await ctx.repos.rooms.all_of_class(klass.id):
+        if was_teacher:
+            await ctx.rooms.set_power(room.room_id, user, LEARNER_POWER)
         await ctx.rooms.kick(room.room_id, user, reason)
 
 

@@ -16,7 +16,7 @@ from storage.reminders import Reminder
 from . import when
 from .context import Context, Role, Where
 from .converters import Converter, Markdown, When
-from .errors import BadArgument, Conflict, NotAllowed, NotFound
+from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .forum import class_room_of
 from .recurrence import Days, TimeOfDay, Weekly
 from .registry import Param, registry
@@ -196,7 +196,12 @@ async def remind_cancel(ctx: Context, reminder: int) -> None:
     user = ctx.caller.user_id
     r = await ctx.repos.reminders.get(reminder)
     if r is None or (r.personal and r.created_by != user):
-        raise NotFound(f"There is no reminder R{reminder} of yours. `{ctx.prefix}reminders` lists them.")
+        yours = [r.id for r in await ctx.repos.reminders.pending_personal(user)]
+        for klass, role in await ctx.repos.classes.of_user(user):
+            if role == "teacher":
+                yours += [r.id for r in await ctx.repos.reminders.pending_of_class(klass.id)]
+        exist = f"yours are {id_ranges('R', yours)}" if yours else "you have none waiting"
+        raise NotFound(f"There is no reminder R{reminder} of yours; {exist}. `{ctx.prefix}reminders` lists them.")
     if not r.personal:
         klass = await ctx.repos.classes.get(r.class_id)
         role = await ctx.repos.classes.role_of(r.class_id, user)

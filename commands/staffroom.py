@@ -16,6 +16,7 @@ import logging
 
 from .context import Context, GatewayError, Role
 from .converters import Text
+from .provision import room_key
 from .registry import Param, registry
 
 log = logging.getLogger("ako.staffroom")
@@ -38,6 +39,7 @@ async def ensure_staffroom(ctx: Context) -> tuple[str, str, bool, list[str]]:
             topic="The staff of every school in the cluster: a community of practice. Run by Ako.",
             space=True,
             events_default=ONLY_AKO,
+            key=room_key(ctx, "staffroom space"),
         )
         await repos.cluster_rooms.put(SPACE, space, ctx.now)
         made = True
@@ -47,6 +49,7 @@ async def ensure_staffroom(ctx: Context) -> tuple[str, str, bool, list[str]]:
             name="Staffroom",
             topic=f"Staff of every school in the cluster. `{ctx.prefix}staffroom` lists the subject rooms.",
             parent=space,
+            key=room_key(ctx, "staffroom"),
         )
         await ctx.rooms.add_child(space, general)
         await repos.cluster_rooms.put(GENERAL, general, ctx.now)
@@ -134,6 +137,7 @@ async def staffroom_subject(ctx: Context, name: str) -> None:
             topic=f"{name} teachers of every school in the cluster.",
             parent=space,
             invite=[me],
+            key=room_key(ctx, f"subject room {name}"),
         )
         await ctx.rooms.add_child(space, room)
         subject = await ctx.repos.subjects.add(name, room, me, ctx.now)

@@ -6,11 +6,11 @@ and recorded in the work room, so work never leaks to other learners.
 
 from __future__ import annotations
 
-from storage.coursework import SubmittedFile
+from storage.coursework import Submission, SubmittedFile
 
 from . import when
 from .assignments import find, remove_from_view, reply_privately, standing, work_room_of
-from .context import Context, Role, Where
+from .context import Context, Media, Role, Where
 from .converters import AssignmentId, Markdown
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, UserError
 from .registry import Param, registry
@@ -21,9 +21,17 @@ MB = 1024 * 1024
 
 
 def size_text(size: int) -> str:
+    """``512 bytes``, ``3 KB``, ``1.5 MB``: under 1 KB in bytes, so a small file never reads as 0 or 1 KB."""
     if size >= MB:
         return f"{size / MB:.1f} MB"
-    return f"{max(1, round(size / 1024))} KB"
+    if size < 1024:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    return f"{round(size / 1024)} KB"
+
+
+def quoted(text: str) -> str:
+    """A learner's text as a markdown quote: rendered, and set apart from what Ako says around it."""
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
 
 
 @registry.command(
@@ -45,7 +53,8 @@ async def submit(ctx: Context, assignment: str, text: str | None) -> None:
         return
     if room is None or room.kind != "work" or room.owner != ctx.caller.user_id:
         raise NotAllowed(f"{ctx.prefix}submit works in your own work room for {ctx.klass.name}, where your work stays private.")
-    ctx.reply(await record(ctx, assignment, text, await fetch_replied(ctx)))
+    receipt, _ = await record(ctx, assignment, text, await fetch_replied(ctx))
+    ctx.reply(receipt)
 
 
 async def _submit_from_class_room(ctx: Context, assignment: str, text: str | None) -> None:
@@ -69,11 +78,17 @@ async def _submit_from_class_room(ctx: Context, assignment: str, text: str | Non
     try:
         if problem is not None:
             raise problem
-        receipt = await record(ctx, assignment, text, replied)
+        receipt, sub = await record(ctx, assignment, text, replied)
     except UserError as e:  # the refusal goes to the work room too: nothing about the work stays in public
         ctx.send(work_room, f"{note}\n\nNothing was recorded: {e.message}", mentions=(ctx.caller.user_id,))
         return
-    ctx.send(work_room, f"{note}\n\n{receipt}", mentions=(ctx.caller.user_id,))
+    # the work room holds the work itself: the text quoted, the file sent again (the same media)
+    work = f"\n\nYour work:\n\n{quoted(sub.text)}" if sub.text else ""
+    ctx.send(work_room, f"{note}\n\n{receipt}{work}", mentions=(ctx.caller.user_id,))
+    if sub.file is not None:
+        f = sub.file
+        caption = f"{f.name} — your work for {assignment}, version {sub.version}"
+        ctx.send(work_room, caption, media=Media(f.url, f.name, f.mimetype, f.size))
 
 
 async def fetch_replied(ctx: Context) -> dict | None:
@@ -89,8 +104,8 @@ async def fetch_replied(ctx: Context) -> dict | None:
     return event
 
 
-async def record(ctx: Context, short_id: str, text: str | None, replied: dict | None) -> str:
-    """Record a new version of the caller's work and return the receipt; refuse with nothing recorded."""
+async def record(ctx: Context, short_id: str, text: str | None, replied: dict | None) -> tuple[str, Submission]:
+    """Record a new version of the caller's work; the receipt and the version. Refuses with nothing recorded."""
     learner = ctx.caller.user_id
     a = await find(ctx, short_id)
     extension = await ctx.repos.extensions.get(a.id, learner)
@@ -126,7 +141,7 @@ async def record(ctx: Context, short_id: str, text: str | None, replied: dict | 
     return (
         f"Received **{a.label}**, version {sub.version}, at {when.show(now, tz)}: {timing} "
         f"(due {when.show(due, tz)}).\nRecorded: {' and '.join(parts)}."
-    )
+    ), sub
 
 
 def _work_in(ctx: Context, event: dict | None) -> tuple[str | None, SubmittedFile | None]:

@@ -1,4 +1,9 @@
-"""Messages waiting to be sent, each with a transaction id fixed before the first attempt."""
+"""Messages waiting to be sent, each with a transaction id fixed before the first attempt.
+
+A row is waiting (``sent_at`` NULL), sent (``sent_at`` and ``event_id`` set) or undeliverable
+(``sent_at`` set, ``event_id`` NULL, ``last_error`` the server's reason): the room is gone or Ako is
+not in it. Nothing else ends a row's tries.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,12 @@ def named_users(text: str) -> list[str]:
     return [m.rstrip(".-") for m in _NAMED.findall(text)]
 
 
+def fresh_txn_id(label: str) -> str:
+    """A transaction id never used before (``ako.<label>.<random>``), for a message whose record
+    must name it before it is queued. Never derive one from a number that can be reused."""
+    return f"ako.{label}.{uuid.uuid4().hex}"
+
+
 @dataclass(frozen=True)
 class SentAbout:
     id: int
@@ -37,6 +48,27 @@ class Outgoing:
     event_type: str
     content: dict
     attempts: int
+
+
+@dataclass(frozen=True)
+class Undeliverable:
+    room_id: str
+    event_type: str
+    given_up_at: str
+    reason: str
+    attempts: int
+
+
+# Shared with `ako check`, which reads the database without opening it for writing.
+_UNDELIVERABLE = "FROM outbox WHERE sent_at IS NOT NULL AND event_id IS NULL"
+UNDELIVERABLE_COUNT = f"SELECT count(*) {_UNDELIVERABLE}"
+UNDELIVERABLE_NEWEST = (
+    f"SELECT room_id, event_type, sent_at, COALESCE(last_error, ''), attempts {_UNDELIVERABLE} ORDER BY id DESC LIMIT ?"
+)
+
+
+def _outgoing(r) -> Outgoing:
+    return Outgoing(r["id"], r["txn_id"], r["room_id"], r["event_type"], json.loads(r["content"]), r["attempts"])
 
 
 class Outbox:
@@ -85,29 +117,59 @@ class Outbox:
             )
             await self.db.execute("DELETE FROM outbox_about WHERE outbox_id = ?", (outbox_id,))
 
-    async def unsent(self, limit: int = 200) -> list[Outgoing]:
-        rows = await self.db.fetchall(
-            "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
-            "WHERE sent_at IS NULL ORDER BY id LIMIT ?",
-            (limit,),
-        )
-        return [
-            Outgoing(r["id"], r["txn_id"], r["room_id"], r["event_type"], json.loads(r["content"]), r["attempts"])
-            for r in rows
-        ]
+    async def unsent(self, limit: int = 200, per_room: int | None = None) -> list[Outgoing]:
+        """Waiting rows, oldest first; with ``per_room``, taken in turns: the first of every room,
+        then the second of every room, … (each room's own order kept), so one room's burst of
+        replies never holds up another class's receipts."""
+        if per_room is None:
+            rows = await self.db.fetchall(
+                "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
+                "WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = await self.db.fetchall(
+                "SELECT id, txn_id, room_id, event_type, content, attempts FROM ("
+                " SELECT *, ROW_NUMBER() OVER (PARTITION BY room_id ORDER BY id) AS turn FROM outbox WHERE sent_at IS NULL"
+                ") WHERE turn <= ? ORDER BY turn, id LIMIT ?",
+                (per_room, limit),
+            )
+        return [_outgoing(r) for r in rows]
 
-    async def mark_sent(self, outgoing_id: int, event_id: str, at: datetime) -> None:
-        await self.db.execute(
-            "UPDATE outbox SET sent_at = ?, event_id = ?, attempts = attempts + 1 WHERE id = ?",
+    async def still_unsent(self, outgoing_id: int) -> Outgoing | None:
+        """The row as it is now, if it is still waiting (``!forget`` may have withdrawn it)."""
+        row = await self.db.fetchone(
+            "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox WHERE id = ? AND sent_at IS NULL",
+            (outgoing_id,),
+        )
+        return None if row is None else _outgoing(row)
+
+    async def mark_sent(self, outgoing_id: int, event_id: str, at: datetime) -> bool:
+        """False when the row was withdrawn while it was being sent: the event is out, its row is not."""
+        cur = await self.db.execute(
+            "UPDATE outbox SET sent_at = ?, event_id = ?, attempts = attempts + 1 WHERE id = ? AND sent_at IS NULL",
             (to_text(at), event_id, outgoing_id),
         )
+        return cur.rowcount > 0
 
-    async def mark_failed(self, outgoing_id: int, error: str, give_up: bool, at: datetime) -> None:
+    async def mark_failed(self, outgoing_id: int, error: str, at: datetime) -> None:
+        """A try that failed for a reason that may pass: the row stays waiting."""
         await self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, sent_at = CASE WHEN ? THEN ? ELSE NULL END "
-            "WHERE id = ?",
-            (error[:500], int(give_up), to_text(at), outgoing_id),
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ? AND sent_at IS NULL",
+            (error[:500], outgoing_id),
         )
+
+    async def mark_undeliverable(self, outgoing_id: int, error: str, at: datetime) -> None:
+        """The server said it can never arrive (room gone, Ako not in it): stop, and keep why."""
+        await self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, sent_at = ? WHERE id = ? AND sent_at IS NULL",
+            (error[:500], to_text(at), outgoing_id),
+        )
+
+    async def undeliverable(self, limit: int = 20) -> tuple[int, list[Undeliverable]]:
+        """How many messages could not be delivered, and the newest ``limit`` of them."""
+        count = await self.db.fetchval(UNDELIVERABLE_COUNT)
+        return count, [Undeliverable(*r) for r in await self.db.fetchall(UNDELIVERABLE_NEWEST, (limit,))]
 
     async def sent_event(self, txn_id: str) -> str | None:
         return await self.db.fetchval("SELECT event_id FROM outbox WHERE txn_id = ?", (txn_id,))

@@ -28,6 +28,8 @@ FORGOTTEN: tuple[tuple[str, str], ...] = (
     ("pinned_identities", "user_id"),  # their cross-signing master key, pinned anew if they come back
     ("subject_members", "user_id"),
     ("rooms", "owner"),  # their work rooms and direct message with the bot
+    ("marking_sessions", "learner"),  # a marking session showing their work ends with it
+    ("marking_skips", "learner"),
 )
 
 # (table, column): why a row naming the person stays.

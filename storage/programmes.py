@@ -199,6 +199,11 @@ class Programmes:
         row = await self.db.fetchone(f"SELECT {_PROGRAMME_COLUMNS} FROM programmes WHERE id = ?", (programme_id,))
         return None if row is None else _programme(row)
 
+    async def by_room(self, room_id: str) -> Programme | None:
+        """The programme whose own room this is."""
+        row = await self.db.fetchone(f"SELECT {_PROGRAMME_COLUMNS} FROM programmes WHERE room_id = ?", (room_id,))
+        return None if row is None else _programme(row)
+
     async def all(self) -> list[Programme]:
         return [_programme(r) for r in await self.db.fetchall(f"SELECT {_PROGRAMME_COLUMNS} FROM programmes ORDER BY id")]
 

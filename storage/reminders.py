@@ -73,11 +73,12 @@ class Reminders:
         weekdays: tuple[int, ...] | None = None,
         local_time: str | None = None,
     ) -> Reminder:
+        reminder_id = await self.db.fetchval("UPDATE id_sequences SET last = last + 1 WHERE name = 'reminders' RETURNING last")
         cur = await self.db.execute(
-            "INSERT INTO reminders (class_id, created_by, room_id, text, next_at, weekdays, local_time, timezone, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reminders (id, class_id, created_by, room_id, text, next_at, weekdays, local_time, timezone, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                class_id, created_by, room_id, text, to_text(next_at),
+                reminder_id, class_id, created_by, room_id, text, to_text(next_at),
                 None if weekdays is None else ",".join(str(d) for d in sorted(weekdays)),
                 local_time, timezone, to_text(at),
             ),

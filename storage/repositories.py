@@ -9,6 +9,7 @@ from .classes import Classes, Rooms
 from .coursework import Assignments, Confirmations, Extensions, Grades, Returns, Submissions
 from .db import Database
 from .forum import Topics
+from .marking import MarkingSessions
 from .outbox import Outbox
 from .privacy import PersonalData
 from .programmes import ClusterRooms, Programmes, Subjects
@@ -43,6 +44,7 @@ class Repositories:
     programmes: Programmes
     blocked: BlockedServers
     personal: PersonalData
+    marking: MarkingSessions
 
     @classmethod
     def over(cls, db: Database) -> "Repositories":
@@ -64,4 +66,5 @@ class Repositories:
             programmes=Programmes(db),
             blocked=BlockedServers(db),
             personal=PersonalData(db),
+            marking=MarkingSessions(db),
         )

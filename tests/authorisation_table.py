@@ -102,6 +102,12 @@ TABLE: tuple[Row, ...] = (
     Row("export grades", ("teacher", "a school admin, for their own school's learners"), "class",
         source="SPEC §3 `!export grades` (teacher; school admins for their school's learners)"),
     Row("export calendar", MEMBER, "class", source="README `!export calendar` member"),
+    # Marking (issue 17; SPEC §3 "Grading and feedback")
+    Row("mark", TEACHER, "class", source="SPEC §3 `!mark A1` (teacher, privately)"),
+    Row("mark stop", TEACHER, "class", source="SPEC §3 `!mark stop` ends"),
+    Row("skip", TEACHER, "class", source="SPEC §3 `!skip` acts on the one shown"),
+    Row("submission", MEMBER, "class", source="README `!submission` teacher; learner (her own)"),
+    Row("overview", MEMBER, "class", source="SPEC §3 `!overview` (teacher); a learner's shows her own row"),
     # The staffroom and programmes (README "Sharing the learning")
     Row("staffroom", STAFF, source="README `!staffroom` staff"),
     Row("staffroom subject", STAFF, source="README `!staffroom subject` staff"),

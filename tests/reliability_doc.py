@@ -1,9 +1,10 @@
 """docs/reliability.md, written from passing test runs (SPEC §4: nothing lost, nothing twice).
 
-Three modules measure it, each its own section: tests/e2e/test_reliability.py (kills at each
+Four modules measure it, each its own section: tests/e2e/test_reliability.py (kills at each
 injection point, commands sent while the bot is down, the homeserver down, SQLite under SIGKILL),
-tests/e2e/test_clock.py (reminders and the scheduler across kills and restarts) and
-tests/e2e/test_rate_limits.py (a class handing in at once under Synapse's default rate limit).
+tests/e2e/test_clock.py (reminders and the scheduler across kills and restarts),
+tests/e2e/test_faults.py (a proxy that hangs or fails requests) and tests/e2e/test_rate_limits.py
+(a class handing in at once under Synapse's default rate limit).
 A section is written only when its module's tests passed, with the date and commit it was
 measured on (tests/figures.py). Nothing here is edited by hand.
 
@@ -98,6 +99,29 @@ def render(data: dict) -> str:
                 "after them arrived once.",
                 "",
             ]
+    f = data.get("faults")
+    if f:
+        lines += [
+            "## Faults injected between Ako and its homeserver (tests/e2e/test_faults.py)",
+            "",
+            f"{figures.stamp(f)}.",
+            "",
+            "A second Ako reaches school A's homeserver through a proxy on loopback that holds chosen requests "
+            "unanswered or answers them with a 502 page (no Matrix error code), and is killed at crash points inside "
+            "its sync loop:",
+            "",
+            f"- requests held unanswered (a join that hangs): {f['hangs']}",
+            f"- requests answered 502 (sends for 30 s, gap fills): {f['502s']}",
+            f"- crash points (SIGKILL, then a restart): {', '.join(f['crash points']) or 'none'}",
+            f"- commands sent: {f['commands']}; answered exactly once: {f['answered once']}; dropped: {f['dropped']}",
+        ]
+        if "undeliverable" in f:
+            lines.append(f"- replies to a room Ako was removed from: {f['undeliverable']} kept as undeliverable with the server's reason, "
+                         "logged and listed by `ako check`; the queue went on")
+        if "flood" in f:
+            lines.append(f"- a flood of {f['flood']['sent']} failing commands from one user: {f['flood']['answered']} answers "
+                         f"(one saying it will ignore them); another user's command answered in {f['flood']['other_s']} s meanwhile")
+        lines.append("")
     r = data.get("rate_limits")
     if r:
         lines += [

@@ -245,7 +245,7 @@ async def test_submit_in_class_room_is_redacted_and_recorded_privately(cw):
     command = await ana.send(cw.class_room, f"!submit {aid}", reply_to=file_event)
     note = await ana.wait_for(cw.ana_work, from_bot(cw.bot_id), since=work_mark)
     assert f"Received **{aid} — Field notes**, version 2" in note["content"]["body"]
-    assert "Recorded: the file notes.txt, 1 KB." in note["content"]["body"]
+    assert "Recorded: the file notes.txt, 560 bytes." in note["content"]["body"]
     for event_id in (file_event, command):
         await teacher.wait_for(cw.class_room, lambda ev, i=event_id: redacts(ev, i), since=0)
         resp = await teacher.client.room_get_event(cw.class_room, event_id)

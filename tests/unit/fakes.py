@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import commands
-from commands.context import Message, Redaction, Services, Settings
+from commands.context import Message, Redaction, RoomChange, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher
 from storage.db import Database
 from storage.repositories import Repositories
@@ -37,9 +37,14 @@ class FakeRooms:
     actions: list[tuple] = field(default_factory=list)
     events: dict[str, dict] = field(default_factory=dict)  # event id → event, for get_event
     joined: dict[str, set] = field(default_factory=dict)  # room id → members, for members()
+    uploaded: dict[str, bytes] = field(default_factory=dict)  # mxc → the bytes uploaded
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def create_room(self, **kwargs) -> str:
+        key = kwargs.get("key")
+        made = [a[1] for a in self.actions if a[0] == "create" and key is not None and a[2].get("key") == key]
+        if made:  # as the homeserver does with the room's alias: the room made for this key before
+            return made[0]
         room_id = f"!room{next(self._ids)}-{uuid.uuid4().hex[:8]}:a.test"  # unique across fakes sharing a database
         self.actions.append(("create", room_id, kwargs))
         return room_id
@@ -73,6 +78,7 @@ class FakeRooms:
 
     async def upload(self, data, filename, mimetype):
         self.actions.append(("upload", filename, mimetype, len(data)))
+        self.uploaded[f"mxc://a.test/{filename}"] = data
         return f"mxc://a.test/{filename}"
 
     async def get_event(self, room_id, event_id):
@@ -126,6 +132,12 @@ class Harness:
         for m in messages:
             if isinstance(m, Redaction):
                 await self.rooms.redact(m.room_id, m.event_id, m.reason)
+            elif isinstance(m, RoomChange) and m.kind == "kick":
+                await self.rooms.kick(m.room_id, m.user_id, m.reason)
+            elif isinstance(m, RoomChange) and m.kind == "state":
+                await self.rooms.set_state(m.room_id, m.event_type, "", m.content)
+            elif isinstance(m, RoomChange):
+                await self.rooms.leave(m.room_id)
             else:
                 self.sent.append(m)
 

@@ -5,7 +5,7 @@ found through the outbox, and for proving a scheduled send is queued once."""
 from __future__ import annotations
 
 from bot import render
-from commands.context import Redaction
+from commands.context import Message
 
 from .fakes import FakeRooms, FrozenClock, Harness
 
@@ -19,7 +19,7 @@ class OutboxHarness(Harness):
         """Like ``Ako.enqueue``: each message into the outbox, under its stable key when it has one."""
         await super()._enqueue(messages)
         for m in messages:
-            if not isinstance(m, Redaction):
+            if isinstance(m, Message):
                 await self.repos.outbox.put(m.room_id, "m.room.message", render.content_for(m), self.clock.now(), txn_id=m.txn_key)
 
     async def deliver(self) -> dict[str, str]:

@@ -243,7 +243,7 @@ async def test_help_shows_the_coursework_commands_from_their_declarations(harnes
     h = harness
     c = await classroom(h)
     detail = await h.say(TEACHER_A, c.class_room, "!help grade")
-    assert "`!grade <assignment> [@learner] <score>[/<max>] [feedback]`" in detail and "Who: teachers of the class" in detail
+    assert "`!grade [<assignment>] [@learner] <score>[/<max>] [feedback]`" in detail and "Who: teachers of the class" in detail
     assert "needs one of: close, copy, delete, edit, new, show" in await h.say(TEACHER_A, c.class_room, "!assign")
     learner_help = await h.say(LEARNER_A, c.work[LEARNER_A], "!help")
     assert "!submit" in learner_help and "!mywork" in learner_help and "!grade " not in learner_help

@@ -123,7 +123,9 @@ def sample_args(cmd: Command) -> tuple[str, str]:
     """A line of plausible arguments and a body, from the parameter declarations."""
     words, body = [], ""
     for p in cmd.params:
-        if p.optional and not p.body:
+        # an optional id that a room can stand for (P1 in its programme's room, A1 in a marking
+        # session) is given: these cells are about the command on a named record
+        if p.optional and not p.body and type(p.type).__name__ not in ("ProgrammeId", "AssignmentId"):
             continue
         kind = type(p.type).__name__
         value = SAMPLE_USER.get(cmd.name) if kind == "UserId" and cmd.name in SAMPLE_USER else SAMPLES.get(kind)

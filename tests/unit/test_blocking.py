@@ -221,3 +221,29 @@ async def test_an_invite_that_claims_to_be_a_class_room_is_not_trusted(harness):
     await ako._on_invite("!blocked:c.test", _invite(3, ROGUE, direct=True))
     assert client.joins == 1
     assert c.klass.code == "PHYS12"
+
+
+async def test_block_queues_the_acl_for_the_outbox_instead_of_writing_it_in_the_handler(harness):
+    """Issue 16, item 11: a rate limit on state events must never hold the database: the handler
+    queues one ACL per class room, and the outbox writes them after the block is committed."""
+    from commands.context import RoomChange
+
+    h = harness
+    c = await classroom(h)
+    queued: list[RoomChange] = []
+    deliver = h.dispatcher.enqueue
+
+    async def keep_state_changes(messages):
+        queued.extend(m for m in messages if isinstance(m, RoomChange) and m.kind == "state")
+        await deliver([m for m in messages if not (isinstance(m, RoomChange) and m.kind == "state")])
+
+    async def written_by_the_handler(*args, **kwargs):
+        raise AssertionError("the handler wrote a state event itself")
+
+    h.dispatcher.enqueue = keep_state_changes
+    h.rooms.set_state = written_by_the_handler
+    answer = await h.say(OPERATOR, SHARED_DM, "!school block c.test")
+    assert "c.test is now blocked" in answer and "on its way to" in answer, answer
+    rooms = {r.room_id for r in await h.repos.rooms.all_of_class(c.klass.id)}
+    assert rooms and rooms <= {m.room_id for m in queued}
+    assert all(m.event_type == ACL and m.content["deny"] == ["c.test"] for m in queued)

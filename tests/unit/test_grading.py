@@ -111,7 +111,7 @@ async def test_bad_grades_name_the_problem_and_record_nothing(harness):
     work = c.work[LEARNER_B]
     reply = await h.say(TEACHER_A, work, "!grade A1 21/20 great")
     assert "21 is more than the maximum of 20." in reply
-    assert "Usage: `!grade <assignment> [@learner] <score>[/<max>] [feedback]`" in reply
+    assert "Usage: `!grade [<assignment>] [@learner] <score>[/<max>] [feedback]`" in reply
     assert "20.5 is more than the 20 points A1 is out of" in await h.say(TEACHER_A, work, "!grade A1 20.5")
     assert "“abc” is not a score" in await h.say(TEACHER_A, work, "!grade A1 abc")
     assert "can't be negative" in await h.say(TEACHER_A, work, "!grade A1 -1")

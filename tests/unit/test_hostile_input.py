@@ -29,6 +29,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 import commands
 from bot import render
+from bot.flood import FloodGate
 from bot.runtime import Ako, command_text
 from commands import converters as conv
 from commands.context import Message, Role, Where
@@ -399,6 +400,7 @@ def _bot() -> tuple[Ako, _Recorder]:
     ako = Ako.__new__(Ako)  # only what _on_event reads: no homeserver, no database
     ako.user_id, ako.prefix = "@ako:a.test", "!"
     ako.dispatcher = _Recorder()
+    ako.flood = FloodGate()
     return ako, ako.dispatcher
 
 

@@ -153,7 +153,7 @@ async def test_co_authoring_records_every_change_as_a_version_in_the_room(harnes
     assert [n.split(" · ")[0] for n in notices] == [f"**P{pid} v{n}**" for n in range(1, 8)]
 
     shown = await ask(h, LEARNER_A, SHARED_DM, f"!programme show P{pid}")
-    assert shown == f"There is no programme P{pid} you can see. `!library` lists the shared ones."
+    assert shown == f"There is no programme P{pid} you can see; the library is empty. `!library` lists the shared ones."
     shown = await ask(h, TEACHER_B, SHARED_DM, f"!programme show P{pid}")
     assert f"**P{pid} — Forces and motion** · version 7 · by {TEACHER_A}, {TEACHER_B}" in shown
     assert "1. **I3 Test** — assignment, due week 2 thu 09:00, 40 points, posted week 2 mon 08:00" in shown
@@ -204,10 +204,10 @@ async def test_bad_offsets_and_ids_are_named(harness):
     await setup(h)
     pid, _ = await new_programme(h)
     reply = await ask(h, TEACHER_A, SHARED_DM, f'!programme add P{pid} "Lab" due next friday')
-    assert "“next friday” is not a time in the programme" in reply and "Usage: `!programme add <programme>" in reply
+    assert "“next friday” is not a time in the programme" in reply and "Usage: `!programme add [<programme>]" in reply
     reply = await ask(h, TEACHER_A, SHARED_DM, f'!programme add P{pid} "Lab" due week 1 fri 17:00 publish week 2 mon 08:00')
     assert "It must be posted (week 2 mon 08:00) before it is due (week 1 fri 17:00)." in reply
-    assert "There is no programme P99." in await ask(h, TEACHER_A, SHARED_DM, '!programme add P99 "Lab" due day 1')
+    assert f"There is no programme P99; there is P{pid}." in await ask(h, TEACHER_A, SHARED_DM, '!programme add P99 "Lab" due day 1')
     assert "is not a programme id" in await ask(h, TEACHER_A, SHARED_DM, '!programme show 7')
     assert "has no item I4" in await ask(h, TEACHER_A, SHARED_DM, f"!programme remove P{pid} I4")
 
