@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import logging
 import random
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +27,7 @@ from .client import Client
 from .faults import crash_point, inject_failures
 from .flood import FloodGate, flood_notice
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
+from .mentions import command_text
 from .scheduler import Scheduler
 from .sender import RETRY_CAP, OutboxSender
 
@@ -50,7 +49,6 @@ SYNC_FILTER = {
         "account_data": {"not_types": ["*"]},
     },
 }
-_PILL = re.compile(r'<a\s+href="https://matrix\.to/#/(@[^"?]+)[^"]*"\s*>(.*?)</a>', re.S)
 
 
 class RoomChangeDone:
@@ -554,22 +552,3 @@ class Ako:
         await self._synced.wait()  # nio knows the rooms
         await self.sender.run()
 
-
-def command_text(content: dict) -> str:
-    """The typed command: reply fallback removed, mention pills written as Matrix ids."""
-    body = str(content.get("body") or "")
-    relates = content.get("m.relates_to") or {}
-    if relates.get("m.in_reply_to") and body.startswith("> "):
-        lines = body.split("\n")
-        while lines and lines[0].startswith("> "):
-            lines.pop(0)
-        if lines and lines[0] == "":
-            lines.pop(0)
-        body = "\n".join(lines)
-    formatted = content.get("formatted_body")
-    if content.get("format") == "org.matrix.custom.html" and isinstance(formatted, str):
-        for user_id, label in _PILL.findall(formatted):
-            text = html.unescape(re.sub(r"<[^>]+>", "", label))
-            if text and text != user_id and text in body:
-                body = body.replace(text, user_id, 1)
-    return body.strip()

@@ -19,6 +19,7 @@ from storage.repositories import Repositories
 from . import when
 from .context import Context, GatewayError, Message, OnServices, Role, Services, Where
 from .converters import AssignmentId, Choice, ClassCode, Markdown, Number, ParseEnv, Text, UserId, When
+from .direct import is_dm_of, not_alone
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .registry import Param, registry
 
@@ -89,44 +90,45 @@ async def work_room_of(ctx: Context, learner: str) -> str:
 # --- where answers about one learner's work may be shown (SPEC §4 "Privacy")
 
 
-def own_dm(ctx: Context) -> bool:
-    """The caller's own direct message with the bot. Someone else's "direct message" is a room its
-    owner invited the bot to, and may share with anyone: no one else's private answers go there."""
+async def own_dm(ctx: Context) -> bool:
+    """The caller's own direct message with the bot, with nobody else in it now (commands/direct.py).
+    Someone else's "direct message" is a room its owner invited the bot to, and may share with
+    anyone: no one else's private answers go there."""
+    return await is_dm_of(ctx.services, ctx.room, ctx.caller.user_id)
+
+
+def _shared_dm(ctx: Context) -> bool:
+    """Asked in a room recorded as the caller's DM that has other people in it (own_dm said no)."""
     room = ctx.room
-    return room is not None and room.kind == "dm" and room.owner in (None, ctx.caller.user_id)
+    return room is not None and room.kind == "dm" and room.owner == ctx.caller.user_id
 
 
 async def reply_privately(ctx: Context, text: str) -> None:
     """A learner's own work or grades: shown in their work room or our DM, else sent to their work room."""
     room = ctx.room
-    if room is not None and (own_dm(ctx) or (room.kind == "work" and room.owner == ctx.caller.user_id)):
+    if room is not None and ((room.kind == "work" and room.owner == ctx.caller.user_id) or await own_dm(ctx)):
         ctx.reply(text)
         return
     ctx.send(await work_room_of(ctx, ctx.caller.user_id), text)
-    ctx.reply("I've put the answer in your work room, where only you and your teachers can see it.")
+    why = not_alone("your work and grades") + " " if _shared_dm(ctx) else ""
+    ctx.reply(f"{why}I've put the answer in your work room, where only you and your teachers can see it.")
 
 
 async def reply_to_teachers(ctx: Context, text: str) -> None:
     """Views of every learner's work: shown in the staff room or a DM, else sent to the staff room."""
     room = ctx.room
-    if room is not None and (room.kind == "staff" or own_dm(ctx)):
+    if room is not None and (room.kind == "staff" or await own_dm(ctx)):
         ctx.reply(text)
         return
+    why = not_alone("grades") + " " if _shared_dm(ctx) else ""
     staff = await ctx.repos.rooms.of_class(ctx.klass.id, "staff")
     if staff is None:
         raise NotAllowed(
-            f"That list shows learners' work, so I only give it in the staff room or a direct message with me: "
+            f"{why}That list shows learners' work, so I only give it in the staff room or a direct message with me: "
             f"try `{ctx.prefix}{ctx.command_name} {ctx.klass.code} …` there."
         )
     ctx.send(staff.room_id, text)
-    ctx.reply(f"I've put it in the staff room of {ctx.klass.name}, where learners can't see it.")
-
-
-def remove_from_view(ctx: Context, event_id: str, reason: str) -> bool:
-    """Redact a message that should not stay where it was sent (through the outbox). True when the
-    room is one Ako made, where it holds the power to redact; elsewhere it only tries."""
-    ctx.redact(ctx.room_id, event_id, reason)
-    return ctx.room is not None and ctx.room.kind != "dm"
+    ctx.reply(f"{why}I've put it in the staff room of {ctx.klass.name}, where learners can't see it.")
 
 
 # --- a learner's standing on one assignment
@@ -453,7 +455,7 @@ async def assign_show(ctx: Context, assignment: str) -> None:
         ctx.reply(text)
         return
     room = ctx.room
-    if room is not None and (own_dm(ctx) or room.owner == ctx.caller.user_id):
+    if room is not None and ((room.kind == "work" and room.owner == ctx.caller.user_id) or await own_dm(ctx)):
         text += f"\nYou: {(await standing(ctx.repos, a, ctx.caller.user_id)).text(ctx.tz, ctx.now)}"
     ctx.reply(text)
 

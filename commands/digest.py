@@ -14,6 +14,7 @@ from storage.repositories import Repositories
 from . import when
 from .context import Context, Role
 from .converters import Choice
+from .direct import dm_for, is_dm_of, not_alone
 from .errors import NotFound
 from .recurrence import EVERY_DAY, Weekly
 from .registry import Param, registry
@@ -93,11 +94,12 @@ async def digest(ctx: Context, how: str | None) -> None:
         ctx.services.timetable.changed()
         ctx.reply("Your digest is off.")
         return
-    dm = ctx.room if ctx.in_dm else await ctx.repos.rooms.dm_of(user)
+    dm = ctx.room if await is_dm_of(ctx.services, ctx.room, user) else await dm_for(ctx.services, user)
     if dm is None:
+        why = not_alone("digests") + " " if ctx.in_dm and ctx.room.owner == user else ""
         raise NotFound(
-            f"I send digests to our direct message, and we have none yet: start one with me ({ctx.settings.bot_user_id}) "
-            f"and ask there."
+            f"{why}I send digests to our direct message, and we have none yet: start one with me "
+            f"({ctx.settings.bot_user_id}) and ask there."
         )
     await ctx.repos.users.set_digest(user, how, ctx.now)
     ctx.services.timetable.changed()

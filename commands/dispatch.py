@@ -2,6 +2,8 @@
 
 The handler's records, the mark that the event was handled, and the replies it queued are
 committed in one transaction; a handler that fails leaves no records, only its error reply.
+A command declared private by content, typed where others read it, is taken out of that room and
+answered privately, whatever became of it (commands/out_of_view.py).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from storage.models import server_of
+from storage.models import Class, Room, server_of
 
 from .context import Caller, Context, Message, Redaction, Role, Services, Where
 from .converters import ParseEnv
 from .errors import BadArgument, NotAllowed, NotFound, UserError
+from .out_of_view import exposed, take_out_of_view
 from .registry import Command, Registry, parse_args, split_message
 from .tokens import tokenize
 
@@ -43,6 +46,16 @@ class CommandEvent:
     body: str  # the text after the prefix, mentions already written as Matrix ids
     thread_root: str | None = None
     reply_to: str | None = None
+
+
+@dataclass
+class _Progress:
+    """How far a command event got before it was done or failed: what its answer needs to know."""
+
+    command: Command | None = None
+    room: Room | None = None
+    klass: Class | None = None
+    ctx: Context | None = None
 
 
 _ECHO = re.compile(r"“([^”]{%d,})”" % (ECHO_LIMIT + 1))
@@ -74,13 +87,16 @@ class Dispatcher:
         """Act on one command event, once. Returns what became of it."""
         repos = self.services.repos
         db = repos.db
-        ctx: Context | None = None
+        progress = _Progress(command=self._named(event.body))
         try:
             async with db.transaction():
                 if not await repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now()):
                     return Outcome.ALREADY_HANDLED
-                ctx = await self._run(event)
-                await self.enqueue(ctx.outgoing)
+                ctx = await self._run(event, progress)
+                outgoing = ctx.outgoing
+                if progress.command.private and await exposed(ctx, outgoing):
+                    outgoing = await take_out_of_view(ctx, progress.command.name, outgoing, refused=False)
+                await self.enqueue(outgoing)
             return Outcome.DONE
         except UserError as e:
             text = shorten_echoes(e.message)
@@ -89,13 +105,22 @@ class Dispatcher:
                 text += f"\nUsage: `{cmd.usage(self.services.settings.prefix)}`"
                 if cmd.params:
                     text += f" · `{self.services.settings.prefix}help {cmd.name}` explains it."
-            await self._answer_only(event, text)
+            await self._answer_only(event, text, progress)
             return Outcome.REFUSED if isinstance(e, NotAllowed) else Outcome.USER_ERROR
         except Exception:
             ref = secrets.token_hex(2)
             log.exception("Command failed (ref %s) in %s from %s: %r", ref, event.room_id, event.sender, event.body[:200])
-            await self._answer_only(event, f"Something went wrong (ref {ref}) — the admins have the details.")
+            await self._answer_only(event, f"Something went wrong (ref {ref}) — the admins have the details.", progress)
             return Outcome.BUG
+
+    def _named(self, body: str) -> Command | None:
+        """The command a message names, read from its first words alone, so that even a message the
+        tokenizer refuses is known for what it is (a private command is answered privately whatever happens)."""
+        words = body.split("\n", 1)[0].lower().split()
+        for size in (3, 2, 1):
+            if len(words) >= size and (found := self.registry.find(" ".join(words[:size]))) is not None:
+                return found
+        return None
 
     async def observe(self, sender: str, room_id: str, event: dict, thread_root: str | None) -> bool:
         """Let the listeners see an ordinary message, once (its id is marked processed with their records)."""
@@ -143,12 +168,45 @@ class Dispatcher:
             log.warning("%s changed power levels in %s; restored %s to what Ako's records say", sender, room_id, ", ".join(changed))
         return changed
 
-    async def _answer_only(self, event: CommandEvent, text: str) -> None:
+    async def _answer_only(self, event: CommandEvent, text: str, progress: _Progress) -> None:
+        """The refusal (or bug notice), in a transaction of its own: the command's was rolled back."""
         async with self.services.repos.db.transaction():
             await self.services.repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now())
-            await self.enqueue([Message(event.room_id, text, reply_to=event.event_id, thread_root=event.thread_root)])
+            answer: list[Message | Redaction] = [Message(event.room_id, text, reply_to=event.event_id, thread_root=event.thread_root)]
+            if progress.command is not None and progress.command.private:
+                answer = await self._privately(event, answer, progress)
+            await self.enqueue(answer)
 
-    async def _run(self, event: CommandEvent) -> Context:
+    async def _privately(self, event: CommandEvent, answer: list[Message | Redaction], progress: _Progress) -> list[Message | Redaction]:
+        """A refused private command: out of a room others read, answered privately (see out_of_view)."""
+        name = progress.command.name
+        try:
+            ctx = progress.ctx
+            if ctx is None:
+                room = progress.room or await self.services.repos.rooms.get(event.room_id)
+                klass = progress.klass
+                if klass is None and room is not None and room.class_id is not None:
+                    klass = await self.services.repos.classes.get(room.class_id)
+                ctx = Context(
+                    caller=await self.caller(event.sender, klass.id if klass else None),
+                    room_id=event.room_id, room=room, klass=klass, event_id=event.event_id, thread_root=event.thread_root,
+                    reply_to=event.reply_to, services=self.services, command_name=name,
+                )
+            if not await exposed(ctx, typed=event.body):
+                return answer
+            return await take_out_of_view(ctx, name, answer, refused=True)
+        except Exception:  # never leave it in public for want of a private room: remove it, say nothing of it
+            log.exception("Could not answer %s's refused %s privately in %s", event.sender, name, event.room_id)
+            prefix = self.services.settings.prefix
+            return [
+                Redaction(event.room_id, event.event_id, f"{prefix}{name} is answered privately."),
+                Message(
+                    event.room_id, f"I removed a message from {event.sender}: `{prefix}{name}` is answered only in private.",
+                    reply_to=event.event_id, thread_root=event.thread_root,
+                ),
+            ]
+
+    async def _run(self, event: CommandEvent, progress: _Progress) -> Context:
         repos = self.services.repos
         prefix = self.services.settings.prefix
         sender_server = server_of(event.sender)
@@ -157,9 +215,10 @@ class Dispatcher:
         line, body = split_message(event.body)
         tokens = tokenize(line)
         cmd, used = self.registry.resolve(tokens, prefix)
+        progress.command = cmd
         try:
             tokens = tokens[used:]
-            room = await repos.rooms.get(event.room_id)
+            room = progress.room = await repos.rooms.get(event.room_id)
             klass = await repos.classes.get(room.class_id) if room and room.class_id is not None else None
             if cmd.needs_class and klass is None and not (tokens and await repos.classes.by_code(tokens[0].text)):
                 marked = await repos.marking.class_marked_in(event.sender, event.room_id)  # marking in a DM
@@ -177,6 +236,7 @@ class Dispatcher:
 
                     raise NotFound(await unknown_class(repos, event.sender, code))
                 tokens = tokens[1:]
+            progress.klass = klass
             caller = await self.caller(event.sender, klass.id if klass else None)
             ctx = Context(
                 caller=caller,
@@ -189,6 +249,7 @@ class Dispatcher:
                 services=self.services,
                 command_name=cmd.name,
             )
+            progress.ctx = ctx
             self._check_where(cmd, ctx)
             self._check_who(cmd, ctx)
             if klass is not None and klass.archived and not cmd.reads_only and not caller.is_operator:

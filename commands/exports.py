@@ -18,24 +18,16 @@ from . import when
 from .assignments import learners_of, number, standings, teaches
 from .context import Context, Role, Where
 from .converters import ServerName
+from .direct import is_dm_of, not_alone, open_dm
 from .errors import NotAllowed, NotFound
 from .registry import Param, registry
 
 
 async def dm_with(ctx: Context) -> tuple[str, bool]:
-    """The caller's direct message with the bot, started now if there is none; True when new."""
-    user = ctx.caller.user_id
-    room = ctx.room
-    if room is not None and room.kind == "dm" and room.owner in (None, user):
+    """The caller's direct message with the bot (just the two of them), started now if there is none; True when new."""
+    if await is_dm_of(ctx.services, ctx.room, ctx.caller.user_id):
         return ctx.room_id, False
-    dm = await ctx.repos.rooms.dm_of(user)
-    if dm is not None:
-        return dm.room_id, False
-    room_id = await ctx.rooms.create_room(
-        name="Ako", topic="Your direct messages with Ako: exports and anything private.", invite=[user], direct=True
-    )
-    await ctx.repos.rooms.add(room_id, "dm", None, user, ctx.now)
-    return room_id, True
+    return await open_dm(ctx, ctx.caller.user_id)
 
 
 async def send_file_to_dm(ctx: Context, text: str, file: tuple[bytes, str, str]) -> None:
@@ -45,16 +37,31 @@ async def send_file_to_dm(ctx: Context, text: str, file: tuple[bytes, str, str])
         return
     ctx.send(room_id, text, file=file)
     where = "a new direct message with you (accept my invitation to open it)" if new else "our direct message"
-    ctx.reply(f"I've sent {file[1]} to {where}.")
+    room = ctx.room
+    why = not_alone("exports") + " " if room is not None and room.kind == "dm" and room.owner == ctx.caller.user_id else ""
+    ctx.reply(f"{why}I've sent {file[1]} to {where}.")
 
 
-def _cell(text: str) -> str:
-    """Free text a spreadsheet would run as a formula starts with an apostrophe (CSV injection).
+# What makes a spreadsheet read a cell as a formula (CSV injection; OWASP), the full-width forms too.
+_FORMULA_START = frozenset("=+-@\t\r\n|%＝＋－＠")
 
-    Learner ids always start with @ but are left as they are: their characters are limited to
-    letters, digits and ._=-/+ (see converters._USER_ID), which cannot form a formula call.
-    """
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+def _cell(value: object) -> str:
+    """One cell of a CSV export, guarded: text a spreadsheet would run as a formula starts with an apostrophe.
+
+    Every cell, user ids included: a guest's server (``allow_guests``) names its users as it likes,
+    and `@=HYPERLINK(…)` is a formula to a spreadsheet."""
+    text = str(value)
+    return "'" + text if text.lstrip(" ")[:1] in _FORMULA_START else text
+
+
+def csv_file(rows: list[list[object]]) -> bytes:
+    """A CSV export: every cell of every row through :func:`_cell`."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        writer.writerow([_cell(value) for value in row])
+    return out.getvalue().encode("utf-8")
 
 
 @registry.command(
@@ -95,22 +102,20 @@ async def export_grades(ctx: Context, school: str | None) -> None:
     found = await ctx.repos.assignments.of_class(klass.id, published_only=True)
     columns = [(a, await standings(ctx.repos, a, learners)) for a in found]
 
-    out = io.StringIO()
-    writer = csv.writer(out)
     header = ["learner", "school"]
     for a in found:
-        header += [_cell(f"{a.short_id} {a.title} score"), f"{a.short_id} out of", f"{a.short_id} late"]
-    writer.writerow(header)
+        header += [f"{a.short_id} {a.title} score", f"{a.short_id} out of", f"{a.short_id} late"]
+    rows = [header]
     for learner in sorted(learners, key=lambda u: (names.get(server_of(u), server_of(u)), u)):
         server = server_of(learner)
-        row = [learner, _cell(names.get(server, f"guest ({server})"))]
+        row = [learner, names.get(server, f"guest ({server})")]
         for a, marks in columns:
             s = marks[learner]
             score = number(s.grade.score) if s.grade else ""
             out_of = number(s.grade.max_score) if s.grade else number(a.points)
             late = "" if s.submission is None else ("yes" if s.late_by else "no")
             row += [score, out_of, late]
-        writer.writerow(row)
+        rows.append(row)
 
     suffix = f"-{school}" if school else ""
     filename = f"grades-{klass.code}{suffix}.csv"
@@ -118,7 +123,7 @@ async def export_grades(ctx: Context, school: str | None) -> None:
         f"Grades of {klass.label}: {len(learners)} learner{'s' if len(learners) != 1 else ''}, "
         f"{len(found)} assignment{'s' if len(found) != 1 else ''}, as of {when.show(ctx.now, ctx.tz)}."
     )
-    await send_file_to_dm(ctx, text, (out.getvalue().encode("utf-8"), filename, "text/csv"))
+    await send_file_to_dm(ctx, text, (csv_file(rows), filename, "text/csv"))
 
 
 @registry.command(

@@ -18,8 +18,6 @@ from .assignments import (
     learner_in_class,
     learners_of,
     number,
-    own_dm,
-    remove_from_view,
     reply_privately,
     reply_to_teachers,
     standing,
@@ -140,7 +138,8 @@ async def _whose_work(ctx: Context, named: str | None) -> str:
 
 async def _deliver(ctx: Context, learner: str, message: str, done: str, session=None, outcome: str = "") -> None:
     """The message to the learner's work room only; elsewhere the teacher gets ``done``, which must not repeat it.
-    In a marking session, ``done`` comes with the next submission to mark."""
+    In a marking session, ``done`` comes with the next submission to mark. (Typed where others read it, the
+    command is taken out and ``done`` goes to the staff room: see out_of_view.)"""
     work_room = await work_room_of(ctx, learner)
     if ctx.room_id == work_room:
         ctx.reply(message, mentions=(learner,))
@@ -150,12 +149,6 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str, session=
         await queue.step(ctx, session, outcome, done)
         return
     ctx.send(work_room, message, mentions=(learner,))
-    room = ctx.room
-    if room is None or not (room.kind == "staff" or own_dm(ctx)):  # learners may read this room: take the command out
-        if remove_from_view(ctx, ctx.event_id, "Grades and feedback stay in the learner's work room."):
-            done += " I removed your message from this room so that it stays private."
-        else:
-            done += " Please delete your message from this room: learners can read it here."
     ctx.reply(done)
 
 
@@ -174,6 +167,7 @@ async def _deliver(ctx: Context, learner: str, message: str, done: str, session=
         "`!grade A1 @ben:school-b.example 17`. The maximum defaults to the assignment's points. "
         "In a marking session (`!mark A1`), `!grade 17 feedback…` grades the work shown."
     ),
+    private=True,
 )
 async def grade(ctx: Context, assignment: str | None, marking: Marking) -> None:
     session = None
@@ -206,6 +200,7 @@ async def grade(ctx: Context, assignment: str | None, marking: Marking) -> None:
         "In a work room: `!return A1 Add your method.` Elsewhere: `!return A1 @ben:school-b.example Add your method.` "
         "In a marking session (`!mark A1`), `!return Add your method.` hands back the work shown."
     ),
+    private=True,
 )
 async def return_(ctx: Context, assignment: str | None, marking: Marking | None) -> None:
     marking = marking or Marking(None, None, "")

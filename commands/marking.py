@@ -31,19 +31,19 @@ HOLD = timedelta(minutes=30)  # a session idle this long lets another teacher ta
 # --- where a learner's work may be shown
 
 
-def _private_here(ctx: Context, learner: str | None) -> bool:
+async def _private_here(ctx: Context, learner: str | None) -> bool:
     room = ctx.room
     if room is None:
         return False
     if room.kind == "work":
         return learner is not None and room.owner == learner
-    return own_dm(ctx) or (room.kind == "staff" and teaches(ctx))
+    return (room.kind == "staff" and teaches(ctx)) or await own_dm(ctx)
 
 
 async def private_room(ctx: Context, learner: str | None) -> str:
     """Where the caller may see ``learner``'s work (None: every learner's): here when here is private
     enough; otherwise the class's staff room for a teacher, the learner's own work room for a learner."""
-    if _private_here(ctx, learner):
+    if await _private_here(ctx, learner):
         return ctx.room_id
     if teaches(ctx):
         staff = await ctx.repos.rooms.of_class(ctx.klass.id, "staff")

@@ -56,6 +56,7 @@ class Command:
     aliases: tuple[str, ...] = ()
     details: str = ""
     reads_only: bool = False  # still allowed in an archived class
+    private: bool = False  # private by content: typed where others read it, it is taken out and answered privately
 
     @property
     def needs_class(self) -> bool:
@@ -110,9 +111,10 @@ class Registry:
         aliases: tuple[str, ...] = (),
         details: str = "",
         reads_only: bool = False,
+        private: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            cmd = Command(name, handler, tuple(params), who, where, summary, aliases, details, reads_only)
+            cmd = Command(name, handler, tuple(params), who, where, summary, aliases, details, reads_only, private)
             _check_declaration(cmd)
             for key in (name, *aliases):
                 if key in self._by_alias:

@@ -16,6 +16,7 @@ from storage.reminders import Reminder
 from . import when
 from .context import Context, Role, Where
 from .converters import Converter, Markdown, When
+from .direct import dm_for, is_dm_of, not_alone
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .forum import class_room_of
 from .recurrence import Days, TimeOfDay, Weekly
@@ -133,10 +134,11 @@ async def remind_every(ctx: Context, days: tuple[int, ...], at: time, text: str)
 )
 async def remindme(ctx: Context, moment: MomentText, text: str) -> None:
     user = ctx.caller.user_id
-    dm = ctx.room if ctx.in_dm else await ctx.repos.rooms.dm_of(user)
+    dm = ctx.room if await is_dm_of(ctx.services, ctx.room, user) else await dm_for(ctx.services, user)
     if dm is None:
+        why = not_alone("your reminders") + " " if ctx.in_dm and ctx.room.owner == user else ""
         raise NotFound(
-            f"I remind you in our direct message, and we have none yet: start one with me "
+            f"{why}I remind you in our direct message, and we have none yet: start one with me "
             f"({ctx.settings.bot_user_id}) and ask there."
         )
     if len(await ctx.repos.reminders.pending_personal(user)) >= MAX_PENDING_PER_PERSON:

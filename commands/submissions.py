@@ -9,10 +9,10 @@ from __future__ import annotations
 from storage.coursework import Submission, SubmittedFile
 
 from . import when
-from .assignments import find, remove_from_view, reply_privately, standing, work_room_of
+from .assignments import find, reply_privately, standing, work_room_of
 from .context import Context, Media, Role, Where
 from .converters import AssignmentId, Markdown
-from .errors import BadArgument, Conflict, NotAllowed, NotFound, UserError
+from .errors import BadArgument, Conflict, NotAllowed, NotFound
 from .registry import Param, registry
 
 FILE_TYPES = ("m.file", "m.image", "m.video", "m.audio")
@@ -45,50 +45,25 @@ def quoted(text: str) -> str:
         "Run it in your work room: `!submit A1 my answer…`, or reply to your own message or file with `!submit A1`. "
         "Each !submit is a new version; the receipt says whether it is on time."
     ),
+    private=True,  # typed in the class room, it is moved out of there and answered in the work room (dispatch)
 )
 async def submit(ctx: Context, assignment: str, text: str | None) -> None:
     room = ctx.room
-    if room is not None and room.kind == "class":
-        await _submit_from_class_room(ctx, assignment, text)
-        return
-    if room is None or room.kind != "work" or room.owner != ctx.caller.user_id:
+    in_own_work_room = room is not None and room.kind == "work" and room.owner == ctx.caller.user_id
+    if not (in_own_work_room or (room is not None and room.kind == "class")):
         raise NotAllowed(f"{ctx.prefix}submit works in your own work room for {ctx.klass.name}, where your work stays private.")
-    receipt, _ = await record(ctx, assignment, text, await fetch_replied(ctx))
-    ctx.reply(receipt)
-
-
-async def _submit_from_class_room(ctx: Context, assignment: str, text: str | None) -> None:
-    """Take the work out of the class room first; then record it, or explain, in the work room."""
-    problem: UserError | None = None
-    try:
-        replied = await fetch_replied(ctx)  # before redacting: a redacted event has lost its content
-    except UserError as e:
-        replied, problem = None, e
-    reason = "Work is handed in privately: Ako moved this to the learner's work room."
-    removed = [remove_from_view(ctx, ctx.event_id, reason)]
-    if replied is not None and replied.get("sender") == ctx.caller.user_id:
-        removed.append(remove_from_view(ctx, ctx.reply_to, reason))
-    work_room = await work_room_of(ctx, ctx.caller.user_id)
-    note = (
-        f"You ran `{ctx.prefix}submit` in the class room of {ctx.klass.name}, where everyone can see it, so I removed it "
-        "from there. Hand in here, in your work room: only you and your teachers see it."
-    )
-    if not all(removed):
-        note += " I could not remove all of it; please delete your message in the class room yourself."
-    try:
-        if problem is not None:
-            raise problem
-        receipt, sub = await record(ctx, assignment, text, replied)
-    except UserError as e:  # the refusal goes to the work room too: nothing about the work stays in public
-        ctx.send(work_room, f"{note}\n\nNothing was recorded: {e.message}", mentions=(ctx.caller.user_id,))
+    receipt, sub = await record(ctx, assignment, text, await fetch_replied(ctx))
+    if in_own_work_room:
+        ctx.reply(receipt)
         return
-    # the work room holds the work itself: the text quoted, the file sent again (the same media)
+    # typed in the class room: the dispatcher takes it out of there and puts this answer in the work
+    # room (out_of_view), which must then hold the work itself: the text quoted, the file sent again
     work = f"\n\nYour work:\n\n{quoted(sub.text)}" if sub.text else ""
-    ctx.send(work_room, f"{note}\n\n{receipt}{work}", mentions=(ctx.caller.user_id,))
+    ctx.reply(f"{receipt}{work}")
     if sub.file is not None:
         f = sub.file
         caption = f"{f.name} — your work for {assignment}, version {sub.version}"
-        ctx.send(work_room, caption, media=Media(f.url, f.name, f.mimetype, f.size))
+        ctx.send(await work_room_of(ctx, ctx.caller.user_id), caption, media=Media(f.url, f.name, f.mimetype, f.size))
 
 
 async def fetch_replied(ctx: Context) -> dict | None:

@@ -39,6 +39,7 @@ from storage.reminders import Reminder
 from . import digest, when
 from .assignments import publish_due
 from .context import Message, Services
+from .direct import dm_for, is_dm_of
 from .recurrence import Weekly
 from .zones import zone_of
 
@@ -186,6 +187,16 @@ async def _reminder(services: Services, enqueue: Enqueue, reminder_id: int, now:
         outcome = verdict(slot, now, services.settings.reminder_grace, started_at)
         if r.class_id is not None and (klass is None or klass.archived):
             outcome = "dropped"
+        room_id = r.room_id
+        if r.class_id is None and outcome != "dropped":  # a personal one: to the owner's DM as it is now, just the two of them
+            dm = await repos.rooms.get(r.room_id)
+            if not await is_dm_of(services, dm, r.created_by):
+                dm = await dm_for(services, r.created_by)
+            if dm is None:
+                log.warning("Reminder %s of %s: no direct message with just them and Ako to send it to", r.short_id, r.created_by)
+                outcome = "dropped"
+            else:
+                room_id = dm.room_id
         key = f"reminder.{r.id}.{compact(slot)}"
         if await repos.ledger.record(key, slot, outcome, now):
             if outcome == "dropped":
@@ -195,7 +206,7 @@ async def _reminder(services: Services, enqueue: Enqueue, reminder_id: int, now:
                 text = reminder_text(r, services.settings.prefix, rule)
                 if outcome == "late":
                     text += late_note(slot, await reminder_zone(services, r))
-                await enqueue([Message(r.room_id, text, txn_key=f"ako.{key}")])
+                await enqueue([Message(room_id, text, txn_key=f"ako.{key}")])
             getattr(tally, outcome).append(key)
         if folded:
             log.info("Reminder %s missed %d times while the bot was down; it ran once", r.short_id, folded + 1)
@@ -354,7 +365,7 @@ async def _digest(services: Services, enqueue: Enqueue, user_id: str, now: datet
         if slot is None:
             return
         outcome = verdict(slot, now, services.settings.reminder_grace, started_at)
-        dm = await repos.rooms.dm_of(user_id)
+        dm = await dm_for(services, user_id)  # checked now: a "DM" others have joined since gets no digest
         text = None
         if outcome != "dropped" and dm is not None:
             since = u.digest_since or slot - digest.LOOK_AHEAD["daily"]

@@ -151,6 +151,14 @@ class Rooms:
         )
         return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows if r["owner"].split(":", 1)[1] == server]
 
+    async def dms_of(self, user_id: str) -> list[Room]:
+        """Every room recorded as the user's direct message with Ako, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner = ? ORDER BY created_at DESC, rowid DESC",
+            (user_id,),
+        )
+        return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows]
+
     async def dm_of(self, user_id: str) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner = ? ORDER BY created_at DESC LIMIT 1",

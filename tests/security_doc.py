@@ -7,7 +7,7 @@ outbox scan, forgetting, blocking). The figures of every section are kept in the
 with the date and commit they were measured on. A section is written only when the tests that
 measured it passed (tests/figures.py). Nothing here is edited by hand.
 
-    AKO_SECURITY_DOC=docs/security.md python -m pytest tests/unit tests/e2e/test_trust.py
+    AKO_SECURITY_DOC=docs/security.md python -m pytest tests/unit tests/e2e/test_trust.py tests/e2e/test_private_failures.py
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def render(data: dict) -> str:
     out = [
         "# Security figures",
         "",
-        "Written by the test suite (`AKO_SECURITY_DOC=docs/security.md python -m pytest tests/unit tests/e2e/test_trust.py`);",
-        "not edited by hand. Each section is written only from a run in which its tests passed, and says when and on which",
-        "commit it was measured. SPEC §1 (who may do what) and §4 (privacy,",
+        "Written by the test suite (`AKO_SECURITY_DOC=docs/security.md python -m pytest tests/unit tests/e2e/test_trust.py",
+        "tests/e2e/test_private_failures.py`); not edited by hand. Each section is written only from a run in which its",
+        "tests passed, and says when and on which commit it was measured. SPEC §1 (who may do what) and §4 (privacy,",
         "safe output) are the contract; issue 6 is the plan these tests follow.",
         "",
     ]
@@ -141,6 +141,19 @@ def render(data: dict) -> str:
             "### Rogue servers",
             "",
             *_rows(e["rogue"].items()),
+            "",
+        ]
+    p = data.get("private_failures")
+    if p:
+        out += [
+            "## Private commands refused in public (tests/e2e/test_private_failures.py)",
+            "",
+            f"{figures.stamp(p)}, over real Matrix (issue 16, items 1 and 2). `!submit`, `!grade` and `!return` are",
+            "private by content: typed where learners read them they are taken out of the room whatever becomes of",
+            "them, and the receipt or refusal goes to the work room, the staff room or the caller's direct message.",
+            "A room counts as someone's direct message with Ako only while it holds just the two of them.",
+            "",
+            *_rows((k, v) for k, v in p.items() if k not in ("measured", "commit", "by")),
             "",
         ]
     out += LIMITS

@@ -155,6 +155,10 @@ def replying_to(event_id: str, bot_id: str):
     return match
 
 
+def redaction_of(event_id: str):
+    return lambda e: e["type"] == "m.room.redaction" and event_id in (e.get("redacts"), e["content"].get("redacts"))
+
+
 def _refusal_pattern(name: str) -> re.Pattern:
     """A polite refusal: the dispatcher's (commands/dispatch.py), or a handler's "Only … can …" sentence."""
     n = re.escape(name)
@@ -191,8 +195,18 @@ async def test_every_command_a_learner_may_not_run_is_refused_over_matrix_on_a_a
         sent.append((cmd, learner, room, await learner.send(room, text)))
     wrong = []
     for cmd, learner, room, event_id in sent:
-        reply = await learner.wait_for(room, replying_to(event_id, t.bot_id), since=0, timeout=60)
-        body = reply["content"]["body"]
+        if cmd.private and room == t.class_room:  # taken out of the class room, refused in the work room (issue 16)
+            await learner.wait_for(room, redaction_of(event_id), since=0, timeout=60)
+            reply = await learner.wait_for(
+                t.work[learner.user_id], lambda e, n=cmd.name: f"You ran `!{n}` in the class room" in e["content"]["body"],
+                since=0, timeout=60,
+            )
+            body = reply["content"]["body"].rsplit("Nothing was recorded: ", 1)[-1]
+            if [e for e in learner.timeline(room) if replying_to(event_id, t.bot_id)(e)]:
+                wrong.append((cmd.name, True, "answered in the class room"))
+        else:
+            reply = await learner.wait_for(room, replying_to(event_id, t.bot_id), since=0, timeout=60)
+            body = reply["content"]["body"]
         if reply["content"].get("msgtype") != "m.notice" or not _refusal_pattern(cmd.name).match(body):
             wrong.append((cmd.name, room == t.class_room, body[:120]))
     assert len(cells) >= 60 and wrong == [], wrong
@@ -222,6 +236,8 @@ async def test_a_user_on_c_with_a_teachers_name_and_avatar_gains_nothing(cluster
     }
     for command, answer in probes.items():
         reply = await carl.command(group, command)
+        if command.startswith("!grade"):  # private by content: taken out, and nothing of it said there (issue 16)
+            answer = f"I removed a message from {carl.user_id}: `!grade` is answered only in private, and I have no private room with them."
         assert reply["body"] == answer, (command, reply["body"])
     assert await grades_of(cluster, t.ben.user_id) == before
     assert db_rows(cluster, "SELECT role FROM class_members WHERE user_id = ?", (t.ben.user_id,)) == [("learner",)]
@@ -288,6 +304,12 @@ async def test_power_level_100_in_a_staff_members_room_gains_nothing(cluster, tr
         (newbie, f"!school block {hs_b.server_name}", "Only an operator of this Ako can use !school block."),
     ]
     for user, command, answer in probes:
+        if command.startswith("!grade"):  # private by content: refused in Ben's work room, not in this room (issue 16)
+            mark = user.mark(t.work[user.user_id])
+            await user.send(room, command)
+            reply = (await user.wait_for(t.work[user.user_id], lambda e: "You ran `!grade`" in e["content"]["body"], since=mark))["content"]
+            assert reply["body"].endswith("Nothing was recorded: " + answer), (command, reply["body"])
+            continue
         reply = await user.command(room, command)
         assert reply["body"] == answer, (command, reply["body"])
     assert await grades_of(cluster, t.ana.user_id) == [(11.0, 20.0, FEEDBACK_ANA)]

@@ -37,6 +37,7 @@ class FakeRooms:
     actions: list[tuple] = field(default_factory=list)
     events: dict[str, dict] = field(default_factory=dict)  # event id → event, for get_event
     joined: dict[str, set] = field(default_factory=dict)  # room id → members, for members()
+    recorded: object = None  # async room id → members when a test set none (the Harness: a DM's owner and Ako)
     uploaded: dict[str, bytes] = field(default_factory=dict)  # mxc → the bytes uploaded
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -86,6 +87,8 @@ class FakeRooms:
         return event if event is not None and event.get("room_id", room_id) == room_id else None
 
     async def members(self, room_id):
+        if room_id not in self.joined and self.recorded is not None:
+            return sorted(await self.recorded(room_id))
         return sorted(self.joined.get(room_id, set()))
 
     async def leave(self, room_id):
@@ -126,6 +129,13 @@ class Harness:
         self.services = Services(self.repos, rooms, clock, Settings(**defaults))
         self.dispatcher = Dispatcher(commands.load(), self.services, self._enqueue)
         self._n = 0
+        if rooms.recorded is None:
+            rooms.recorded = self._recorded_members
+
+    async def _recorded_members(self, room_id) -> set:
+        """Unless a test says otherwise, a direct message holds its owner and Ako, as when it was made."""
+        room = await self.repos.rooms.get(room_id)
+        return {room.owner, self.services.settings.bot_user_id} if room is not None and room.kind == "dm" and room.owner else set()
 
     async def _enqueue(self, messages):
         """Messages are kept as sent; redactions go to the fake rooms, as the outbox would send them."""

