@@ -4,9 +4,12 @@
     hs_b  school B (a registered partner school)
     hs_c  C, a server no school is registered for
 
-Servers are session-scoped, so tests must use unique localparts (see ``unique_localpart``
-or the ``new_user`` fixture). Tests under tests/e2e/ are marked ``e2e`` automatically
-(deselect them with ``-m "not e2e"``); they run by default.
+Servers are session-scoped (one set per process: each pytest-xdist worker starts its own), so
+tests must use unique localparts (see ``unique_localpart`` or the ``new_user`` fixture). No test
+relies on another having run: each test, or its module's fixture, makes the classes, people and
+assignments it needs, so any order, any subset and any number of workers give the same result.
+Tests under tests/e2e/ are marked ``e2e`` automatically (deselect them with ``-m "not e2e"``);
+they run by default.
 """
 
 from __future__ import annotations
@@ -20,42 +23,60 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) without an install
     sys.path.insert(0, str(REPO_ROOT))
 
-from bot.homeserver import Homeserver, start_homeservers, stop_homeservers  # noqa: E402
+from bot.homeserver import Homeserver, HomeserverError, start_homeservers, stop_homeservers  # noqa: E402
+from tests import figures, reliability_doc, security_doc  # noqa: E402,F401  (the documents' renderers)
 from tests.matrix_user import MatrixUser, unique_localpart  # noqa: E402
 
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reverse", action="store_true",
+        help="run the tests in reverse order (a check that none relies on another having run first)",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs against real Synapse homeservers (and the bot as a subprocess)")
-    config.addinivalue_line("markers", "disruptive: stops a homeserver; runs after every other test")
-    config.addinivalue_line("markers", "overture: starts background work; runs first")
-    config.addinivalue_line("markers", "finale: checks background work; runs last before the disruptive tests")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
-            # with pytest-xdist (-n 2 --dist loadgroup) every end-to-end test runs on one worker, in
-            # this order, sharing one set of homeservers; unit tests run beside them on the other
-            item.add_marker(pytest.mark.xdist_group("e2e"))
-    # Background work (a rate-limited rush) starts first and is checked last; tests that stop a
-    # homeserver run after everything, so federation back-off cannot slow the others.
-    def place(item: pytest.Item) -> int:
-        for rank, marker in enumerate(("overture", None, "finale", "disruptive")):
-            if marker and item.get_closest_marker(marker) is not None:
-                return rank
-        return 1
+    if config.getoption("--reverse"):
+        items.reverse()
 
-    items.sort(key=place)
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    figures.commit()  # the commit the run starts on, before anything is edited or written
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    figures.note(report)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """docs/security.md and docs/reliability.md get the figures of the modules that passed
+    (when AKO_SECURITY_DOC / AKO_RELIABILITY_DOC name them; see tests/figures.py)."""
+    for written in figures.flush():
+        print(f"\n[figures] wrote {written}")
 
 
 @pytest.fixture(scope="session")
 def homeservers(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("homeservers")
-    servers = start_homeservers(base, 3, log=lambda msg: print(f"[homeservers] {msg}"))
+    # Each process (each pytest-xdist worker) starts its own three servers, in its own folder
+    # (tmp_path_factory is per worker) on ports the system hands out. Another process may take a
+    # port between its choice and Synapse's bind: then start again on new ports.
+    for attempt in range(3):
+        base = tmp_path_factory.mktemp("homeservers")
+        try:
+            servers = start_homeservers(base, 3, log=lambda msg: print(f"[homeservers] {msg}"))
+            break
+        except HomeserverError:
+            if attempt == 2:
+                raise
     try:
         yield servers
     finally:

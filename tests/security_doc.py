@@ -1,44 +1,26 @@
-"""docs/security.md, written from test runs (issue 6 "Publish the figures").
+"""docs/security.md, written from passing test runs (issue 6 "Publish the figures", issue 14).
 
 Each test module that measures something records a section: the unit suite (the authorisation
 matrix, hostile input, the invite flood) and tests/e2e/test_trust.py (spoofing, privacy probes, the
 outbox scan, forgetting, blocking). The figures of every section are kept in the document itself
 (a JSON comment at its end), so a run of one suite rewrites its own sections and keeps the others
-with the date they were measured. Nothing here is edited by hand.
+with the date and commit they were measured on. A section is written only when the tests that
+measured it passed (tests/figures.py). Nothing here is edited by hand.
 
     AKO_SECURITY_DOC=docs/security.md python -m pytest tests/unit tests/e2e/test_trust.py tests/e2e/test_private_failures.py
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import time
-from pathlib import Path
+from tests import figures
 
 ENV = "AKO_SECURITY_DOC"
-_DATA = re.compile(r"<!-- figures (\{.*\}) -->", re.S)
 
 
-def target() -> Path | None:
-    name = os.environ.get(ENV)
-    return Path(name) if name else None
-
-
-def record(section: str, figures: dict) -> None:
-    """Merge one section's figures into the document named by AKO_SECURITY_DOC (if any) and rewrite it."""
-    path = target()
-    if path is None:
-        return
-    data = {}
-    if path.exists():
-        m = _DATA.search(path.read_text(encoding="utf-8"))
-        if m:
-            data = json.loads(m.group(1))
-    data[section] = {**figures, "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(data), encoding="utf-8")
+def record(section: str, data: dict, module_file: str) -> None:
+    """Keep one section's figures; written into the document named by AKO_SECURITY_DOC (if any) at
+    the end of the run, and only if the tests of ``module_file`` passed (tests/figures.py)."""
+    figures.record(ENV, section, data, module_file)
 
 
 def _rows(pairs) -> list[str]:
@@ -50,8 +32,8 @@ def render(data: dict) -> str:
         "# Security figures",
         "",
         "Written by the test suite (`AKO_SECURITY_DOC=docs/security.md python -m pytest tests/unit tests/e2e/test_trust.py",
-        "tests/e2e/test_private_failures.py`);",
-        "not edited by hand. Each section says when it was measured. SPEC §1 (who may do what) and §4 (privacy,",
+        "tests/e2e/test_private_failures.py`); not edited by hand. Each section is written only from a run in which its",
+        "tests passed, and says when and on which commit it was measured. SPEC §1 (who may do what) and §4 (privacy,",
         "safe output) are the contract; issue 6 is the plan these tests follow.",
         "",
     ]
@@ -62,7 +44,7 @@ def render(data: dict) -> str:
             "",
             f"Every command × every role × every room kind, expected answers from a table written by hand from the spec "
             f"(tests/authorisation_table.py), the declarations and the dispatcher the bot uses checked against it "
-            f"(tests/unit/test_authorisation_matrix.py). Measured {m['measured']}.",
+            f"(tests/unit/test_authorisation_matrix.py). {figures.stamp(m)}.",
             "",
             *_rows([
                 ("commands", m["commands"]),
@@ -86,7 +68,7 @@ def render(data: dict) -> str:
             "dispatcher's parse path, the bot's event handling (`command_text`, reply fallbacks) and markdown → HTML:",
             "64 KiB bodies, NUL and control characters, zero-width and right-to-left characters, Cyrillic lookalikes,",
             "nesting 500 deep, the inputs that make markdown parsers quadratic, forged reply fallbacks, "
-            f"{h['xss_payloads']} XSS payloads. Measured {h['measured']}.",
+            f"{h['xss_payloads']} XSS payloads. {figures.stamp(h)}.",
             "",
             *_rows([
                 ("inputs tried", h["tried"]),
@@ -117,7 +99,7 @@ def render(data: dict) -> str:
         out += [
             "## Invite flood (unit, the bot's invite policy)",
             "",
-            f"Measured {f['measured']} (tests/unit/test_blocking.py): {f['invites']} invites from users of an unregistered "
+            f"{figures.stamp(f)}: {f['invites']} invites from users of an unregistered "
             f"server (half marked direct, a third with stripped state claiming to be a class room) → **{f['joins']} joins**, "
             f"{f['rejected']} rejected once each, handled in {f['seconds']} s, peak traced memory {f['peak_mib']} MiB. "
             f"The server-ACL rule held in {f.get('acl_examples', 0)} generated clusters.",
@@ -128,7 +110,7 @@ def render(data: dict) -> str:
         out += [
             "## Against real homeservers (tests/e2e/test_trust.py)",
             "",
-            f"Measured {e['measured']}: the bot as a process on server A; B a registered school; C a server of no "
+            f"{figures.stamp(e)}: the bot as a process on server A; B a registered school; C a server of no "
             f"school; D a rogue server on another host name ({e.get('d_server', 'D')}).",
             "",
             "### The authorisation matrix over Matrix",
@@ -166,16 +148,15 @@ def render(data: dict) -> str:
         out += [
             "## Private commands refused in public (tests/e2e/test_private_failures.py)",
             "",
-            f"Measured {p['measured']} over real Matrix (issue 16, items 1 and 2). `!submit`, `!grade` and `!return` are",
+            f"{figures.stamp(p)}, over real Matrix (issue 16, items 1 and 2). `!submit`, `!grade` and `!return` are",
             "private by content: typed where learners read them they are taken out of the room whatever becomes of",
             "them, and the receipt or refusal goes to the work room, the staff room or the caller's direct message.",
             "A room counts as someone's direct message with Ako only while it holds just the two of them.",
             "",
-            *_rows((k, v) for k, v in p.items() if k != "measured"),
+            *_rows((k, v) for k, v in p.items() if k not in ("measured", "commit", "by")),
             "",
         ]
     out += LIMITS
-    out += ["", f"<!-- figures {json.dumps(data, sort_keys=True)} -->", ""]
     return "\n".join(out)
 
 
@@ -202,14 +183,15 @@ LIMITS = """## Limits a school must know
   teachers (and their servers) can read a learner's work room, by design.""".splitlines()
 
 
+figures.register(ENV, render)
+
+
 def record_unit_suite() -> None:
     """At the end of a unit run: the sections whose modules ran (tests/unit/conftest.py calls this)."""
     import sys
 
-    if target() is None:
-        return
     matrix = sys.modules.get("tests.unit.test_authorisation_matrix")
-    if matrix is not None and matrix.RESULTS:
+    if matrix is not None and getattr(matrix, "RESULTS", None):
         from commands.dispatch import Outcome
 
         results = matrix.RESULTS.values()
@@ -223,7 +205,7 @@ def record_unit_suite() -> None:
             "unexpected_allows": sum(1 for exp, out, _ in results if not exp and out is not Outcome.REFUSED),
             "unexpected_refusals": sum(1 for exp, out, _ in results if exp and out is Outcome.REFUSED),
             "bugs": sum(1 for _, out, _ in results if out is Outcome.BUG),
-        })
+        }, matrix.__file__)
     hostile = sys.modules.get("tests.unit.test_hostile_input")
     if hostile is not None and hostile.FIGURES:
         f = hostile.FIGURES
@@ -242,7 +224,7 @@ def record_unit_suite() -> None:
             "room_mentions": f["room mentions outside teacher commands"],
             "xss_payloads": f["xss payloads"],
             "slowest_s": round(max(hostile.SLOWEST.values(), default=0.0), 3),
-        })
+        }, hostile.__file__)
     blocking = sys.modules.get("tests.unit.test_blocking")
     if blocking is not None and "flood" in blocking.FIGURES:
-        record("flood", {**blocking.FIGURES["flood"], "acl_examples": blocking.FIGURES.get("acl property examples", 0)})
+        record("flood", {**blocking.FIGURES["flood"], "acl_examples": blocking.FIGURES.get("acl property examples", 0)}, blocking.__file__)

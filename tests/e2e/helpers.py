@@ -1,6 +1,11 @@
-"""Small steps every end-to-end test takes."""
+"""Small steps every end-to-end test takes: opening a DM with the bot, taking up invitations,
+enrolling by class code, and reading the bot's database."""
 
 from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
 
 from tests.matrix_user import MatrixUser
 
@@ -20,3 +25,77 @@ async def open_dm(user: MatrixUser, bot_id: str) -> str:
 async def join_invite(user: MatrixUser, room_id: str) -> None:
     await user.wait_invite(lambda i: i["room_id"] == room_id, timeout=30)
     await user.join(room_id)
+
+
+def room_name(invite: dict) -> str | None:
+    """The name in an invitation's stripped state (None if the room has none)."""
+    for ev in invite["state"]:
+        if ev.get("type") == "m.room.name":
+            return (ev.get("content") or {}).get("name")
+    return None
+
+
+class Rooms(dict):
+    """Rooms just joined: room id → kind ("space", "class", "staff", "work" or "other")."""
+
+    def one(self, kind: str | None = None) -> str:
+        """The only room of that kind (or the only room, if no kind is given)."""
+        found = [r for r, k in self.items() if kind is None or k == kind]
+        assert len(found) == 1, (kind, dict(self))
+        return found[0]
+
+
+async def room_kind(user: MatrixUser, room_id: str) -> str:
+    """What a room the user is in is, from its state as the user's server holds it."""
+    state = (await user.client.room_get_state(room_id)).events
+    name = next((e["content"].get("name") or "" for e in state if e["type"] == "m.room.name"), "")
+    if any(e["type"] == "nz.ako.class" for e in state):
+        return "class"
+    if any(e["type"] == "m.room.create" and e["content"].get("type") == "m.space" for e in state):
+        return "space"
+    if "— work of" in name:
+        return "work"
+    if name.endswith("— staff"):
+        return "staff"
+    return "other"
+
+
+async def accept(user: MatrixUser, names: str | set[str], count: int = 1) -> Rooms:
+    """Join ``count`` pending invitations to rooms named in ``names`` (other invitations stay
+    pending); returns what was joined, by kind."""
+    names = {names} if isinstance(names, str) else set(names)
+    rooms = [await user.wait_invite(lambda i: room_name(i) in names, timeout=30) for _ in range(count)]
+    await asyncio.gather(*(user.join(r) for r in rooms))
+    return Rooms(zip(rooms, await asyncio.gather(*(room_kind(user, r) for r in rooms))))
+
+
+async def enrol(user: MatrixUser, bot_id: str, code: str, dm: str | None = None) -> str:
+    """Join a class by code from a DM with the bot (``dm``, or a new one), take up its three
+    invitations; return the work room's id."""
+    dm = dm or await open_dm(user, bot_id)
+    reply = await user.command(dm, f"!join {code}")
+    assert "Welcome" in reply["body"], reply["body"]
+    rooms = Rooms()
+    for _ in range(3):
+        room = await user.wait_invite(timeout=30)
+        await user.join(room)
+        rooms[room] = await room_kind(user, room)
+    return rooms.one("work")
+
+
+def db_rows(owner, sql: str, params=()) -> list[tuple]:
+    """Read the bot's database (read-only) while it runs; ``owner`` has a ``.bot`` (a cluster, say)."""
+    con = sqlite3.connect(f"file:{owner.bot.data_dir / 'ako.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+async def wait_dead(bot, timeout: float = 30) -> int:
+    """Wait for a bot process told to crash (AKO_CRASH_AT) to die; returns its exit code."""
+    deadline = time.monotonic() + timeout
+    while bot.process.poll() is None:
+        assert time.monotonic() < deadline, "the bot did not reach its crash point"
+        await asyncio.sleep(0.1)
+    return bot.process.returncode

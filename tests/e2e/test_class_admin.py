@@ -45,36 +45,49 @@ class Klass:
     ben_work: str
 
 
-@pytest.fixture(scope="module")
-async def klass(cluster, hs_a, hs_b):
+async def make_class(cluster, hs_a, hs_b) -> Klass:
+    """A teacher of its own, a class with a random code, Ben on B in it with his work room, and A1."""
     bot_id = cluster.bot_id
     teacher, ben = await asyncio.gather(
         MatrixUser.create(hs_a, unique_localpart("adminteacher")),
         MatrixUser.create(hs_b, unique_localpart("ben")),
     )
-    try:
-        admin_dm = await open_dm(cluster.admin_a, bot_id)
-        reply = await cluster.admin_a.command(admin_dm, f"!staff add {teacher.user_id}")
-        assert "is now staff" in reply["body"], reply["body"]
-        dm_t, dm_b = await asyncio.gather(open_dm(teacher, bot_id), open_dm(ben, bot_id))
-        code = "ADM" + secrets.token_hex(2).upper()
-        reply = await teacher.command(dm_t, f'!class new "{NAME}" {code}')
-        assert f"class code **{code}**" in reply["body"], reply["body"]
-        rooms = {}
-        while NAME not in rooms or f"{NAME} — staff" not in rooms:  # the staffroom may invite too
-            rooms.update(await joined_rooms(teacher, 1))
-        reply = await ben.command(dm_b, f"!join {code}")
-        assert "Welcome" in reply["body"], reply["body"]
-        mine: dict[str, str] = {}
-        while NAME not in mine or f"{NAME} — work of {ben.user_id}" not in mine:  # and the class's space
-            mine.update(await joined_rooms(ben, 1))
-        work = mine[f"{NAME} — work of {ben.user_id}"]
-        await teacher.join(await teacher.wait_invite(lambda i: i["room_id"] == work, timeout=60))
-        reply = await teacher.command(rooms[NAME], '!assign new "Essay" due in 14 days points 20\nWrite about a river.')
-        assert "Posted **A1" in reply["body"], reply["body"]
-        yield Klass(bot_id, code, teacher, ben, {teacher.user_id: dm_t, ben.user_id: dm_b}, rooms[NAME], rooms[f"{NAME} — staff"], work)
-    finally:
-        await asyncio.gather(teacher.close(), ben.close())
+    admin_dm = await open_dm(cluster.admin_a, bot_id)
+    reply = await cluster.admin_a.command(admin_dm, f"!staff add {teacher.user_id}")
+    assert "is now staff" in reply["body"], reply["body"]
+    dm_t, dm_b = await asyncio.gather(open_dm(teacher, bot_id), open_dm(ben, bot_id))
+    code = "ADM" + secrets.token_hex(2).upper()
+    reply = await teacher.command(dm_t, f'!class new "{NAME}" {code}')
+    assert f"class code **{code}**" in reply["body"], reply["body"]
+    rooms = {}
+    while NAME not in rooms or f"{NAME} — staff" not in rooms:  # the staffroom may invite too
+        rooms.update(await joined_rooms(teacher, 1))
+    reply = await ben.command(dm_b, f"!join {code}")
+    assert "Welcome" in reply["body"], reply["body"]
+    mine: dict[str, str] = {}
+    while NAME not in mine or f"{NAME} — work of {ben.user_id}" not in mine:  # and the class's space
+        mine.update(await joined_rooms(ben, 1))
+    work = mine[f"{NAME} — work of {ben.user_id}"]
+    await teacher.join(await teacher.wait_invite(lambda i: i["room_id"] == work, timeout=60))
+    reply = await teacher.command(rooms[NAME], '!assign new "Essay" due in 14 days points 20\nWrite about a river.')
+    assert "Posted **A1" in reply["body"], reply["body"]
+    return Klass(bot_id, code, teacher, ben, {teacher.user_id: dm_t, ben.user_id: dm_b}, rooms[NAME], rooms[f"{NAME} — staff"], work)
+
+
+@pytest.fixture(scope="module")
+async def klass(cluster, hs_a, hs_b):
+    """Shared by the tests that change neither the code nor the roster."""
+    k = await make_class(cluster, hs_a, hs_b)
+    yield k
+    await asyncio.gather(k.teacher.close(), k.ben.close())
+
+
+@pytest.fixture
+async def own_class(cluster, hs_a, hs_b):
+    """A class of the test's own: for a test that changes its code and roster."""
+    k = await make_class(cluster, hs_a, hs_b)
+    yield k
+    await asyncio.gather(k.teacher.close(), k.ben.close())
 
 
 def info_lines(body: str) -> dict[str, str]:
@@ -97,8 +110,8 @@ async def test_class_info_for_teacher_and_learner_and_refused_to_others(klass, n
     assert reply["body"] == f"Only a member of {NAME} can use !class info.", reply["body"]
 
 
-async def test_class_code_shows_resets_and_switches_off(klass, new_user, hs_a, hs_b):
-    k = klass
+async def test_class_code_shows_resets_and_switches_off(own_class, new_user, hs_a, hs_b):
+    k = own_class
     dm_t = k.dms[k.teacher.user_id]
     reply = await k.teacher.command(k.staff_room, "!class code")
     assert reply["body"] == f"The class code of {NAME} is **{k.code}**.", reply["body"]

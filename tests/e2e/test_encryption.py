@@ -3,8 +3,9 @@
 A second Ako runs here with the product defaults (``encryption`` and ``encrypt_work_rooms`` on,
 its own account and data folder on A; the session bot keeps work rooms unencrypted for the plain
 test users of other modules). Its operator registers schools A and B; an encryption-capable
-teacher on A and learner on B talk to it only in encrypted rooms. The tests run in file order
-and build on each other (the ``e2ee`` fixture holds the shared state).
+teacher on A and learner on B talk to it only in encrypted rooms. The ``e2ee`` fixture sets up
+the class (CHEM13) through encrypted DMs, enrols the learner and posts A1, timing each step; the
+tests check what it saw and add what they need of their own, so none relies on another.
 
 Measured numbers are printed (run with ``-s`` to see them).
 """
@@ -12,6 +13,7 @@ Measured numbers are printed (run with ``-s`` to see them).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +25,7 @@ import pytest
 from tests.botproc import BotProcess, write_bot_config
 from tests.matrix_user import MatrixUser, unique_localpart
 
-from .helpers import open_dm
+from .helpers import join_invite, open_dm
 
 NAME = "Chemistry 13"
 CODE = "CHEM13"
@@ -48,6 +50,7 @@ class E2EE:
     staff_room: str = ""
     work_room: str = ""
     numbers: dict = field(default_factory=dict)
+    replies: dict = field(default_factory=dict)  # what the bot answered while setting up, by step
 
 
 async def open_encrypted_dm(user: MatrixUser, bot_id: str) -> str:
@@ -123,56 +126,76 @@ async def e2ee(cluster, hs_a, hs_b, tmp_path_factory):
         adm = await open_dm(cluster.admin_a, bot_id)
         assert "is now staff" in (await cluster.admin_a.command(adm, f"!staff add {teacher.user_id}"))["body"]
         teacher_dm, learner_dm = await asyncio.gather(open_encrypted_dm(teacher, bot_id), open_encrypted_dm(learner, bot_id))
-        yield E2EE(bot_id, proc, teacher, learner, teacher_dm, learner_dm)
+        e = E2EE(bot_id, proc, teacher, learner, teacher_dm, learner_dm)
+        await set_up_class(e)
+        yield e
     finally:
         await teacher.close()
         await learner.close()
         proc.stop()
 
 
-async def test_encrypted_dm_join_and_an_encrypted_work_room(e2ee):
+async def set_up_class(e2ee: E2EE) -> None:
+    """Through encrypted DMs: the class, the learner joining it, the teacher in the learner's
+    (encrypted) work room, and A1. The first encrypted messages set up Olm sessions and room keys
+    on the way; each step is timed."""
     t, learner = e2ee.teacher, e2ee.learner
-    # The very first encrypted messages: Olm sessions and room keys are set up on the way.
     for who, user, dm in (("teacher on A", t, e2ee.teacher_dm), ("learner on B, over federation", learner, e2ee.learner_dm)):
         start = time.monotonic()
-        reply = await user.command(dm, "!help")
+        e2ee.replies[f"help {who}"] = await user.command(dm, "!help")
         e2ee.numbers[f"first encrypted !help answered and decrypted, {who} (s)"] = round(time.monotonic() - start, 2)
-        assert "!join" in reply["body"], reply["body"]
     start = time.monotonic()
-    reply = await t.command(e2ee.teacher_dm, f'!class new "{NAME}" {CODE}')
+    reply = e2ee.replies["class new"] = await t.command(e2ee.teacher_dm, f'!class new "{NAME}" {CODE}')
     e2ee.numbers["!class new (creates the rooms) answered (s)"] = round(time.monotonic() - start, 2)
     assert CODE in reply["body"], reply["body"]
-    assert await wire_type(t, e2ee.teacher_dm, reply["event_id"]) == "m.room.encrypted"
     for room in await join_all(t, 3):  # space, class room, staff room
         state = (await t.client.room_get_state(room)).events
         if any(e["type"] == "nz.ako.class" for e in state):
             e2ee.class_room = room
         if any(e["type"] == "m.room.name" and e["content"].get("name", "").endswith("— staff") for e in state):
-            assert await is_encrypted(t, room), "encrypt_work_rooms: the staff room is encrypted"
             e2ee.staff_room = room
 
     # A learner on B, in an encrypted DM (as Element makes them), joins by code.
     start = time.monotonic()
-    reply = await learner.command(e2ee.learner_dm, f"!join {CODE}")
+    reply = e2ee.replies["join"] = await learner.command(e2ee.learner_dm, f"!join {CODE}")
     e2ee.numbers["!join (creates the work room) answered (s)"] = round(time.monotonic() - start, 2)
     assert f"Welcome to **{NAME}**" in reply["body"], reply["body"]
-    assert await wire_type(learner, e2ee.learner_dm, reply["event_id"]) == "m.room.encrypted"
     rooms = await join_all(learner, 3)
     assert e2ee.class_room in rooms
     for room in rooms:
         state = (await learner.client.room_get_state(room)).events
         if any(e["type"] == "m.room.history_visibility" and e["content"]["history_visibility"] == "joined" for e in state):
             e2ee.work_room = room
-    assert e2ee.work_room and await is_encrypted(learner, e2ee.work_room)
+    assert e2ee.work_room
+    await join_invite(t, e2ee.work_room)  # the teacher is invited to each learner's work room
+
+    day = (datetime.now(NZ) + timedelta(days=10)).date()
+    reply = await t.command(e2ee.class_room, f'!assign new "Lab safety" due {day.isoformat()} 17:00 points 5\nRead the safety sheet.')
+    assert "Posted **A1" in reply["body"], reply["body"]
+    e2ee.replies["undecryptable while setting up"] = bot_log_count(e2ee.bot, "Could not decrypt")
+    e2ee.replies["undecryptable in the learner's DM"] = len(undecryptable(learner, e2ee.learner_dm))
+
+
+async def test_encrypted_dm_join_and_an_encrypted_work_room(e2ee):
+    t, learner = e2ee.teacher, e2ee.learner
+    for dm, who in ((e2ee.teacher_dm, "teacher on A"), (e2ee.learner_dm, "learner on B, over federation")):
+        reply = e2ee.replies[f"help {who}"]
+        assert "!join" in reply["body"], reply["body"]
+    assert await wire_type(t, e2ee.teacher_dm, e2ee.replies["class new"]["event_id"]) == "m.room.encrypted"
+    assert await is_encrypted(t, e2ee.staff_room), "encrypt_work_rooms: the staff room is encrypted"
+    assert await wire_type(learner, e2ee.learner_dm, e2ee.replies["join"]["event_id"]) == "m.room.encrypted"
+    assert await is_encrypted(learner, e2ee.work_room)
     roster = await t.command(e2ee.class_room, "!roster")
     assert learner.user_id in roster["body"]
 
     # In the encrypted work room, the bot reads the learner and the learner reads the bot.
+    assert e2ee.replies["undecryptable while setting up"] == e2ee.replies["undecryptable in the learner's DM"] == 0
+    failures_before = bot_log_count(e2ee.bot, "Could not decrypt")
     reply = await learner.command(e2ee.work_room, "!help")
     assert "!submit" in reply["body"], reply["body"]
     assert await wire_type(learner, e2ee.work_room, reply["event_id"]) == "m.room.encrypted"
-    assert undecryptable(learner, e2ee.learner_dm) == undecryptable(learner, e2ee.work_room) == []
-    assert bot_log_count(e2ee.bot, "Could not decrypt") == 0
+    assert undecryptable(learner, e2ee.work_room) == []
+    assert bot_log_count(e2ee.bot, "Could not decrypt") == failures_before
     note(f"numbers so far: {e2ee.numbers}")
 
 
@@ -180,16 +203,16 @@ async def test_submission_receipt_and_grade_in_an_encrypted_work_room(e2ee):
     t, learner = e2ee.teacher, e2ee.learner
     day = (datetime.now(NZ) + timedelta(days=10)).date()
     reply = await t.command(e2ee.class_room, f'!assign new "Titration" due {day.isoformat()} 17:00 points 10\nReport your three titres.')
-    assert "A1" in reply["body"], reply["body"]
-    work = await t.wait_invite(lambda i: i["room_id"] == e2ee.work_room, timeout=30)
-    await t.join(work)
+    found = re.match(r"Posted \*\*(A\d+) — Titration\*\*", reply["body"])
+    assert found, reply["body"]
+    aid = found.group(1)
 
-    receipt = await learner.command(e2ee.work_room, "!submit A1 Titres: 24.10, 24.05, 24.10 mL.")
-    assert "Received **A1" in receipt["body"] and "version 1" in receipt["body"], receipt["body"]
+    receipt = await learner.command(e2ee.work_room, f"!submit {aid} Titres: 24.10, 24.05, 24.10 mL.")
+    assert f"Received **{aid}" in receipt["body"] and "version 1" in receipt["body"], receipt["body"]
     assert await wire_type(learner, e2ee.work_room, receipt["event_id"]) == "m.room.encrypted"
 
     mark = learner.mark(e2ee.work_room)
-    await t.command(e2ee.work_room, "!grade A1 9/10 Careful work; quote the mean titre.")
+    await t.command(e2ee.work_room, f"!grade {aid} 9/10 Careful work; quote the mean titre.")
     grade = await learner.wait_for(
         e2ee.work_room,
         lambda e: e["type"] == "m.room.message" and e["sender"] == e2ee.bot_id and "your grade is" in e["content"]["body"],

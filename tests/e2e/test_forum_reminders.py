@@ -26,38 +26,12 @@ import pytest
 
 from tests.matrix_user import MatrixUser, unique_localpart
 
-from .helpers import open_dm
+from .helpers import accept, open_dm
 
 CODE = "FRM1"
 NAME = "Forum 1"
 GAP = 5.0  # seconds between Ana's and Ben's reminders: room to kill the bot between them
 NZ = ZoneInfo("Pacific/Auckland")  # the bot's default zone, in which it reads times
-
-
-def room_name(invite: dict) -> str | None:
-    for ev in invite["state"]:
-        if ev.get("type") == "m.room.name":
-            return (ev.get("content") or {}).get("name")
-    return None
-
-
-async def accept(user: MatrixUser, names: set[str], count: int) -> dict[str, str]:
-    """Join ``count`` invites to rooms named in ``names``: kind (class, work, …) → room id."""
-    rooms = [await user.wait_invite(lambda i: room_name(i) in names, timeout=30) for _ in range(count)]
-    await asyncio.gather(*(user.join(r) for r in rooms))
-    kinds = {}
-    for r in rooms:
-        state = (await user.client.room_get_state(r)).events
-        name = next((e["content"].get("name") for e in state if e["type"] == "m.room.name"), "")
-        if any(e["type"] == "nz.ako.class" for e in state):
-            kinds["class"] = r
-        elif "— work of" in name:
-            kinds["work"] = r
-        elif name.endswith("— staff"):
-            kinds["staff"] = r
-        else:
-            kinds["space"] = r
-    return kinds
 
 
 def notice_from(bot_id: str, text: str):
@@ -106,14 +80,14 @@ async def fr(cluster, hs_a, hs_b):
 
         reply = await teacher.command(tdm, f'!class new "{NAME}" {CODE}')
         assert CODE in reply["body"], reply["body"]
-        class_room = (await accept(teacher, {NAME, f"{NAME} — staff"}, 3))["class"]
+        class_room = (await accept(teacher, {NAME, f"{NAME} — staff"}, 3)).one("class")
 
-        async def enrol(learner: MatrixUser, dm: str) -> dict[str, str]:
+        async def enrol(learner: MatrixUser, dm: str):
             assert "Welcome" in (await learner.command(dm, f"!join {CODE}"))["body"]
             return await accept(learner, {NAME, f"{NAME} — work of {learner.user_id}"}, 3)
 
         arooms, brooms = await asyncio.gather(enrol(ana, adm), enrol(ben, bdm))
-        assert arooms["class"] == brooms["class"] == class_room
+        assert arooms.one("class") == brooms.one("class") == class_room
         # the teacher is invited to each work room: take those invites, so no later test finds them
         await accept(teacher, {f"{NAME} — work of {ana.user_id}", f"{NAME} — work of {ben.user_id}"}, 2)
         # the teacher's !remind for the class, due a second before Ana's: it arrives while the bot runs
@@ -122,8 +96,8 @@ async def fr(cluster, hs_a, hs_b):
         assert "I'll remind the class in its class room" in reply["body"], reply["body"]
         reply = await teacher.command(class_room, '!assign new "Lab notes" due in 61 minutes')
         assert "Posted **A1 — Lab notes**" in reply["body"], reply["body"]
-        assert "Received **A1 — Lab notes**" in (await ana.command(arooms["work"], "!submit A1 my notes"))["body"]
-        yield Forum(bot_id, teacher, ana, ben, class_room, arooms["work"], brooms["work"], adm, bdm, ana_due, ben_due)
+        assert "Received **A1 — Lab notes**" in (await ana.command(arooms.one("work"), "!submit A1 my notes"))["body"]
+        yield Forum(bot_id, teacher, ana, ben, class_room, arooms.one("work"), brooms.one("work"), adm, bdm, ana_due, ben_due)
     finally:
         await ana.close()
         await ben.close()

@@ -144,4 +144,4 @@ async def test_a_group_direct_message_gets_no_gradebook(klass):
     own = await teacher.command(k["teacher_dm"], f"!grades {k['code']}")
     assert own["body"].startswith(f"**Gradebook of {k['name']}**"), own["body"]
     FIGURES["`!grades` in a \"direct message\" its owner started with Ako and a learner: gradebook shown there"] = "0 (the reply names the problem; the gradebook goes to the staff room)"
-    security_doc.record("private_failures", dict(FIGURES))
+    security_doc.record("private_failures", dict(FIGURES), __file__)

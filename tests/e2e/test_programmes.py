@@ -1,11 +1,13 @@
 """Issue 9 end to end: the cross-school staffroom, co-authored programmes and the public library,
 on three real federating Synapse servers with the bot as a process on A.
 
-The tests run in file order and build on each other (module-scoped state in ``S``): the
-teachers of A and B take up their staffroom invitations (sent when the ``cluster`` fixture named
-them staff) and meet in a subject room; they co-author a programme of three items; the B teacher
-puts it into a class at school B starting next Monday; a learner and a user of an unregistered
-server try to author; the programme is published in the library, which a user on C reads.
+The teachers of A and B take up their staffroom invitations (sent when the ``cluster`` fixture
+named them staff; the ``staffroom`` fixture) and meet in a subject room; they co-author a
+programme of three items (``co_author``: the ``programme`` fixture, and tests of their own); the B
+teacher puts it into a class at school B starting next Monday, where a learner hands in (the
+``used`` fixture); a learner and a user of an unregistered server try to author; a programme is
+published in the library, which a user on C reads. Each test builds what it changes itself, so
+none relies on another having run.
 
 Run with ``-s`` to see the conversation (the README's example session was copied from it).
 """
@@ -24,6 +26,7 @@ import pytest
 
 from tests.matrix_user import MatrixError, MatrixUser, unique_localpart
 
+from .helpers import accept as accept_rooms
 from .helpers import join_invite, open_dm
 
 NZ = ZoneInfo("Pacific/Auckland")
@@ -32,7 +35,6 @@ CLASS_NAME = "Physics at Kura B"
 CODE = "PRGB1"
 LAB_NOTES = "My forces lab: the trolley went 1.2 m/s"
 
-S = SimpleNamespace()  # what the tests in this module hand on to each other
 
 
 def show(who: str, text: str) -> None:
@@ -56,19 +58,14 @@ def named(name: str):
     return match
 
 
-async def accept(user: MatrixUser, name: str) -> str:
-    room = await user.wait_invite(named(name), timeout=30)
-    await user.join(room)
-    return room
+async def join_named(user: MatrixUser, name: str) -> str:
+    """Join the one invited room of that name."""
+    return (await accept_rooms(user, name)).one()
 
 
 async def accept_class_room(user: MatrixUser, name: str) -> str:
-    """Join the class's space and class room (they share the name); the class room is the one
-    holding Ako's nz.ako.class record."""
-    rooms = [await user.wait_invite(named(name), timeout=30) for _ in range(2)]
-    await asyncio.gather(*(user.join(r) for r in rooms))
-    (found,) = [r for r in rooms if await state_of(user, r, "nz.ako.class") is not None]
-    return found
+    """Join the class's space and class room (they share the name); return the class room."""
+    return (await accept_rooms(user, name, 2)).one("class")
 
 
 async def members(user: MatrixUser, room: str) -> set[str]:
@@ -128,64 +125,26 @@ async def people(cluster, hs_b, hs_c):
         await carl.close()
 
 
-# --- the staffroom
-
-
-async def test_staff_of_both_schools_are_in_the_staffroom_and_a_subject_room(people, cluster, hs_b):
+@pytest.fixture(scope="module")
+async def staffroom(people):
+    """Teachers A and B in the cluster's staffroom: (its space, its general room)."""
     a, b = people.a, people.b
-    # invited when the cluster fixture named them staff (`!staff add`)
-    spaces = await asyncio.gather(accept(a, "Ako staffroom"), accept(b, "Ako staffroom"))
-    generals = await asyncio.gather(accept(a, "Staffroom"), accept(b, "Staffroom"))
+    spaces = await asyncio.gather(join_named(a, "Ako staffroom"), join_named(b, "Ako staffroom"))
+    generals = await asyncio.gather(join_named(a, "Staffroom"), join_named(b, "Staffroom"))
     assert spaces[0] == spaces[1] and generals[0] == generals[1]
-    space, general = spaces[0], generals[0]
-    child = await state_of(b, space, "m.space.child", general)  # as B's server holds it
-    assert child is not None and child.get("via")
-    assert {a.user_id, b.user_id, people.bot} <= await wait_members(b, general, {a.user_id, b.user_id})
-
-    body = await say(a, people.a_dm, '!staffroom subject "Physics"', "teacher A")
-    assert body.startswith("Started the **Physics** room in the staffroom and invited you.")
-    physics = await accept(a, "Physics — staffroom")
-    body = await say(b, people.b_dm, '!staffroom subject "physics"', "teacher B")
-    assert body == f"I've invited you to the **Physics** room of the staffroom with {a.user_id}."
-    assert await accept(b, "Physics — staffroom") == physics
-    assert await state_of(b, space, "m.space.child", physics) is not None
-    assert {a.user_id, b.user_id} <= await wait_members(b, physics, {a.user_id, b.user_id})
-    body = await say(b, people.b_dm, "!staffroom", "teacher B")
-    assert "- **Physics** — 2 staff" in body
-    S.general, S.physics = general, physics
+    return SimpleNamespace(space=spaces[0], general=generals[0])
 
 
-async def test_removed_staff_leave_the_staffroom(people, cluster, hs_b):
-    dana = await MatrixUser.create(hs_b, unique_localpart("danap"))
-    try:
-        admin_dm = await open_dm(cluster.admin_b, cluster.bot_id)
-        body = await say(cluster.admin_b, admin_dm, f"!staff add {dana.user_id}", "admin B")
-        assert f"{dana.user_id} is now staff." in body and "to the cluster's staffroom" in body
-        assert await accept(dana, "Staffroom") == S.general
-        body = await say(cluster.admin_b, admin_dm, f"!staff remove {dana.user_id}", "admin B")
-        assert "I've removed them from the staffroom" in body
-        left = await dana.wait_for(
-            S.general,
-            lambda e: e["type"] == "m.room.member" and e["state_key"] == dana.user_id and e["content"]["membership"] == "leave",
-            since=0,
-        )
-        assert left["sender"] == people.bot
-        assert dana.user_id not in await members(people.b, S.general)
-    finally:
-        await dana.close()
-
-
-# --- co-authoring across schools
-
-
-async def test_teachers_on_a_and_b_co_author_a_programme_of_three_items(people):
+async def co_author(people, title: str) -> SimpleNamespace:
+    """Teacher A creates a programme and adds teacher B as an author; A adds a lab, B a resource and
+    a test: version 5, items I1–I3. Every answer is checked on the way."""
     a, b = people.a, people.b
-    body = await say(a, people.a_dm, f'!programme new "{TITLE}"', "teacher A")
+    body = await say(a, people.a_dm, f'!programme new "{title}"', "teacher A")
     pid = re.search(r"Created \*\*(P\d+) — ", body).group(1)
-    room = await accept(a, f"{TITLE} — programme {pid}")
+    room = await join_named(a, f"{title} — programme {pid}")
     body = await say(a, room, f"!programme author add {pid} {b.user_id}", "teacher A")
     assert body == f"**{pid} v2** · {a.user_id} added {b.user_id} as an author"
-    assert await accept(b, f"{TITLE} — programme {pid}") == room
+    assert await join_named(b, f"{title} — programme {pid}") == room
 
     body = await say(
         a, room,
@@ -202,9 +161,89 @@ async def test_teachers_on_a_and_b_co_author_a_programme_of_three_items(people):
     assert body == f"**{pid} v4** · {b.user_id} added I2 “Newton's laws” — resource"
     body = await say(b, room, f'!programme add {pid} "Motion test" due week 2 fri 17:00 points 40\nForty minutes, calculators allowed.', "teacher B")
     assert body == f"**{pid} v5** · {b.user_id} added I3 “Motion test” — assignment, due week 2 fri 17:00, 40 points"
+    return SimpleNamespace(pid=pid, room=room, title=title)
+
+
+@pytest.fixture(scope="module")
+async def programme(people):
+    """A co-authored programme (version 5) the tests read but do not change."""
+    return await co_author(people, TITLE)
+
+
+@pytest.fixture(scope="module")
+async def used(people, programme):
+    """Teacher B's class at school B (PRGB1) with the programme put in from next Monday, and Ben's
+    work handed in for its first assignment."""
+    b, ben = people.b, people.ben
+    body = await say(b, people.b_dm, f'!class new "{CLASS_NAME}" {CODE}', "teacher B")
+    assert f"class code **{CODE}**" in body
+    class_room = await accept_class_room(b, CLASS_NAME)
+    body = await say(ben, people.ben_dm, f"!join {CODE}", "ben (learner, B)")
+    assert f"Welcome to **{CLASS_NAME}**" in body
+    ben_work = await join_named(ben, f"{CLASS_NAME} — work of {ben.user_id}")
+    assert await accept_class_room(ben, CLASS_NAME) == class_room
+    mark = b.mark(class_room)
+    use = await say(b, people.b_dm, f"!programme use {programme.pid} {CODE} start next monday", "teacher B")
+    assert use.startswith(f"Put **{programme.pid} — {TITLE}**"), use
+    body = await say(ben, ben_work, f"!submit A1 {LAB_NOTES}", "ben")
+    assert "Received **A1 — Forces lab**, version 1" in body
+    return SimpleNamespace(class_room=class_room, ben_work=ben_work, use=use, mark=mark)
+
+
+# --- the staffroom
+
+
+async def test_staff_of_both_schools_are_in_the_staffroom_and_a_subject_room(people, staffroom):
+    a, b = people.a, people.b
+    # invited when the cluster fixture named them staff (`!staff add`)
+    space, general = staffroom.space, staffroom.general
+    child = await state_of(b, space, "m.space.child", general)  # as B's server holds it
+    assert child is not None and child.get("via")
+    assert {a.user_id, b.user_id, people.bot} <= await wait_members(b, general, {a.user_id, b.user_id})
+
+    body = await say(a, people.a_dm, '!staffroom subject "Physics"', "teacher A")
+    assert body.startswith("Started the **Physics** room in the staffroom and invited you.")
+    physics = await join_named(a, "Physics — staffroom")
+    body = await say(b, people.b_dm, '!staffroom subject "physics"', "teacher B")
+    assert body == f"I've invited you to the **Physics** room of the staffroom with {a.user_id}."
+    assert await join_named(b, "Physics — staffroom") == physics
+    assert await state_of(b, space, "m.space.child", physics) is not None
+    assert {a.user_id, b.user_id} <= await wait_members(b, physics, {a.user_id, b.user_id})
+    body = await say(b, people.b_dm, "!staffroom", "teacher B")
+    assert "- **Physics** — 2 staff" in body
+
+
+async def test_removed_staff_leave_the_staffroom(people, staffroom, cluster, hs_b):
+    dana = await MatrixUser.create(hs_b, unique_localpart("danap"))
+    try:
+        admin_dm = await open_dm(cluster.admin_b, cluster.bot_id)
+        body = await say(cluster.admin_b, admin_dm, f"!staff add {dana.user_id}", "admin B")
+        assert f"{dana.user_id} is now staff." in body and "to the cluster's staffroom" in body
+        assert await join_named(dana, "Staffroom") == staffroom.general
+        body = await say(cluster.admin_b, admin_dm, f"!staff remove {dana.user_id}", "admin B")
+        assert "I've removed them from the staffroom" in body
+        left = await dana.wait_for(
+            staffroom.general,
+            lambda e: e["type"] == "m.room.member" and e["state_key"] == dana.user_id and e["content"]["membership"] == "leave",
+            since=0,
+        )
+        assert left["sender"] == people.bot
+        assert dana.user_id not in await members(people.b, staffroom.general)
+    finally:
+        await dana.close()
+
+
+# --- co-authoring across schools
+
+
+async def test_teachers_on_a_and_b_co_author_a_programme_of_three_items(people):
+    a, b = people.a, people.b
+    title = f"{TITLE}, drafted"
+    made = await co_author(people, title)
+    pid, room = made.pid, made.room
 
     body = await say(b, room, f"!programme show {pid}", "teacher B")
-    assert f"**{pid} — {TITLE}** · version 5 · by {a.user_id}, {b.user_id} · not in the library" in body
+    assert f"**{pid} — {title}** · version 5 · by {a.user_id}, {b.user_id} · not in the library" in body
     order = [line.split("**")[1] for line in body.splitlines() if re.match(r"^\d\. \*\*", line)]
     assert order == ["I1 Forces lab", "I2 Newton's laws", "I3 Motion test"]
 
@@ -222,26 +261,16 @@ async def test_teachers_on_a_and_b_co_author_a_programme_of_three_items(people):
     body = await say(a, people.a_dm, f"!programme history {pid}", "teacher A")
     assert len([line for line in body.splitlines() if line.startswith("- v")]) == 5
     assert "v4 · " in body and f"{b.user_id} added I2 “Newton's laws” — resource" in body
-    S.pid, S.room = pid, room
 
 
-async def test_the_b_teacher_uses_it_in_a_class_at_school_b_from_next_monday(people):
+async def test_the_b_teacher_uses_it_in_a_class_at_school_b_from_next_monday(people, programme, used):
     b, ben = people.b, people.ben
-    body = await say(b, people.b_dm, f'!class new "{CLASS_NAME}" {CODE}', "teacher B")
-    assert f"class code **{CODE}**" in body
-    class_room = await accept_class_room(b, CLASS_NAME)
-    body = await say(ben, people.ben_dm, f"!join {CODE}", "ben (learner, B)")
-    assert f"Welcome to **{CLASS_NAME}**" in body
-    ben_work = await accept(ben, f"{CLASS_NAME} — work of {ben.user_id}")
-    assert await accept_class_room(ben, CLASS_NAME) == class_room
-
+    class_room, ben_work, mark, body = used.class_room, used.ben_work, used.mark, used.use
     monday = next_monday()
     lab_due = datetime.combine(monday + timedelta(days=4), datetime.min.time().replace(hour=17), NZ)
     test_due = datetime.combine(monday + timedelta(days=11), datetime.min.time().replace(hour=17), NZ)
-    mark = b.mark(class_room)
-    body = await say(b, people.b_dm, f"!programme use {S.pid} {CODE} start next monday", "teacher B")
     day = f"{monday:%a} {monday.day} {monday:%b %Y}"
-    assert body.startswith(f"Put **{S.pid} — {TITLE}** (version 5) into {CLASS_NAME} ({CODE}), starting {day} (Pacific/Auckland):")
+    assert body.startswith(f"Put **{programme.pid} — {TITLE}** (version 5) into {CLASS_NAME} ({CODE}), starting {day} (Pacific/Auckland):")
     assert f"- **A1 — Forces lab** (I1) · due {nz_text(lab_due)} · 20 points · posted" in body
     assert f"- **A2 — Motion test** (I3) · due {nz_text(test_due)} · 40 points · posted" in body
 
@@ -255,54 +284,56 @@ async def test_the_b_teacher_uses_it_in_a_class_at_school_b_from_next_monday(peo
         record = await state_of(b, class_room, "nz.ako.assignment", key)
         assert record["title"] == title and record["timezone"] == "Pacific/Auckland" and record["class"] == CODE
         assert datetime.fromisoformat(record["due"]) == due
-    use = await state_of(b, class_room, "nz.ako.programme.use", S.pid)
+    use = await state_of(b, class_room, "nz.ako.programme.use", programme.pid)
     assert use["version"] == 5 and use["start"] == monday.isoformat() and use["items"] == {"I1": "A1", "I2": None, "I3": "A2"}
     # the learner sees them with their due dates in the class's zone
     body = await say(ben, ben_work, "!assignments", "ben")
     assert f"**A1 — Forces lab** · due {nz_text(lab_due)}" in body and f"**A2 — Motion test** · due {nz_text(test_due)}" in body
-    body = await say(ben, ben_work, f"!submit A1 {LAB_NOTES}", "ben")
-    assert "Received **A1 — Forces lab**, version 1" in body
-    S.class_room, S.ben_work = class_room, ben_work
 
 
-async def test_a_learner_cannot_create_or_edit_programmes(people):
+async def test_a_learner_cannot_create_or_edit_programmes(people, programme):
     ben = people.ben
     body = await say(ben, people.ben_dm, '!programme new "My own unit"', "ben")
     assert body == "Only staff of a registered school can use !programme new."
-    for line in (f'!programme add {S.pid} "Skip the test" due week 1 mon 09:00', f"!programme remove {S.pid} I3",
-                 f"!programme author add {S.pid} {ben.user_id}"):
+    for line in (f'!programme add {programme.pid} "Skip the test" due week 1 mon 09:00', f"!programme remove {programme.pid} I3",
+                 f"!programme author add {programme.pid} {ben.user_id}"):
         body = await ben.command(people.ben_dm, line)
         assert body["body"].startswith("Only staff of a registered school can use !programme"), body["body"]
-    body = await ben.command(people.ben_dm, f"!programme show {S.pid}")
-    assert body["body"] == f"There is no programme {S.pid} you can see. `!library` lists the shared ones."
+    body = await ben.command(people.ben_dm, f"!programme show {programme.pid}")
+    assert body["body"] == f"There is no programme {programme.pid} you can see. `!library` lists the shared ones."
 
 
-async def test_a_user_on_an_unregistered_server_cannot_author(people):
+async def test_a_user_on_an_unregistered_server_cannot_author(people, programme):
     a, carl = people.a, people.carl
-    body = await say(a, people.a_dm, f"!programme author add {S.pid} {carl.user_id}", "teacher A")
+    body = await say(a, people.a_dm, f"!programme author add {programme.pid} {carl.user_id}", "teacher A")
     assert body.startswith(f"{carl.user_id} is not staff of a registered school, so they cannot author programmes.")
     # carl cannot even open a DM with the bot (it declines unregistered servers): a room with teacher A, then
     group = await a.client.room_create(name="Programmes with a visitor", invite=[people.bot, carl.user_id])
     await join_invite(carl, group.room_id)
     await a.wait_for(group.room_id, lambda e: e["type"] == "m.room.member" and e["state_key"] == people.bot
                      and e["content"]["membership"] == "join", since=0, timeout=30)
-    body = await say(carl, group.room_id, f'!programme add {S.pid} "Spam" due day 1', "carl (school C)")
+    body = await say(carl, group.room_id, f'!programme add {programme.pid} "Spam" due day 1', "carl (school C)")
     assert body == "Only staff of a registered school can use !programme add."
-    whole = await state_of(a, S.room, "nz.ako.programme")
+    whole = await state_of(a, programme.room, "nz.ako.programme")
     assert whole["items"] == ["I1", "I2", "I3"] and carl.user_id not in whole["authors"]
 
 
 # --- the public library
 
 
-async def test_the_library_is_world_readable_and_holds_no_learner_data(people, cluster, hs_a):
+async def test_the_library_is_world_readable_and_holds_no_learner_data(people, used, hs_a):
     b, carl = people.b, people.carl
-    body = await say(b, people.b_dm, f"!programme publish {S.pid}", "teacher B")
+    # a programme of its own (publishing changes it), put into the class where Ben handed in work
+    programme = await co_author(people, f"{TITLE}, for everyone")
+    title = programme.title
+    body = await say(b, people.b_dm, f"!programme use {programme.pid} {CODE} start next monday", "teacher B")
+    assert body.startswith(f"Put **{programme.pid} — {title}**"), body
+    body = await say(b, people.b_dm, f"!programme publish {programme.pid}", "teacher B")
     alias = f"#ako-library:{hs_a.server_name}"
-    assert body.startswith(f"**{S.pid} v6** · {b.user_id} listed it in the library")
+    assert body.startswith(f"**{programme.pid} v6** · {b.user_id} listed it in the library")
     assert f"It is in the library room {alias}: anyone can read it there" in body
     body = await say(people.ben, people.ben_dm, "!library", "ben")
-    assert f"- **{S.pid} — {TITLE}** · v6 · 3 items" in body
+    assert f"- **{programme.pid} — {title}** · v6 · 3 items" in body
 
     # the alias resolves from C's server (over federation)
     resolved = await carl.client.room_resolve_alias(alias)
@@ -318,7 +349,7 @@ async def test_the_library_is_world_readable_and_holds_no_learner_data(people, c
         entry = next(r for r in listing["chunk"] if r["room_id"] == library)
         assert entry["world_readable"] is True and entry.get("canonical_alias") == alias
         peeked = json.dumps(await visitor.messages(library), ensure_ascii=False)
-        assert f"**{S.pid} — {TITLE}** · version 6" in peeked
+        assert f"**{programme.pid} — {title}** · version 6" in peeked
         assert library not in visitor.client.rooms  # read without joining
     finally:
         await visitor.close()
@@ -335,16 +366,16 @@ async def test_the_library_is_world_readable_and_holds_no_learner_data(people, c
     events = await carl.messages(library, limit=200)
     post = next(e for e in events if e["type"] == "m.room.message" and e["sender"] == people.bot)
     show("ako (library room, as read by carl on C)", post["content"]["body"])
-    assert post["content"]["body"].startswith(f"**{S.pid} — {TITLE}** · version 6 · by {people.a.user_id}, {b.user_id}")
+    assert post["content"]["body"].startswith(f"**{programme.pid} — {title}** · version 6 · by {people.a.user_id}, {b.user_id}")
     assert "1. **Forces lab** — assignment, due week 1 fri 17:00, 20 points" in post["content"]["body"]
     state = {(e["type"], e["state_key"]): e["content"] for e in (await carl.client.room_get_state(library)).events}
     assert state[("m.room.history_visibility", "")]["history_visibility"] == "world_readable"
     assert state[("m.room.join_rules", "")]["join_rule"] == "public"
     assert state[("m.room.canonical_alias", "")]["alias"] == alias
-    assert [i["title"] for i in state[("nz.ako.library.entry", S.pid)]["items"]] == ["Forces lab", "Newton's laws", "Motion test"]
+    assert [i["title"] for i in state[("nz.ako.library.entry", programme.pid)]["items"]] == ["Forces lab", "Newton's laws", "Motion test"]
     # materials only: nothing of the class, its learners or their work
     everything = json.dumps(events, ensure_ascii=False) + json.dumps(list(state.values()), ensure_ascii=False)
-    for secret in (people.ben.user_id, LAB_NOTES, "trolley went", CODE, CLASS_NAME, S.class_room, S.ben_work):
+    for secret in (people.ben.user_id, LAB_NOTES, "trolley went", CODE, CLASS_NAME, used.class_room, used.ben_work):
         assert secret not in everything, secret
     # and it is read-only for visitors
     with pytest.raises(MatrixError) as refused:

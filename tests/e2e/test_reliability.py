@@ -1,7 +1,9 @@
 """Nothing lost, nothing twice (SPEC §4): the real bot process killed at each injection point,
 stopped while learners on two servers keep submitting, and cut off from its homeserver.
 
-The figures go to ``docs/reliability.md`` when ``AKO_RELIABILITY_DOC`` names that file.
+The figures go to ``docs/reliability.md`` when ``AKO_RELIABILITY_DOC`` names that file, if every
+test here passed (tests/reliability_doc.py). Each test enrols its own learners in the module's class
+(REL1, with an assignment A1) and relies on nothing another test did.
 """
 
 from __future__ import annotations
@@ -14,18 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import open_dm
+from tests import reliability_doc
+
+from .helpers import db_rows, enrol, open_dm, wait_dead
 
 CODE = "REL1"
 FIGURES: dict[str, object] = {"kills": [], "restarts": 0}
-
-
-def db_rows(cluster, sql: str, params=()) -> list[tuple]:
-    con = sqlite3.connect(f"file:{cluster.bot.data_dir / 'ako.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
 
 
 def answers(user, room_id: str, event_id: str) -> list[dict]:
@@ -41,47 +37,22 @@ async def restart(cluster, crash_at: str | None = None) -> None:
     FIGURES["restarts"] += 1
 
 
-async def wait_dead(bot, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while bot.process.poll() is None:
-        assert time.monotonic() < deadline, "the bot did not reach its crash point"
-        await asyncio.sleep(0.1)
-    return bot.process.returncode
-
-
-async def enrol(user, bot_id: str, code: str) -> str:
-    """Join a class by code from a DM; join the work room; return its id."""
-    dm = await open_dm(user, bot_id)
-    reply = await user.command(dm, f"!join {code}")
-    assert "Welcome" in reply["body"], reply["body"]
-    for _ in range(3):
-        room = await user.wait_invite(timeout=30)
-        await user.join(room)
-        state = (await user.client.room_get_state(room)).events
-        if any(e["type"] == "m.room.name" and "work of" in e["content"].get("name", "") for e in state):
-            return room
-    raise AssertionError("no work room invite")
-
-
-_COURSE: dict[str, str] = {}
+@pytest.fixture(scope="module", autouse=True)
+def _figures():
+    yield
+    reliability_doc.record("reliability", dict(FIGURES), __file__)
 
 
 @pytest.fixture(scope="module")
 async def course(cluster):
-    # Set up once per session: the disruptive outage test runs after every other module, so
-    # pytest may build this module fixture a second time.
-    if "dm" not in _COURSE:
-        teacher = cluster.teacher_a
-        dm = await open_dm(teacher, cluster.bot_id)
-        reply = await teacher.command(dm, f'!class new "Reliability" {CODE}')
-        assert CODE in reply["body"]
-        reply = await teacher.command(dm, f'!assign new {CODE} "Essay" due in 30 days points 20\nWrite about anything.')
-        assert "A1" in reply["body"], reply["body"]
-        _COURSE["dm"] = dm
-    yield _COURSE["dm"]
-    doc = os.environ.get("AKO_RELIABILITY_DOC")
-    if doc:
-        write_doc(Path(doc))
+    """The class REL1 taught by school A's teacher, with A1; returns the teacher's DM."""
+    teacher = cluster.teacher_a
+    dm = await open_dm(teacher, cluster.bot_id)
+    reply = await teacher.command(dm, f'!class new "Reliability" {CODE}')
+    assert CODE in reply["body"], reply["body"]
+    reply = await teacher.command(dm, f'!assign new {CODE} "Essay" due in 30 days points 20\nWrite about anything.')
+    assert "A1" in reply["body"], reply["body"]
+    return dm
 
 
 @pytest.mark.parametrize("point", ["received", "committed", "sent"])
@@ -249,7 +220,6 @@ async def test_backup_restores_to_a_working_bot(cluster, course, tmp_path):
     assert "Reliability" in reply["body"]
 
 
-@pytest.mark.disruptive
 async def test_homeserver_outage(cluster, course, hs_a, new_user, hs_b):
     """The bot's own homeserver stops for 30 s: the bot backs off, recovers, loses nothing."""
     learner = await new_user(hs_b, "outage")
@@ -271,138 +241,3 @@ async def test_homeserver_outage(cluster, course, hs_a, new_user, hs_b):
     assert db_rows(cluster, "SELECT count(*) FROM submissions WHERE learner = ?", (learner.user_id,))[0][0] == 2
     assert 1 <= retries <= 12, retries  # backed off: not a tight loop
     FIGURES["outage"] = {"down_seconds": 30, "sync_retries_logged": retries, "seconds_to_recover": round(recovered, 1), "lost": 0, "duplicates": 0}
-
-
-FAULTS_HEADING = "## Faults injected between Ako and its homeserver"
-
-
-def faults_section() -> list[str]:
-    """The figures of tests/e2e/test_faults.py: a second Ako behind a fault-injecting proxy."""
-    f = FIGURES.get("faults")
-    if not f:
-        return []
-    lines = [
-        FAULTS_HEADING,
-        "",
-        "A second Ako reaches school A's homeserver through a proxy on loopback that holds chosen requests "
-        "unanswered or answers them with a 502 page (no Matrix error code), and is killed at crash points inside "
-        "its sync loop (`tests/e2e/test_faults.py`):",
-        "",
-        f"- requests held unanswered (a join that hangs): {f['hangs']}",
-        f"- requests answered 502 (sends for 30 s, gap fills): {f['502s']}",
-        f"- crash points (SIGKILL, then a restart): {', '.join(f['crash points']) or 'none'}",
-        f"- commands sent: {f['commands']}; answered exactly once: {f['answered once']}; dropped: {f['dropped']}",
-    ]
-    if "undeliverable" in f:
-        lines.append(f"- replies to a room Ako was removed from: {f['undeliverable']} kept as undeliverable with the server's reason, "
-                     "logged and listed by `ako check`; the queue went on")
-    if "flood" in f:
-        lines.append(f"- a flood of {f['flood']['sent']} failing commands from one user: {f['flood']['answered']} answers "
-                     f"(one saying it will ignore them); another user's command answered in {f['flood']['other_s']} s meanwhile")
-    return lines + [""]
-
-
-def write_faults_section(path: Path) -> None:
-    """Put this run's fault figures into an existing doc, in place of the old ones."""
-    text = path.read_text() if path.exists() else ""
-    section = "\n".join(faults_section())
-    if FAULTS_HEADING in text:
-        head, _, rest = text.partition(FAULTS_HEADING)
-        tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
-        text = head + section + ("\n" + tail.lstrip("\n") if tail else "")
-    elif "## SQLite under SIGKILL" in text:
-        head, _, rest = text.partition("## SQLite under SIGKILL")
-        text = head + section + "\n## SQLite under SIGKILL" + rest
-    else:
-        text = text + ("\n" if text and not text.endswith("\n") else "") + section
-    path.write_text(text)
-
-
-def write_doc(path: Path) -> None:
-    kills = FIGURES["kills"]
-    lines = [
-        "# Reliability figures",
-        "",
-        f"Written by `tests/e2e/test_reliability.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-        "with `tests/e2e/test_clock.py` and `tests/e2e/test_rate_limits.py` (run with `AKO_RELIABILITY_DOC=docs/reliability.md "
-        "pytest tests/e2e`). Not edited by hand.",
-        "",
-        "## Kills injected (SIGKILL at an injection point, then a restart)",
-        "",
-        "| command | point | exit |",
-        "|---|---|---|",
-        *[f"| `{k['command']}` | {k['point']} | {k['exit']} |" for k in kills],
-        "",
-        f"Restarts survived in this module: {FIGURES['restarts']}.",
-        "",
-        "| point | submissions recorded | receipts | grades recorded | grade notices |",
-        "|---|---|---|---|---|",
-        *[f"| {c['point']} | {c['submissions']} | {c['receipts']} | {c['grades']} | {c['grade_notices']} |" for c in FIGURES.get("crash_checks", [])],
-        "",
-    ]
-    if "reminder_checks" in FIGURES:
-        lines += [
-            "A `!remindme` due 3 s after it was set, the bot killed at each point of its sending "
-            "(`reminder-due`: inside its transaction; `reminder-committed`: after the commit; `sent`: accepted by "
-            "the homeserver, not yet marked), then started again:",
-            "",
-            "| point | reminders that arrived |",
-            "|---|---|",
-            *[f"| {c['point']} | {c['reminders']} |" for c in FIGURES["reminder_checks"]],
-            "",
-        ]
-    if "clock_restarts" in FIGURES:
-        r = FIGURES["clock_restarts"]
-        lines += [
-            f"The scheduler over {r['restarts']} restarts ({r['kills']} of them SIGKILL) in {r['seconds']} s, with two "
-            f"reminders and a digest waiting: scheduler jobs after each start {r['jobs after each']}; the reminder due "
-            "after them arrived once.",
-            "",
-        ]
-    if "downtime" in FIGURES:
-        d = FIGURES["downtime"]
-        lines += [
-            "## Commands sent while the bot was down",
-            "",
-            f"- sent by 10 learners (5 on each of two servers) across 10 work rooms: {d['sent_while_down']}",
-            f"- recorded after restart: {d['recorded']}; duplicates: {d['duplicates']}; lost: {d['sent_while_down'] - d['recorded']}",
-            f"- receipts sent: {d['receipts']} (duplicates: {d['receipt_duplicates']}); all recorded {d['seconds_to_catch_up']} s after the restart",
-            "",
-        ]
-    if "outage" in FIGURES:
-        o = FIGURES["outage"]
-        lines += [
-            "## The bot's homeserver down for 30 s",
-            "",
-            f"- sync retries logged while down: {o['sync_retries_logged']} (exponential back-off, 1 s → 15 s)",
-            f"- commands answered {o['seconds_to_recover']} s after the server came back; lost: {o['lost']}; duplicates: {o['duplicates']}",
-            "",
-        ]
-    if "rate_limits" in FIGURES:
-        r = FIGURES["rate_limits"]
-        lines += [
-            "## A class handing in at once, under Synapse's default message rate limit",
-            "",
-            f"- the bot's homeserver: Synapse with its default `rc_message` ({r['limit']})",
-            f"- {r['learners']} learners on two other servers sent `!submit` at once, 5 of them twice and {r['in_class']} in the "
-            f"class room: {r['replies']} receipts due, and {r['in_class']} redactions",
-            f"- `!submit`s taken out of the class room (redacted, through the outbox): {r['redacted']} of {r['in_class']}",
-            f"- all {r['replies']} submissions recorded {r['recorded_s']} s after the burst (the sync loop kept reading while sends waited)",
-            f"- receipts delivered: {r['delivered']} of {r['replies']}, duplicates 0, the last {r['delivered_s']} s after the burst",
-            f"- sends refused with 429: {r['refused']}, each waited out as the server asked (`retry_after_ms`, {r['waited_s']} s in all)",
-            f"- rooms with two replies that got them in order: {r['rooms_in_order']} of 5",
-            "",
-        ]
-    lines += faults_section()
-    if "sqlite" in FIGURES:
-        s = FIGURES["sqlite"]
-        lines += [
-            "## SQLite under SIGKILL",
-            "",
-            f"- kill cycles during writes: {s['kill_cycles']}; acknowledged transactions: {s['acknowledged']}; missing: {s['missing']}",
-            f"- `PRAGMA integrity_check`: {s['integrity']}; half-applied transactions: {s['half_transactions']}",
-            "- journal: WAL, `synchronous=FULL`",
-            "",
-        ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))

@@ -4,11 +4,13 @@ A (the bot's server), B (a registered school), C (a server of no school), and, f
 only, D: a rogue server under this machine's own host name (``vm:<port>``), because server ACLs
 compare host names without ports and A, B and C all share the host name ``localhost``.
 
-One class (TRUST1) taught by A's teacher, with Ana (A), Ben (B) and Bea (B), is shared by the
-module; the tests run in file order and build on it: spoofing, lookalike ids, power levels,
-invites that claim to be class rooms, privacy probes, a scan of every event the bot sent, `!export
-me`, `!forget`, an invite flood from C, and blocking C and D. The figures go to docs/security.md
-when AKO_SECURITY_DOC names it (tests/security_doc.py).
+One class (TRUST1) taught by A's teacher, with Ana (A), Ben (B) and Bea (B), their work, grades
+and feedback, is shared by the module (the ``trust`` fixture); the tests read it and add what
+they change themselves (``!forget`` forgets a learner of its own; blocking C lifts the block
+again), so none relies on another: spoofing, lookalike ids, power levels, invites that claim to be
+class rooms, privacy probes, a scan of every event the bot sent, `!export me`, `!forget`, an
+invite flood from C, and blocking C and D. The figures go to docs/security.md when
+AKO_SECURITY_DOC names it and every test here passed (tests/security_doc.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from tests.matrix_user import MatrixUser, unique_localpart
 from tests.authorisation_table import BY_COMMAND, LEARNER_HOLDS, allows
 from tests.unit.test_authorisation_matrix import sample_args
 
-from .helpers import open_dm
+from .helpers import accept, db_rows, enrol, open_dm
 
 CODE, NAME = "TRUST1", "Trust 1"
 SECRET_BEN = "Ben's private essay: rivers of the Rhine basin"
@@ -46,37 +48,6 @@ FIGURES: dict = {"matrix_live": {}, "spoofing": {}, "privacy": {}, "scan": {}, "
 
 
 # --- small steps
-
-
-def db_rows(cluster, sql: str, params=()) -> list[tuple]:
-    con = sqlite3.connect(f"file:{cluster.bot.data_dir / 'ako.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
-
-
-def room_name(invite: dict) -> str | None:
-    for ev in invite["state"]:
-        if ev.get("type") == "m.room.name":
-            return (ev.get("content") or {}).get("name")
-    return None
-
-
-async def accept(user: MatrixUser, names: set[str], count: int) -> dict[str, str]:
-    """Join ``count`` invites to rooms named in ``names``: {name: room id}."""
-    found = {}
-    for _ in range(count):
-        room = await user.wait_invite(lambda i: room_name(i) in names, timeout=30)
-        found[room] = None
-    await asyncio.gather(*(user.join(r) for r in found))
-    out = {}
-    for r in found:
-        state = (await user.client.room_get_state(r)).events
-        name = next(e["content"].get("name") for e in state if e["type"] == "m.room.name")
-        space = any(e["type"] == "m.room.create" and e["content"].get("type") == "m.space" for e in state)
-        out["space" if space else name] = r
-    return out
 
 
 def bot_membership(bot_id: str, membership: str):
@@ -117,7 +88,7 @@ class Trust:
     bot_id: str
     teacher: MatrixUser
     ana: MatrixUser  # learner on A
-    ben: MatrixUser  # learner on B, forgotten later
+    ben: MatrixUser  # learner on B
     bea: MatrixUser  # learner on B, stays
     dms: dict[str, str]
     class_room: str
@@ -140,15 +111,8 @@ async def trust(cluster, hs_a, hs_b):
         reply = await teacher.command(dms[teacher.user_id], f'!class new "{NAME}" {CODE}')
         assert f"class code **{CODE}**" in reply["body"], reply["body"]
         rooms = await accept(teacher, {NAME, f"{NAME} — staff"}, 3)
-        class_room, staff_room = rooms[NAME], rooms[f"{NAME} — staff"]
-
-        async def enrol(learner: MatrixUser) -> str:
-            reply = await learner.command(dms[learner.user_id], f"!join {CODE}")
-            assert "Welcome" in reply["body"], reply["body"]
-            joined = await accept(learner, {NAME, f"{NAME} — work of {learner.user_id}"}, 3)
-            return joined[f"{NAME} — work of {learner.user_id}"]
-
-        work_rooms = await asyncio.gather(*(enrol(u) for u in (ana, ben, bea)))
+        class_room, staff_room = rooms.one("class"), rooms.one("staff")
+        work_rooms = await asyncio.gather(*(enrol(u, bot_id, CODE, dms[u.user_id]) for u in (ana, ben, bea)))
         work = dict(zip((ana.user_id, ben.user_id, bea.user_id), work_rooms))
         await accept(teacher, {f"{NAME} — work of {u}" for u in work}, 3)
         reply = await teacher.command(class_room, '!assign new "River essay" due in 14 days points 20\nWrite about a river.')
@@ -174,7 +138,7 @@ async def trust(cluster, hs_a, hs_b):
     finally:
         for u in (ana, ben, bea):
             await u.close()
-        security_doc.record("e2e", dict(FIGURES))
+        security_doc.record("e2e", dict(FIGURES), __file__)
 
 
 async def grades_of(cluster, learner: str) -> list[tuple]:
@@ -373,6 +337,8 @@ CLASS_LIKE = [{"type": "nz.ako.class", "state_key": "", "content": {"name": NAME
 
 async def test_an_invite_that_claims_to_be_a_class_room_is_not_trusted(cluster, trust, new_user, hs_c):
     t = trust
+    class_rooms = "SELECT 1 FROM rooms WHERE class_id = (SELECT id FROM classes WHERE code = ?)"
+    rooms_before = len(db_rows(cluster, class_rooms, (CODE,)))
     carl = await new_user(hs_c, "claimant")
     topic = f"Class room of {NAME}. Class code {CODE}. Type !help for commands."
     declined = []
@@ -393,7 +359,7 @@ async def test_an_invite_that_claims_to_be_a_class_room_is_not_trusted(cluster, 
     assert await eventually(recorded, timeout=10) == [("dm", None, t.ben.user_id)]
     reply = await cluster.teacher_b.command(staff_room, "!roster")
     assert "name the class by its code" in reply["body"], reply["body"]
-    assert len(db_rows(cluster, "SELECT 1 FROM rooms WHERE class_id = (SELECT id FROM classes WHERE code = ?)", (CODE,))) == 6
+    assert len(db_rows(cluster, class_rooms, (CODE,))) == rooms_before  # no room was taken for one of the class's
     FIGURES["spoofing"]["invites whose stripped state claims to be a class room: declined (C, C direct, B learner) / joined but not trusted (staff, learner DM)"] = "3 / 2 (no class recorded)"
 
 
@@ -517,6 +483,9 @@ def scan_outbox(cluster) -> dict:
 
 
 async def test_every_event_the_bot_sent_keeps_work_grades_and_feedback_private(cluster, trust):
+    # the fixture's gradebook and two grade notices, and a learner's own grades in her DM
+    own = await trust.ana.command(trust.dms[trust.ana.user_id], f"!grades {CODE}")
+    assert "11/20" in own["body"], own["body"]
     await asyncio.sleep(1)  # let the outbox drain
     result = scan_outbox(cluster)
     assert result["items"] >= 5 and result["private"] >= 4
@@ -546,48 +515,76 @@ async def test_export_me_gives_a_learner_all_the_bot_holds_about_them(trust):
     )
 
 
-async def test_forget_deletes_the_learners_records_and_redacts_the_bots_events_about_them(cluster, trust):
+async def test_forget_deletes_the_learners_records_and_redacts_the_bots_events_about_them(cluster, trust, hs_b):
     t = trust
-    ben = t.ben.user_id
+    # a learner of this test's own on B, with work, a grade and feedback
+    fay = await MatrixUser.create(hs_b, unique_localpart("fay"))
+    try:
+        await _forget(cluster, t, fay)
+    finally:
+        await fay.close()
+
+
+async def _forget(cluster, t: Trust, fay: MatrixUser) -> None:
+    who = fay.user_id
+    secret, feedback = "Fay's private essay: the Clutha in flood", "Fay, a careful essay; cite the gauge data"
+    work = await enrol(fay, t.bot_id, CODE)
+    await t.teacher.wait_invite(lambda i: i["room_id"] == work, timeout=30)
+    await t.teacher.join(work)
+    receipt = await fay.command(work, f"!submit A1 {secret}")
+    assert "Received" in receipt["body"], receipt["body"]
+    submitted = receipt["m.relates_to"]["m.in_reply_to"]["event_id"]
+    grade = await t.teacher.command(work, f"!grade A1 12/20 {feedback}")
+    assert "12/20" in grade["body"], grade["body"]
+    book = await t.teacher.command(t.staff_room, "!grades")
+    assert who in book["body"] and "12/20" in book["body"], book["body"]
+    grades_of_ana = await grades_of(cluster, t.ana.user_id)
     admin = cluster.admin_b
     dm = await open_dm(admin, t.bot_id)
     about = db_rows(
         cluster,
         "SELECT o.room_id, o.event_id FROM outbox o WHERE o.event_id IS NOT NULL AND (o.id IN (SELECT outbox_id FROM outbox_about WHERE user_id = ?) "
         "OR o.room_id IN (SELECT room_id FROM rooms WHERE owner = ?))",
-        (ben, ben),
+        (who, who),
     )
-    assert (t.staff_room, t.events["gradebook"]) in about and (t.work[ben], t.events[f"grade {ben}"]) in about
-    refusal = await cluster.admin_a.command(await open_dm(cluster.admin_a, t.bot_id), f"!forget {ben}")
+    assert (t.staff_room, book["event_id"]) in about and (work, grade["event_id"]) in about
+    # the events must end up redacted on the rooms' server, read by the teacher, who stays in the
+    # class's rooms; those the teacher cannot read (the learner's DM with the bot, and what the bot
+    # said in the work room before the teacher joined it: its history is visible from joining) are
+    # read by the learner, on B, who can still read them up to their leave
+    class_rooms = {t.class_room, t.staff_room, work}
+    targets, in_dm = [], []
+    for room, event_id in [(room, e) for room, e in about if room in class_rooms] + [(work, submitted)]:
+        resp = await t.teacher.client.room_get_event(room, event_id)
+        (in_dm if type(resp).__name__.endswith("Error") else targets).append((room, event_id))
+    in_dm += [(room, e) for room, e in about if room not in class_rooms]
+    assert (t.staff_room, book["event_id"]) in targets
+    refusal = await cluster.admin_a.command(await open_dm(cluster.admin_a, t.bot_id), f"!forget {who}")
     assert "Only a school admin of" in refusal["body"], refusal["body"]  # A's admin cannot forget B's learner
-    ask = await admin.command(dm, f"!forget {ben}")
+    ask = await admin.command(dm, f"!forget {who}")
     assert "!confirm" in ask["body"], ask["body"]
     done = await admin.command(dm, "!confirm", timeout=60)
-    assert f"Forgot {ben}" in done["body"], done["body"]
+    assert f"Forgot {who}" in done["body"], done["body"]
 
     from storage.privacy import FORGOTTEN
 
     left = {}
     for table, column in FORGOTTEN:
         try:
-            n = db_rows(cluster, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (ben,))[0][0]
+            n = db_rows(cluster, f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (who,))[0][0]
         except sqlite3.OperationalError:
             continue
         if n:
             left[f"{table}.{column}"] = n
     assert left == {}, left
-    outbox_left = [r for r in db_rows(cluster, "SELECT room_id, content FROM outbox") if SECRET_BEN in r[1] or FEEDBACK_BEN in r[1]]
+    outbox_left = [r for r in db_rows(cluster, "SELECT room_id, content FROM outbox") if secret in r[1] or feedback in r[1]]
     assert outbox_left == []
 
-    # the events are redacted on the rooms' server, read by the teacher, who stays in the class's rooms
-    # (the events in Ben's DM with the bot are redacted too; no one else can read that room)
-    class_rooms = {t.class_room, t.staff_room, t.work[ben]}
-    targets = [(room, e) for room, e in about if room in class_rooms] + [(t.work[ben], t.events[f"submit {ben}"])]
-    in_dm = [(room, e) for room, e in about if room not in class_rooms]
 
     async def all_redacted():
         for room, event_id in targets:
             resp = await t.teacher.client.room_get_event(room, event_id)
+            assert not type(resp).__name__.endswith("Error"), (room, event_id, resp)
             source = resp.event.source
             if source.get("content"):
                 return False
@@ -595,23 +592,23 @@ async def test_forget_deletes_the_learners_records_and_redacts_the_bots_events_a
 
     await eventually(all_redacted, timeout=30)
 
-    async def dm_redacted():  # Ben's DM lives on B: he can still read it up to his leave
+    async def dm_redacted():
         for room, event_id in in_dm:
-            resp = await t.ben.client.room_get_event(room, event_id)
+            resp = await fay.client.room_get_event(room, event_id)
             if not type(resp).__name__.endswith("Error") and resp.event.source.get("content"):
                 return False
         return True
 
     await eventually(dm_redacted, timeout=30)
     # the kicks and the bot's leave go through the outbox after the records are deleted
-    await eventually(lambda: _is(membership_of(t.teacher, t.class_room, ben), "leave"))
-    await eventually(lambda: _is(membership_of(t.teacher, t.work[ben], t.bot_id), "leave"))
-    assert await grades_of(cluster, t.ana.user_id) == [(11.0, 20.0, FEEDBACK_ANA)]
+    await eventually(lambda: _is(membership_of(t.teacher, t.class_room, who), "leave"))
+    await eventually(lambda: _is(membership_of(t.teacher, work, t.bot_id), "leave"))
+    assert await grades_of(cluster, t.ana.user_id) == grades_of_ana == [(11.0, 20.0, FEEDBACK_ANA)]
     rows = int(re.search(r"deleted (\d+) records", done["body"]).group(1))
     FIGURES["forget"]["!forget by the learner's school admin (after !confirm); A's admin refused"] = (
         f"{rows} records deleted, 0 left in the {len(FORGOTTEN)} tables that name a person; {len(targets)} events in the class's rooms "
         f"redacted (the bot's receipts, grade notice, gradebook, and their own !submit) and read back as redacted on A, "
-        f"plus {len(in_dm)} in their DM with the bot, read back as redacted on B; removed from the class's rooms; the bot left their work room"
+        f"plus {len(in_dm)} in their DM with the bot or from before the teacher joined their work room, read back as redacted on B; removed from the class's rooms; the bot left their work room"
     )
 
 
@@ -720,7 +717,14 @@ async def test_blocking_c_removes_its_users_though_no_acl_can_tell_it_from_a(clu
     await _sneak_in(t.teacher, cuser, t.class_room)
     assert await membership_of(t.teacher, t.class_room, cuser.user_id) == "join"
     reply = await cluster.operator.command(cluster.operator_dm, f"!school block {hs_c.server_name}")
-    body = reply["body"]
+    try:
+        await _blocked_c(cluster, t, new_user, hs_c, cuser, reply["body"])
+    finally:  # other tests use C: lift the block again
+        reply = await cluster.operator.command(cluster.operator_dm, f"!school unblock {hs_c.server_name}")
+        assert "unblock" in reply["body"].lower() or "no longer" in reply["body"].lower(), reply["body"]
+
+
+async def _blocked_c(cluster, t: Trust, new_user, hs_c, cuser: MatrixUser, body: str) -> None:
     assert f"{hs_c.server_name} is now blocked" in body and "Removed 1 of its users" in body, body
     assert f"cannot deny {hs_c.server_name}" in body and "host name" in body, body
     await eventually(lambda: _is(membership_of(t.teacher, t.class_room, cuser.user_id), "leave"))
@@ -738,9 +742,6 @@ async def test_blocking_c_removes_its_users_though_no_acl_can_tell_it_from_a(clu
         "its user in the class room (invited by a teacher's own client) removed; no ACL entry (it would deny A and B too), "
         "and the reply says so; its new invites declined"
     )
-    # Later modules share the servers and the bot: lift the block again.
-    reply = await cluster.operator.command(cluster.operator_dm, f"!school unblock {hs_c.server_name}")
-    assert "unblock" in reply["body"].lower() or "no longer" in reply["body"].lower(), reply["body"]
 
 
 async def _is(coro, value):
