@@ -17,7 +17,7 @@ from storage.models import Class, ClassRole, RoomKind, to_text
 from storage.repositories import Repositories
 
 from . import when
-from .context import Context, GatewayError, Message, OnServices, Role, Services, Where
+from .context import Context, GatewayError, Message, OnServices, Role, ScheduledPoster, Services, Where
 from .converters import AssignmentId, ClassRef, CutoffOrOff, Markdown, Number, Text, UserId, When
 from .direct import is_dm_of, not_alone
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
@@ -278,14 +278,6 @@ async def publish(poster: OnServices, klass: Class, a: Assignment) -> Assignment
     await poster.repos.assignments.mark_published(a.id, poster.now)
     poster.send(room.room_id, announcement(posted, ZoneInfo(klass.timezone), poster.prefix))
     return posted
-
-
-@dataclass
-class ScheduledPoster(OnServices):
-    """What posts for the scheduler, which has no command context: it collects the messages."""
-
-    services: Services
-    outgoing: list[Message] = field(default_factory=list)
 
 
 async def publish_due(services: Services) -> list[Message]:

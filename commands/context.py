@@ -269,6 +269,14 @@ class RoomChange:
 
 
 @dataclass
+class ScheduledPoster(OnServices):
+    """What acts for the scheduler, which has no command context: it collects the messages."""
+
+    services: Services
+    outgoing: list[Message] = field(default_factory=list)
+
+
+@dataclass
 class Context(OnServices):
     caller: Caller
     room_id: str

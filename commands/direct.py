@@ -13,7 +13,7 @@ import logging
 
 from storage.models import Room, RoomKind
 
-from .context import GatewayError, OnServices, Services
+from .context import GatewayError, OnServices, ScheduledPoster, Services
 from .provision import room_key
 
 log = logging.getLogger("ako.direct")
@@ -62,3 +62,18 @@ async def open_dm(on: OnServices, user: str) -> tuple[str, bool]:
     )
     await on.repos.rooms.add(room_id, RoomKind.DM, None, user, on.now)
     return room_id, True
+
+
+async def private_room_for(services: Services, user: str) -> str | None:
+    """For the scheduler: the user's DM with just them and Ako, or one started now, so that nothing
+    personal is dropped because a DM gained members. None only when the homeserver refuses a new room."""
+    dm = await dm_for(services, user)
+    if dm is not None:
+        return dm.room_id
+    try:
+        room_id, _ = await open_dm(ScheduledPoster(services), user)
+    except GatewayError as e:
+        log.warning("Could not start a direct message with %s: %s", user, e)
+        return None
+    log.info("Started a direct message with %s: none had just the two of us", user)
+    return room_id

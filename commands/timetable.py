@@ -39,7 +39,7 @@ from storage.reminders import Reminder
 from . import digest, when
 from .assignments import publish_due
 from .context import Message, Services
-from .direct import dm_for, is_dm_of
+from .direct import is_dm_of, private_room_for
 from .recurrence import Weekly
 from .zones import zone_of
 
@@ -190,13 +190,10 @@ async def _reminder(services: Services, enqueue: Enqueue, reminder_id: int, now:
         room_id = r.room_id
         if r.class_id is None and outcome != "dropped":  # a personal one: to the owner's DM as it is now, just the two of them
             dm = await repos.rooms.get(r.room_id)
-            if not await is_dm_of(services, dm, r.created_by):
-                dm = await dm_for(services, r.created_by)
-            if dm is None:
+            room_id = dm.room_id if await is_dm_of(services, dm, r.created_by) else await private_room_for(services, r.created_by)
+            if room_id is None:
                 log.warning("Reminder %s of %s: no direct message with just them and Ako to send it to", r.short_id, r.created_by)
                 outcome = "dropped"
-            else:
-                room_id = dm.room_id
         key = f"reminder.{r.id}.{compact(slot)}"
         if await repos.ledger.record(key, slot, outcome, now):
             if outcome == "dropped":
@@ -365,23 +362,25 @@ async def _digest(services: Services, enqueue: Enqueue, user_id: str, now: datet
         if slot is None:
             return
         outcome = verdict(slot, now, services.settings.reminder_grace, started_at)
-        dm = await dm_for(services, user_id)  # checked now: a "DM" others have joined since gets no digest
-        text = None
-        if outcome != "dropped" and dm is not None:
+        text = dm = None
+        if outcome != "dropped":
             since = u.digest_since or slot - digest.LOOK_AHEAD["daily"]
             text = await digest.build(repos, user_id, u.digest, since, now, tz, services.settings.prefix)
             if text is None:
                 outcome = "empty"
-            elif outcome == "late":
-                text += late_note(slot, tz)
-        elif dm is None:
-            outcome = "dropped"
+            else:
+                if outcome == "late":
+                    text += late_note(slot, tz)
+                # checked now: a "DM" others have joined since gets no digest; a new one is started instead
+                dm = await private_room_for(services, user_id)
+                if dm is None:
+                    outcome = "dropped"
         key = f"digest.{user_key(user_id)}.{compact(slot)}"
         if await repos.ledger.record(key, slot, outcome, now):
             if outcome == "dropped":
                 log.warning("Dropped the %s digest of %s due %s (missed by %s, or no DM)", u.digest, user_id, slot.isoformat(), now - slot)
             elif outcome != "empty":
-                await enqueue([Message(dm.room_id, text, txn_key=f"ako.{key}")])
+                await enqueue([Message(dm, text, txn_key=f"ako.{key}")])
             if outcome != "empty":
                 getattr(tally, outcome).append(key)
         # a dropped digest's news goes into the next one

@@ -91,7 +91,7 @@ async def test_with_no_private_dm_an_export_starts_one(h):
     assert "a new direct message with you" in texts(out, GROUP)
 
 
-async def test_digests_and_personal_reminders_skip_a_dm_that_others_are_in(h):
+async def test_digests_and_personal_reminders_skip_a_dm_that_others_are_in_for_a_new_one(h):
     c = await graded(h)
     await h.repos.rooms.add(TEACHER_DM, "dm", None, TEACHER_A, datetime(2026, 11, 1, tzinfo=ZoneInfo("UTC")))
     h.rooms.joined[TEACHER_DM] = {TEACHER_A, BOT}
@@ -103,11 +103,17 @@ async def test_digests_and_personal_reminders_skip_a_dm_that_others_are_in(h):
     assert any("digest" in m.markdown for m in sent) and any("mark the essays" in m.markdown for m in sent)
     assert {m.room_id for m in sent if "digest" in m.markdown or "mark the essays" in m.markdown} == {TEACHER_DM}
 
-    h.rooms.joined[TEACHER_DM] = {TEACHER_A, BOT, LEARNER_B}  # now nowhere is private: nothing is sent
     await h.say(TEACHER_A, c.staff_room, "!remindme tomorrow 6:50 second")
+    h.rooms.joined[TEACHER_DM] = {TEACHER_A, BOT, LEARNER_B}  # now nowhere is private: a new DM is started
+    await h.run(TEACHER_A, c.class_room, "!topic \"Springs\"\nWhat changes the stiffness?")
     h.clock.moment = datetime(2026, 12, 2, 7, 0, tzinfo=ZoneInfo("Pacific/Auckland"))
     sent = await _tick(h)
-    assert [m for m in sent if "digest" in m.markdown or "second" in m.markdown] == []
+    private = {m.room_id for m in sent if "digest" in m.markdown or "second" in m.markdown}
+    assert any("second" in m.markdown for m in sent), "the reminder was dropped"
+    assert len(private) == 1 and not private & {TEACHER_DM, GROUP}, private
+    [new_dm] = private
+    made = [a[2] for a in h.rooms.actions if a[0] == "create" and a[1] == new_dm]
+    assert made and made[0]["invite"] == [TEACHER_A] and made[0]["direct"], made
 
 
 async def test_a_digest_asked_for_in_a_group_dm_with_no_private_one_says_why(h):
