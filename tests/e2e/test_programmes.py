@@ -299,8 +299,10 @@ async def test_a_learner_cannot_create_or_edit_programmes(people, programme):
                  f"!programme author add {programme.pid} {ben.user_id}"):
         body = await ben.command(people.ben_dm, line)
         assert body["body"].startswith("Only staff of a registered school can use !programme"), body["body"]
-    body = await ben.command(people.ben_dm, f"!programme show {programme.pid}")
-    assert body["body"] == f"There is no programme {programme.pid} you can see. `!library` lists the shared ones."
+    body = (await ben.command(people.ben_dm, f"!programme show {programme.pid}"))["body"]
+    # what the library holds depends on what other tests published: only the refusal itself is asserted
+    assert body.startswith(f"There is no programme {programme.pid} you can see") and body.endswith("`!library` lists the shared ones."), body
+    assert programme.title not in body
 
 
 async def test_a_user_on_an_unregistered_server_cannot_author(people, programme):
