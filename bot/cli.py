@@ -158,6 +158,35 @@ def _saved_device(cfg) -> str | None:
     return raw.get("device_id") if raw.get("user_id") == cfg.matrix.user_id else None
 
 
+async def _as_account(cfg, purpose: str, act, errors: tuple[type[Exception], ...]) -> int:
+    """Run ``act(client)`` as Ako's account for a one-off admin command: with the access token, or a
+    password login on a device of its own that is logged out afterwards. Errors become sentences."""
+    import nio
+
+    client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
+    own_device = False
+    try:
+        if cfg.matrix.access_token:
+            client.user_id, client.access_token = cfg.matrix.user_id, cfg.matrix.access_token
+        else:
+            resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-{purpose}")
+            if isinstance(resp, nio.ErrorResponse):
+                print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
+                return 1
+            own_device = True
+        return await act(client)
+    except errors as e:
+        print(e, file=sys.stderr)
+        return 1
+    except (OSError, asyncio.TimeoutError) as e:
+        print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if own_device:
+            await client.logout()
+        await client.close()
+
+
 def cmd_identity_reset(args) -> int:
     """Publish a new cross-signing identity for Ako in place of what the homeserver holds."""
     cfg = _load(args.config)
@@ -165,37 +194,15 @@ def cmd_identity_reset(args) -> int:
         return 2
     from . import identity
 
-    async def reset() -> int:
-        import nio
+    async def reset(client) -> int:
+        if cfg.matrix.access_token:
+            client.device_id = _saved_device(cfg)  # the token's device is Ako's: sign it too
+        ours = await identity.reset(client, cfg.bot.data_dir, cfg.matrix.password)
+        print(f"Published a new identity for {cfg.matrix.user_id}: master key {identity.fingerprint(ours.master_public)}.")
+        print("Start (or restart) Ako: it signs its device with it. Users' clients will say that Ako's identity changed.")
+        return 0
 
-        client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
-        own_device = False
-        try:
-            if cfg.matrix.access_token:
-                client.access_token = cfg.matrix.access_token
-                client.device_id = _saved_device(cfg)
-            else:
-                resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-identity-reset")
-                if isinstance(resp, nio.ErrorResponse):
-                    print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
-                    return 1
-                own_device = True
-            ours = await identity.reset(client, cfg.bot.data_dir, cfg.matrix.password)
-            print(f"Published a new identity for {cfg.matrix.user_id}: master key {identity.fingerprint(ours.master_public)}.")
-            print("Start (or restart) Ako: it signs its device with it. Users' clients will say that Ako's identity changed.")
-            return 0
-        except identity.IdentityError as e:
-            print(str(e), file=sys.stderr)
-            return 1
-        except (OSError, asyncio.TimeoutError) as e:
-            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
-            return 1
-        finally:
-            if own_device:
-                await client.logout()
-            await client.close()
-
-    return asyncio.run(reset())
+    return asyncio.run(_as_account(cfg, "identity-reset", reset, (identity.IdentityError,)))
 
 
 def cmd_backup(args) -> int:
@@ -357,37 +364,14 @@ def cmd_recovery_key_new(args) -> int:
     from . import identity, recovery, secret_storage
     from .key_backup import KeyBackupError
 
-    async def renew() -> int:
-        import nio
-
-        client = nio.AsyncClient(cfg.matrix.homeserver, cfg.matrix.user_id)
-        own_device = False
-        try:
-            if cfg.matrix.access_token:
-                client.user_id, client.access_token = cfg.matrix.user_id, cfg.matrix.access_token
-            else:
-                resp = await client.login(cfg.matrix.password, device_name=f"{cfg.matrix.device_name}-recovery")
-                if isinstance(resp, nio.ErrorResponse):
-                    print(f"Could not log in as {cfg.matrix.user_id}: {resp.message}", file=sys.stderr)
-                    return 1
-                own_device = True
-            uploaded = await recovery.new_recovery_key(client, cfg.bot.data_dir)
-        except (identity.IdentityError, secret_storage.SecretStorageError, KeyBackupError) as e:
-            print(e, file=sys.stderr)
-            return 1
-        except (OSError, asyncio.TimeoutError) as e:
-            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
-            return 1
-        finally:
-            if own_device:
-                await client.logout()
-            await client.close()
+    async def renew(client) -> int:
+        uploaded = await recovery.new_recovery_key(client, cfg.bot.data_dir)
         print(f"New recovery key above (also in {recovery.recovery_file(cfg.bot.data_dir)}: move it offline, then delete the file). "
               f"New key backup version {uploaded.version}. Restart Ako: it backs up the room keys its device holds into it.")
         return 0
 
     _logging("ERROR")
-    return asyncio.run(renew())
+    return asyncio.run(_as_account(cfg, "recovery", renew, (identity.IdentityError, secret_storage.SecretStorageError, KeyBackupError)))
 
 
 def cmd_rebuild(args) -> int:
