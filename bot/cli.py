@@ -407,6 +407,10 @@ def cmd_dev(args) -> int:
     return run_dev(Path(args.state))
 
 
+def _config_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ako",
@@ -414,10 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the bot", description="Run the bot until stopped (SIGTERM or Ctrl-C).")
-    run.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    _config_option(run)
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", help="validate the config and log in, then exit", description="Validate the config, reach the homeserver and log in, then exit 0 (or explain and exit non-zero).")
-    check.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    _config_option(check)
     check.set_defaults(func=cmd_check)
     ident = sub.add_parser("identity", help="Ako's cross-signing identity", description="Ako's cross-signing identity (see the README, End-to-end encryption).")
     ident_sub = ident.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -428,11 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
         "it, or the kept one was lost), and sign Ako's device with it. The old one is kept as cross-signing.json.replaced. "
         "Needs matrix.password (the homeserver asks for it). Every user's client will say that Ako's identity changed.",
     )
-    reset.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    _config_option(reset)
     reset.set_defaults(func=cmd_identity_reset)
     backup = sub.add_parser("backup", help="online backup of the database to a file", description="Copy the bot's SQLite database to FILE while the bot runs (SQLite backup API), then check the copy.")
     backup.add_argument("file", help="the backup file to create")
-    backup.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    _config_option(backup)
     backup.set_defaults(func=cmd_backup)
     exp = sub.add_parser(
         "export",
@@ -443,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--all", action="store_true", help="every record (required: the only export so far)")
     exp.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     exp.add_argument("--pretty", action="store_true", help="indented for reading (still sorted); canonical one-line JSON by default")
-    exp.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    _config_option(exp)
     exp.set_defaults(func=cmd_export)
     restore = sub.add_parser(
         "restore-keys",
@@ -453,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
         "identity and reads the encrypted rooms' history. A wrong key writes nothing.",
     )
     restore.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes (spaces may be left out)")
-    restore.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    _config_option(restore)
     restore.set_defaults(func=cmd_restore_keys)
     rkey = sub.add_parser("recovery-key", help="Ako's recovery key", description="Ako's recovery key (see the README, Recovery).")
     rkey_sub = rkey.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -464,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
         "holding Ako's current identity, and a new key backup. For a lost recovery key, or after `ako identity reset`. "
         "The old backup's room keys can no longer be read; Ako uploads the ones its device holds at its next start.",
     )
-    rnew.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    _config_option(rnew)
     rnew.set_defaults(func=cmd_recovery_key_new)
     rebuild = sub.add_parser(
         "rebuild",
@@ -473,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
         "say which records cannot be recovered from the rooms yet (so far: all of them; restore `ako backup` for those).",
     )
     rebuild.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes")
-    rebuild.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
+    _config_option(rebuild)
     rebuild.set_defaults(func=cmd_rebuild)
     dev = sub.add_parser("dev", help="two local federated homeservers, the bot and demo accounts", description="Start two federated Synapse homeservers on loopback, register demo accounts, run the bot with an example class, and print how to log in. Ctrl-C stops everything.")
     dev.add_argument("--state", default=".ako-dev", help="folder for all dev state (default: .ako-dev)")

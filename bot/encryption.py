@@ -36,7 +36,6 @@ from . import identity as identity_mod
 from .recovery import Recovery
 from .device_trust import Trust, UserIdentity, decide, identities_from_query
 from storage.encryption import EncryptionRecords, Undecrypted
-from storage.models import server_of
 from storage.sync import SyncState
 
 log = logging.getLogger("ako.e2ee")

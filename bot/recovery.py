@@ -243,7 +243,7 @@ async def read_backup(client: nio.AsyncClient, recovery_key: bytes) -> Restored:
     public = key_backup.public_key(private_key)
     server = await key_backup.current_version(client)
     if not server or (server.get("auth_data") or {}).get("public_key") != public:
-        raise KeyBackupError(f"The homeserver's current key backup is not the one whose key is in secret storage, so its room keys cannot be read.")
+        raise KeyBackupError("The homeserver's current key backup is not the one whose key is in secret storage, so its room keys cannot be read.")
     sessions, unreadable = [], 0
     for room_id, room in (await key_backup.download(client, server["version"])).items():
         for session_id, data in room.items():

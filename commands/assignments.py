@@ -7,7 +7,7 @@ learner's standing on it, where private answers may be shown, and ``!confirm``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Awaitable, Callable, Literal
 from zoneinfo import ZoneInfo

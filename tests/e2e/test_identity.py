@@ -28,11 +28,6 @@ from tests.matrix_user import unique_localpart
 PASSWORD = "ako-identity-password"
 
 
-async def bot_account(hs, localpart: str) -> tuple[str, str]:
-    user_id, token = hs.register(localpart, PASSWORD)
-    return user_id, token
-
-
 async def server_view(hs, user_id: str, token: str) -> dict:
     """What any client sees: /keys/query for the bot's account."""
     client = nio.AsyncClient(hs.client_url, user_id)
@@ -61,6 +56,16 @@ def signed_devices(view: dict, user_id: str) -> dict[str, bool]:
     for device_id, keys in view.get("device_keys", {}).get(user_id, {}).items():
         out[device_id] = bool(ssk) and f"ed25519:{ssk[0]}" in keys.get("signatures", {}).get(user_id, {})
     return out
+
+
+async def publish_another_identity(hs, user_id: str, token: str) -> None:
+    """A new master key for the account, published with its password, not by Ako."""
+    client = nio.AsyncClient(hs.client_url, user_id)
+    client.access_token, client.user_id = token, user_id
+    try:
+        await identity.upload(client, identity.Identity.generate(), PASSWORD)
+    finally:
+        await client.close()
 
 
 def ako_cli(*args: str) -> subprocess.CompletedProcess:
@@ -123,12 +128,7 @@ async def test_a_foreign_master_key_is_reported_never_replaced_and_reset_publish
     ours = json.loads(identity.identity_file(data).read_text())["master_public"]
 
     # someone with the account's password resets its cross-signing (as "reset identity" in a client would)
-    client = nio.AsyncClient(hs_a.client_url, user_id)
-    client.access_token, client.user_id = token, user_id
-    try:
-        await identity.upload(client, identity.Identity.generate(), PASSWORD)
-    finally:
-        await client.close()
+    await publish_another_identity(hs_a, user_id, token)
     foreign = master_of(await server_view(hs_a, user_id, token), user_id)
     assert foreign != ours
 
@@ -159,12 +159,7 @@ async def test_a_foreign_master_key_is_reported_never_replaced_and_reset_publish
 async def test_with_only_an_access_token_the_admin_is_told_what_to_do(hs_a, tmp_path):
     user_id, token = hs_a.register(unique_localpart("akotok"), PASSWORD)
     # a master key the server already holds means replacing it needs the password (user-interactive auth)
-    client = nio.AsyncClient(hs_a.client_url, user_id)
-    client.access_token, client.user_id = token, user_id
-    try:
-        await identity.upload(client, identity.Identity.generate(), PASSWORD)
-    finally:
-        await client.close()
+    await publish_another_identity(hs_a, user_id, token)
     cfg = write_bot_config(
         tmp_path / "config.toml", hs_a, user_id, PASSWORD, [hs_a.user_id("it")], tmp_path / "data",
         matrix={"password": None, "access_token": token},
