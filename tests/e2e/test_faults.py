@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from tests.faultproxy import FaultProxy
 
 from tests import reliability_doc
 
-from .helpers import open_dm
+from .helpers import db_rows, open_dm
 
 FIGURES: dict = {}  # docs/reliability.md's "faults" section, written if every test here passed
 
@@ -39,11 +38,7 @@ class FaultBot:
     dm: str  # the operator's DM with it
 
     def rows(self, sql: str, params=()) -> list[tuple]:
-        con = sqlite3.connect(f"file:{self.bot.data_dir / 'ako.db'}?mode=ro", uri=True, timeout=10)
-        try:
-            return con.execute(sql, params).fetchall()
-        finally:
-            con.close()
+        return db_rows(self, sql, params)
 
     async def restart(self, crash_at: str | None = None) -> None:
         await asyncio.to_thread(self.bot.stop)
