@@ -76,12 +76,17 @@ class RecordJournal:
                 gone[table].append(row)
         places: dict[tuple, str | None] = {}
         by_room: dict[str, list[tuple]] = defaultdict(list)
+        replied_in = [m["room_id"] for m in new_messages]
         for seq, table, op, key, row in changes:
             try:
                 place = record_rooms.where(table, row)
             except KeyError as e:
                 log.error("%s The change %s waits in record_log.", e, seq)
                 continue
+            if table == "processed_events" and op == record_format.PUT and replied_in and row["room_id"] not in replied_in:
+                # a command answered elsewhere (a private one typed in the class room): its mark goes
+                # with the answer, and the room it was typed in gets nothing from Ako but the redaction
+                place = ("room", replied_in[0])
             if place not in places:
                 places[place] = await self._room(place, gone)
             room = places[place]
