@@ -142,9 +142,17 @@ async def test_the_rooms_carry_exactly_the_records_of_the_export(term, cluster, 
     rooms = term["rooms"]
     class_rooms = {rooms[k] for k in ("class", "staff", "ana work", "ben work")}
     found = []
-    for room, events in (await ako_events(hs_a, cluster.bot)).items():  # as `ako rebuild` walks them
+    walked = await ako_events(hs_a, cluster.bot)
+    for room, events in walked.items():  # as `ako rebuild` walks them
         found += changes_in(events, cluster.bot_id)
     assert found, "no records in the rooms"
+    names = {v: k for k, v in rooms.items()}
+    for room in sorted(walked, key=lambda r: names.get(r, "~")):
+        mine = [e for e in walked[room] if e["sender"] == cluster.bot_id and "nz.ako.record" in e.get("content", {})]
+        print(f"records in {names.get(room, room)}: {sum(e['type'] == 'm.room.message' for e in mine)} on messages, "
+              f"{sum(e['type'] == 'nz.ako.record' for e in mine)} in events of their own")
+        for e in mine:
+            print("   ", e["type"], [(c["table"], c["op"]) for c in record_format.decode(e["content"])], (e["content"].get("body") or "")[:60])
     out = subprocess.run(
         [sys.executable, "-m", "bot", "export", "--all", "--config", str(cluster.bot.config_path)],
         capture_output=True, check=True, timeout=60,
