@@ -236,6 +236,14 @@ class Number(Converter):
         return value
 
 
+POINTS = Number("points", minimum=1, maximum=10_000)
+
+
+def number(value: float) -> str:
+    """A number as :class:`Number` reads it back: 17.0 → "17", 20.5 → "20.5", 1234567.25 → "1234567.25"."""
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
 class Version(Converter):
     """A version of a learner's work: ``v2`` (or ``2``)."""
 

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import when
-from .assignments import Standing, by_school, learners_of, number, standings, teaches
 from .context import Context, Media, Role, Where
+from .converters import number
+from .finding import by_school, learners_of, teaches
 from .marking import private_room, show_in
 from .registry import registry
+from .standing import Standing, standings
 
 # status → (words in the legend, cell colour, text colour)
 STATUSES: dict[str, tuple[str, str, str]] = {

@@ -6,6 +6,7 @@ from storage.models import Class, ClassRole, RoomKind, server_of
 
 from .context import Context
 from .errors import NotAllowed
+from .server_acl import ACL, server_acl
 
 TEACHER_POWER = 50
 LEARNER_POWER = 0
@@ -100,11 +101,9 @@ async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
 
 async def deny_blocked_servers(ctx: Context, room_id: str) -> None:
     """A new room of a class carries the cluster's server ACL, once any server is blocked."""
-    from .blocking import server_acl  # blocking builds on provision
-
     acl = await server_acl(ctx)
     if acl.content["deny"]:
-        await ctx.rooms.set_state(room_id, "m.room.server_acl", "", acl.content)
+        await ctx.rooms.set_state(room_id, ACL, "", acl.content)
 
 
 async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool, str]:

@@ -12,11 +12,13 @@ from storage.coursework import Assignment, Submission, SubmittedFile
 from storage.models import RoomKind
 
 from . import when
-from .assignments import AssignmentRef, reply_privately, standing, work_room_of
 from .context import Context, Media, Role, Where
 from .converters import Markdown
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
+from .finding import AssignmentRef, work_room_of
+from .private_answers import reply_privately
 from .registry import Rest, registry
+from .standing import standing
 
 FILE_TYPES = ("m.file", "m.image", "m.video", "m.audio")
 TEXT_TYPES = ("m.text", "m.emote", "m.notice")

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from bot.render import content_for, to_html
-from commands.assignments import STATE_ASSIGNMENT, publish_due
+from commands.publishing import STATE_ASSIGNMENT, publish_due
 
 from .fakes import LEARNER_A, LEARNER_B, SHARED_DM, TEACHER_A, TEACHER_B, classroom, texts
 

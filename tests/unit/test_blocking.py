@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bot.config import Config
 from bot.runtime import Ako
-from commands.blocking import acl_allows, host_of, server_acl
+from commands.server_acl import acl_allows, host_of, server_acl
 from storage.repositories import Repositories
 
 from .fakes import BOT, LEARNER_A, LEARNER_B, OPERATOR, SHARED_DM, TEACHER_A, classroom

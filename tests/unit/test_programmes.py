@@ -3,8 +3,9 @@
 import json
 from datetime import datetime, timezone
 
-from commands.assignments import STATE_ASSIGNMENT
-from commands.programmes import STATE_ITEM, STATE_LIBRARY, STATE_PROGRAMME, STATE_USE
+from commands.publishing import STATE_ASSIGNMENT
+from commands.programme_record import STATE_ITEM, STATE_LIBRARY, STATE_PROGRAMME
+from commands.programme_use import STATE_USE
 from storage.models import to_text
 
 from .fakes import (
@@ -213,7 +214,7 @@ async def test_bad_offsets_and_ids_are_named(harness):
 
 
 async def test_a_programme_holds_a_bounded_number_of_items(harness, monkeypatch):
-    import commands.programmes as programmes
+    import commands.programme_refs as programmes
 
     h = harness
     await setup(h)
