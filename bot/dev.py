@@ -107,7 +107,7 @@ async def _seed(servers, users: dict, bot: str) -> None:
 
 
 def run_dev(state: Path) -> int:
-    from .homeserver import dev_cluster, stop_homeservers
+    from devtools.homeserver import dev_cluster, stop_homeservers  # a tool of `ako dev` alone, not of Ako
 
     state = state.resolve()
     state.mkdir(parents=True, exist_ok=True)

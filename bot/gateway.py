@@ -10,7 +10,7 @@ import nio
 
 from commands.context import GatewayError
 
-from .faults import crash_point
+from .fault_points import crash_point
 
 log = logging.getLogger("ako.matrix")
 

@@ -1,4 +1,7 @@
-"""Run the bot as a real subprocess (``python -m bot run --config ...``) and write its config."""
+"""Run the bot as a real subprocess (``python -m bot run --config ...``) and write its config.
+
+With faults to inject (``crash_at``, ``fail_command``) it runs as ``python -m devtools.faulty_bot``
+instead: the same Ako, with a hook at its named fault points."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.homeserver import Homeserver
+from devtools.homeserver import Homeserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_FILE = "ako.ready"
@@ -35,6 +38,8 @@ class BotProcess:
         self.data_dir = Path(data_dir)
         self.ready_timeout = ready_timeout
         self.extra_env = dict(env or {})
+        self.crash_at: str | None = None  # a fault point, "<point>[:<n>]": SIGKILL there (bot/fault_points.py)
+        self.fail_command: str | None = None  # that command's handler raises
         self.process: subprocess.Popen | None = None
 
     @property
@@ -53,7 +58,11 @@ class BotProcess:
         return self.process is not None and self.process.poll() is None
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "bot", "run", "--config", str(self.config_path)]
+        run = ["run", "--config", str(self.config_path)]
+        faults = [*(["--crash-at", self.crash_at] if self.crash_at else []), *(["--fail-command", self.fail_command] if self.fail_command else [])]
+        if faults:
+            return [sys.executable, "-m", "devtools.faulty_bot", *faults, *run]
+        return [sys.executable, "-m", "bot", *run]
 
     def start(self) -> "BotProcess":
         """Launch the bot and wait until it has written ``<data_dir>/ako.ready``."""
