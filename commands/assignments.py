@@ -240,7 +240,7 @@ async def _delete(ctx: Context, a: Assignment) -> None:
     await ctx.repos.assignments.delete(a.id, ctx.now)
     room = await ctx.repos.rooms.of_class(a.class_id, RoomKind.CLASS)
     if a.published and room is not None:
-        await ctx.rooms.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, {})  # empty content: removed
+        await ctx.matrix.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, {})  # empty content: removed
         if room.room_id != ctx.room_id:
             ctx.send(room.room_id, f"**{a.label}** has been withdrawn by your teacher.")
     ctx.services.timetable.changed()  # due times moved: reminders and publishing follow

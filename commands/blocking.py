@@ -44,7 +44,7 @@ async def _remove_users_of(ctx: Context, server: str, reason: str) -> tuple[set[
                 await ctx.repos.classes.remove_member(room.class_id, user)
             by_class[room.class_id] = set(members)
         try:
-            present = {u for u in await ctx.rooms.members(room.room_id) if server_of(u) == server}
+            present = {u for u in await ctx.matrix.members(room.room_id) if server_of(u) == server}
         except GatewayError as e:
             log.warning("Could not read the members of %s: %s", room.room_id, e)
             present = set()

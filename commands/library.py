@@ -40,10 +40,10 @@ async def library_room(ctx: Context) -> tuple[str, str | None]:
     )
     alias: str | None = f"#{LIBRARY_ALIAS}:{server_of(ctx.settings.bot_user_id)}"
     try:
-        room = await ctx.rooms.create_room(**kwargs, alias=LIBRARY_ALIAS)
+        room = await ctx.matrix.create_room(**kwargs, alias=LIBRARY_ALIAS)
     except GatewayError as e:  # the alias is taken (a library from an earlier database): make one without
         log.warning("Could not create the library as %s (%s); creating it without an alias", alias, e)
-        room, alias = await ctx.rooms.create_room(**kwargs), None
+        room, alias = await ctx.matrix.create_room(**kwargs), None
     await repos.cluster_rooms.put(LIBRARY, room, ctx.now, alias)
     return room, alias
 
@@ -86,7 +86,7 @@ async def programme_unpublish(ctx: Context, p: Annotated[Programme, AuthoredProg
         raise Conflict(f"{p.label} is not in the library.")
     room, _ = await library_room(ctx)
     await ctx.repos.programmes.set_published(p.id, None, None)
-    await ctx.rooms.set_state(room, STATE_LIBRARY, p.short_id, {})
+    await ctx.matrix.set_state(room, STATE_LIBRARY, p.short_id, {})
     ctx.send(room, f"**{p.label}** has been taken out of the library by its authors.")
     await changed(ctx, await find(ctx, p.id), "took it out of the library")
 

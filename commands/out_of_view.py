@@ -117,7 +117,7 @@ async def take_out_of_view(ctx: Context, command: str, answers: list[Message | R
     own_reply = None
     if ctx.reply_to:  # the caller's own message the command replied to (their work, a file) goes too
         try:
-            replied = await ctx.rooms.get_event(public, ctx.reply_to)
+            replied = await ctx.matrix.get_event(public, ctx.reply_to)
         except GatewayError:
             replied = None
         if replied is not None and replied.get("sender") == ctx.caller.user_id:

@@ -92,14 +92,14 @@ async def changed(
     items = await repos.programmes.items(p.id)
     if item is not None:
         item = await repos.programmes.item(p.id, item.number) or item
-        await ctx.rooms.set_state(p.room_id, STATE_ITEM, item.short_id, item_state(p, item, version))
+        await ctx.matrix.set_state(p.room_id, STATE_ITEM, item.short_id, item_state(p, item, version))
     if removed is not None:
-        await ctx.rooms.set_state(p.room_id, STATE_ITEM, removed, {})  # empty content: removed
-    await ctx.rooms.set_state(p.room_id, STATE_PROGRAMME, "", programme_state(p, authors, items))
+        await ctx.matrix.set_state(p.room_id, STATE_ITEM, removed, {})  # empty content: removed
+    await ctx.matrix.set_state(p.room_id, STATE_PROGRAMME, "", programme_state(p, authors, items))
     if p.published:
         library = await repos.cluster_rooms.get(LIBRARY)
         if library:
-            await ctx.rooms.set_state(library, STATE_LIBRARY, p.short_id, library_entry(p, authors, items))
+            await ctx.matrix.set_state(library, STATE_LIBRARY, p.short_id, library_entry(p, authors, items))
     line = f"**{p.short_id} v{version}** · {ctx.caller.user_id} {summary}"
     ctx.reply(f"{line}\n{note}" if note else line)
     if ctx.room_id != p.room_id:

@@ -94,7 +94,7 @@ async def programme_use(
 
     await repos.programmes.record_use(p.id, p.version, klass.id, start_day, klass.timezone, ctx.caller.user_id, ctx.now, made)
     shown = {n: (await repos.assignments.get(a)).short_id for n, a in made.items() if a is not None}
-    await ctx.rooms.set_state(
+    await ctx.matrix.set_state(
         class_room.room_id, STATE_USE, p.short_id,
         {
             "programme": p.short_id, "title": p.title, "version": p.version, "start": start_day.isoformat(),

@@ -48,7 +48,7 @@ from .registry import Body, Keyword, registry
 async def programme_new(ctx: Context, title: Annotated[str, Text("title", max_len=120)]) -> None:
     me = ctx.caller.user_id
     p = await ctx.repos.programmes.create(title, me, ctx.now)
-    room = await ctx.rooms.create_room(
+    room = await ctx.matrix.create_room(
         name=f"{title} — programme {p.short_id}",
         topic=(
             f"Programme {p.short_id}, co-authored with Ako. Every change is recorded here; "
@@ -60,7 +60,7 @@ async def programme_new(ctx: Context, title: Annotated[str, Text("title", max_le
     )
     await ctx.repos.programmes.set_room(p.id, room)
     p = await ctx.repos.programmes.get(p.id)
-    await ctx.rooms.set_state(room, STATE_PROGRAMME, "", programme_state(p, [me], []))
+    await ctx.matrix.set_state(room, STATE_PROGRAMME, "", programme_state(p, [me], []))
     ctx.send(room, f"**{p.short_id} v1** · {me} created “{title}”")
     ctx.reply(
         f"Created **{p.label}** (version 1) with its own room; I've invited you.\n"
@@ -87,10 +87,10 @@ async def programme_author_add(
             f"Their school admin can name them with `{ctx.prefix}staff add`."
         )
     if not await ctx.repos.programmes.add_author(p.id, user, ctx.caller.user_id, ctx.now):
-        await ctx.rooms.invite(p.room_id, user)
+        await ctx.matrix.invite(p.room_id, user)
         ctx.reply(f"{user} is already an author of {p.label}; I've sent the invitation to its room again.")
         return
-    await ctx.rooms.invite(p.room_id, user)
+    await ctx.matrix.invite(p.room_id, user)
     await changed(ctx, p, f"added {user} as an author")
 
 

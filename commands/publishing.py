@@ -73,7 +73,7 @@ async def write_state(poster: OnServices, klass: Class, a: Assignment) -> None:
     """Keep the class room's record of a posted assignment up to date."""
     room = await poster.repos.rooms.of_class(klass.id, RoomKind.CLASS)
     if room is not None and a.published:
-        await poster.rooms.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, state_content(a, klass))
+        await poster.matrix.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, state_content(a, klass))
 
 
 async def publish(poster: OnServices, klass: Class, a: Assignment) -> Assignment:
@@ -85,7 +85,7 @@ async def publish(poster: OnServices, klass: Class, a: Assignment) -> Assignment
     if room is None:
         raise NotFound(f"{klass.name} has no class room to post {a.short_id} in.")
     posted = replace(a, published_at=poster.now)
-    await poster.rooms.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, state_content(posted, klass))
+    await poster.matrix.set_state(room.room_id, STATE_ASSIGNMENT, a.short_id, state_content(posted, klass))
     await poster.repos.assignments.mark_published(a.id, poster.now)
     poster.send(room.room_id, announcement(posted, ZoneInfo(klass.timezone), poster.prefix))
     return posted
