@@ -17,12 +17,12 @@ def teaches(ctx: Context) -> bool:
     return ctx.caller.is_operator or ctx.caller.class_role == ClassRole.TEACHER
 
 
-async def find(ctx: Context, short_id: str) -> Assignment:
-    """The class's assignment by its short id; learners never see one that is not posted yet."""
-    found = await ctx.repos.assignments.by_number(ctx.klass.id, int(short_id[1:]))
+async def find(ctx: Context, number: int) -> Assignment:
+    """The class's assignment A<number>; learners never see one that is not posted yet."""
+    found = await ctx.repos.assignments.by_number(ctx.klass.id, number)
     teacher = teaches(ctx)
     if found is None or (not found.published and not teacher):
-        raise NotFound(f"{ctx.klass.name} has no assignment {short_id}; {await _which_exist(ctx, teacher)}")
+        raise NotFound(f"{ctx.klass.name} has no assignment A{number}; {await _which_exist(ctx, teacher)}")
     return found
 
 

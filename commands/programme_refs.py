@@ -3,14 +3,13 @@ and the records those names stand for, found for the caller (authors alone may c
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from storage.programmes import Programme, ProgrammeItem
 
 from . import when
 from .context import Context
-from .converters import Converter
+from .converters import Converter, ShortId
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
 from .offsets import Offset, parse_offset
 
@@ -18,26 +17,17 @@ MAX_ITEMS = 100  # a unit of learning; also keeps the library's entry for it wit
 START_WITHIN = timedelta(days=366)  # a start date further from today than this is a typing mistake
 
 
-class ProgrammeId(Converter):
+class ProgrammeId(ShortId):
     metavar = "programme"
-    _RE = re.compile(r"^[Pp](\d{1,6})$")
-
-    def parse(self, text, env) -> int:
-        m = self._RE.match(text.strip())
-        if not m:
-            raise BadArgument(f"“{text}” is not a programme id; they look like P1, P2, … (`!programmes` lists them).")
-        return int(m.group(1))
+    letter = "P"
+    what = "a programme id"
+    hint = " (`!programmes` lists them)."
 
 
-class ItemId(Converter):
+class ItemId(ShortId):
     metavar = "item"
-    _RE = re.compile(r"^[Ii](\d{1,6})$")
-
-    def parse(self, text, env) -> int:
-        m = self._RE.match(text.strip())
-        if not m:
-            raise BadArgument(f"“{text}” is not an item of a programme; they look like I1, I2, …")
-        return int(m.group(1))
+    letter = "I"
+    what = "an item of a programme"
 
 
 class DueOffset(Converter):

@@ -160,16 +160,16 @@ async def programme_import(
     ctx: Context,
     *,
     p: Annotated[Programme, AuthoredProgramme()] = None,
-    assignment: Annotated[str, AssignmentId()],
+    assignment: Annotated[int, AssignmentId()],
     klass: Annotated[Class, TaughtClass("bring its assignments into a programme"), Keyword("from")],
     due: Annotated[Offset | None, DueOffset(), Keyword("due")] = None,
 ) -> None:
     await room_for_more(ctx, p)
-    a = await ctx.repos.assignments.by_number(klass.id, int(assignment[1:]))
+    a = await ctx.repos.assignments.by_number(klass.id, assignment)
     if a is None:
         numbers = [x.number for x in await ctx.repos.assignments.of_class(klass.id)]
         exist = f"its assignments are {id_ranges('A', numbers)}" if numbers else "it has no assignments yet"
-        raise NotFound(f"{klass.name} has no assignment {assignment}; {exist}.")
+        raise NotFound(f"{klass.name} has no assignment A{assignment}; {exist}.")
     offset = due or offset_of(a.due_at, a.published_at or a.created_at, ZoneInfo(klass.timezone))
     item = await ctx.repos.programmes.add_item(
         p.id, "assignment", a.title, a.description, a.points, offset.text(), None, f"{klass.code} {a.short_id}",
