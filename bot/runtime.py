@@ -124,6 +124,7 @@ class Ako:
         self._background: set[asyncio.Task] = set()
         self._joining: dict[str, asyncio.Task] = {}  # invites being accepted, by room
         self._unsaved_position: str | None = None  # of a quiet batch, saved later or at stop
+        self._position_saved_at = time.monotonic()
         self.flood = FloodGate()
         self.settings: Settings | None = None
         self.known = Known(self.user_id, self.prefix)
@@ -311,7 +312,6 @@ class Ako:
         # Encryption._know_room asks the server about any room nio has not seen.
         delay = 1.0
         ready = self.data_dir / READY_FILE
-        saved_at = time.monotonic()
         while not self._stopping.is_set():
             await self.e2ee.upkeep()
             timeout = 0 if first_start or not self._synced.is_set() else SYNC_TIMEOUT_MS
@@ -333,22 +333,13 @@ class Ako:
                 self.sender.reconnected.set()  # the outbox stops waiting
             delay = 1.0
             try:
-                batch = await self.handle_sync(resp, token, skip_timeline=first_start)
+                await self.handle_sync(resp, token, first_start=first_start)
             except Exception as e:  # a gap that could not be filled, a timeout: the same batch again later
                 log.warning("Could not process a sync (%s: %s); trying it again in %.0f s", type(e).__name__, e, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RETRY_CAP) * random.uniform(0.9, 1.1)
                 continue
             token = resp.next_batch
-            if batch is Batch.POSITION_SAVED:
-                saved_at = time.monotonic()
-                self._unsaved_position = None
-            elif batch is Batch.CHANGED or first_start or time.monotonic() - saved_at >= QUIET_POSITION_EVERY:
-                await self.repos.sync.save_next_batch(token)
-                saved_at = time.monotonic()
-                self._unsaved_position = None
-            else:  # nothing in it to record: replaying it after a crash costs nothing, saving it an fsync
-                self._unsaved_position = token
             first_start = False
             self._synced.set()
             if not ready.exists():
@@ -361,9 +352,25 @@ class Ako:
         except asyncio.TimeoutError:
             pass
 
-    async def handle_sync(self, resp: nio.SyncResponse, since: str | None, skip_timeline: bool = False) -> Batch:
-        """Act on one sync batch: invites, leaves, then every new timeline event in order. The batch's
-        position is committed with the last event that records anything (see routing.carrier)."""
+    async def handle_sync(self, resp: nio.SyncResponse, since: str | None, first_start: bool = False) -> Batch:
+        """Act on one sync batch, then keep its position. On the first start only the rooms are
+        taken in, not their backlog."""
+        batch = await self._act_on_batch(resp, since, skip_timeline=first_start)
+        token = resp.next_batch
+        if batch is Batch.POSITION_SAVED:
+            self._position_saved_at = time.monotonic()
+            self._unsaved_position = None
+        elif batch is Batch.CHANGED or first_start or time.monotonic() - self._position_saved_at >= QUIET_POSITION_EVERY:
+            await self.repos.sync.save_next_batch(token)
+            self._position_saved_at = time.monotonic()
+            self._unsaved_position = None
+        else:  # nothing in it to record: replaying it after a crash costs nothing, saving it an fsync
+            self._unsaved_position = token
+        return batch
+
+    async def _act_on_batch(self, resp: nio.SyncResponse, since: str | None, skip_timeline: bool) -> Batch:
+        """Invites, leaves, then every new timeline event in order. The batch's position is
+        committed with the last event that records anything (see routing.carrier)."""
         changed = False
         for room_id, info in resp.rooms.invite.items():
             invited = route_invite(room_id, info.invite_state, self.known)
