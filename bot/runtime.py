@@ -27,7 +27,7 @@ from . import encryption as e2ee
 from . import replies
 from .config import Config
 from .client import Client
-from .faults import crash_point, inject_failures
+from .fault_points import crash_point
 from .flood import FloodGate, flood_notice
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
 from .routing import (
@@ -246,7 +246,6 @@ class Ako:
         )
         services = Services(self.repos, gateway, self.clock, self.settings)
         registry = commands.load()
-        inject_failures(registry)
         self.known = Known(self.user_id, self.prefix, wanted=lambda event, root: bool(registry.wanting(event, root)))
         self.dispatcher = Dispatcher(registry, services, self.enqueue)
         self.scheduler = Scheduler(services, self.enqueue)

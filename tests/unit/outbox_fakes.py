@@ -19,7 +19,7 @@ class OutboxHarness(Harness):
     async def _enqueue(self, messages):
         """Kept as sent, and queued in the outbox as the runtime queues them."""
         await super()._enqueue(messages)
-        await replies.queue(self.repos.outbox, messages, self.rooms.upload, self.clock.now())
+        await replies.queue(self.repos.outbox, messages, self.matrix.upload, self.clock.now())
 
     async def deliver(self) -> dict[str, str]:
         """Pretend the outbox sent everything: txn id → the event id the server gave it."""

@@ -23,7 +23,7 @@ class RuntimeQueueHarness(Harness):
 
     async def _enqueue(self, messages):
         await super()._enqueue([m for m in messages if type(m).__name__ == "Message"])
-        await replies.queue(self.repos.outbox, messages, self.rooms.upload, self.clock.now())
+        await replies.queue(self.repos.outbox, messages, self.matrix.upload, self.clock.now())
 
 
 class RecordingClient:
