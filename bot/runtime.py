@@ -432,7 +432,8 @@ class Ako:
             elif isinstance(action, AwaitKey):
                 await self.e2ee.cannot_decrypt(action.room_id, action.event)
         except Exception:
-            log.exception("%s could not be handled", type(action).__name__)
+            event_id = action.command.event_id if isinstance(action, RunCommand) else (getattr(action, "event", None) or {}).get("event_id")
+            log.exception("%s: event %s could not be handled", type(action).__name__, event_id)
 
     async def _run_command(self, command: CommandEvent, also) -> None:
         if self.flood.ignoring(command.sender, time.monotonic()):
