@@ -31,6 +31,7 @@ from .fault_points import crash_point
 from .flood import FloodGate, flood_notice
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
 from .routing import (
+    IGNORE,
     Action,
     AnswerInvite,
     AwaitKey,
@@ -386,6 +387,9 @@ class Ako:
         if skip_timeline:
             return Batch.CHANGED
         actions = [route(room_id, event, self.known) for room_id, event in timeline]
+        for i, action in enumerate(actions):  # a thread reply under no topic: read, not written
+            if isinstance(action, ShowListeners) and not await self.dispatcher.concerned(action.room_id, action.event, action.thread_root):
+                actions[i] = IGNORE
         last = carrier(actions)
         for i, action in enumerate(actions):
             if not isinstance(action, Ignore):

@@ -129,6 +129,13 @@ class Dispatcher:
                 return found
         return None
 
+    async def concerned(self, room_id: str, event: dict, thread_root: str | None) -> bool:
+        """Whether a listener wants this ordinary message, its records consulted (reads only)."""
+        for listener in self.registry.wanting(event, thread_root):
+            if listener.concerns is None or await listener.concerns(self.services.repos, room_id, thread_root):
+                return True
+        return False
+
     async def observe(self, sender: str, room_id: str, event: dict, thread_root: str | None, also: Also | None = None) -> bool:
         """Let the listeners that want an ordinary message see it, once (its id is marked processed
         with their records, and ``also`` committed with them). False when none acted on it now."""

@@ -121,10 +121,14 @@ def every_message(event: dict, thread_root: str | None) -> bool:
     return True
 
 
+Concerns = Callable[[Any, str, "str | None"], Awaitable[bool]]  # (repositories, room, thread root) → read-only check
+
+
 @dataclass(frozen=True)
 class Listener:
     handler: Handler
-    wants: Wants
+    wants: Wants  # from the event alone
+    concerns: Concerns | None = None  # then from the records, read only: no transaction for what it will not record
 
 
 @dataclass
@@ -133,13 +137,14 @@ class Registry:
     _by_alias: dict[str, Command] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
 
-    def listener(self, wants: Wants = every_message) -> Callable[[Handler], Handler]:
+    def listener(self, wants: Wants = every_message, concerns: Concerns | None = None) -> Callable[[Handler], Handler]:
         """Declare a handler for ordinary (non-command) messages in rooms the bot is in, such as
-        thread replies to count, and which messages it wants: a message no listener wants costs
-        nothing (no transaction, no query, no record). It receives a Context whose ``event`` is the raw event."""
+        thread replies to count, and which messages it wants: from the event alone (a message no
+        listener wants costs nothing: no transaction, no query, no record), then, with
+        ``concerns``, from the records (a read, no write). It receives a Context whose ``event`` is the raw event."""
 
         def register(handler: Handler) -> Handler:
-            self.listeners.append(Listener(handler, wants))
+            self.listeners.append(Listener(handler, wants, concerns))
             return handler
 
         return register
