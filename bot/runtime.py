@@ -212,6 +212,7 @@ class Ako:
         self.scheduler = Scheduler(services, self.enqueue)
         services.timetable = self.scheduler  # handlers tell the clock when they change what is due
         self.sender = OutboxSender(self.repos.outbox, self._send, self.clock)
+        self.client.rate_limit = self.sender.rate_limit  # a 429 is per user: every send waits its turn
 
     async def close(self) -> None:
         if self.client:
