@@ -16,6 +16,7 @@ import nio
 import commands
 from commands.context import Message, Redaction, RoomChange, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher, Outcome
+from storage import retention
 from storage.db import Database
 from storage.models import RoomKind, server_of
 from storage.repositories import Repositories
@@ -223,6 +224,7 @@ class Ako:
     async def run(self) -> None:
         await self.start()
         sender = asyncio.create_task(self._send_outbox(), name="outbox")
+        sweeping = asyncio.create_task(retention.keep_sweeping(self.db, self.clock), name="retention")
         self.scheduler.start()  # first catches up on what fell due while the bot was down
         self._syncing = asyncio.create_task(self._sync_forever(), name="sync")
         try:
@@ -232,7 +234,8 @@ class Ako:
         finally:
             self.scheduler.shutdown()
             sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+            sweeping.cancel()
+            await asyncio.gather(sender, sweeping, return_exceptions=True)
             await self.close()
 
     def stop(self) -> None:
