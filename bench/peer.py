@@ -56,6 +56,9 @@ def write_config(path: Path, hs: Any, user_id: str, data: Path) -> None:
         "  regexes: []\n"
         "logging:\n"
         "  level: INFO\n"
+        "  file_logging:\n"
+        "    enabled: false\n"
+        f"    filepath: \"{data / 'bot.log'}\"\n"
         "  console_logging:\n"
         "    enabled: true\n"
     )

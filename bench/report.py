@@ -287,11 +287,11 @@ def table(results: dict) -> str:
                 f"{steady['command_every']}th) in {steady['seconds']} s, {steady['concurrency']} at a time"
                 + (" — cut short by the time limit: growth extrapolated to all" if steady.get("extrapolated") else "")
             )
-            lines.append("        events │ RSS MB │ DB MB │ processed rows │ outbox rows │ events/s")
+            lines.append("        events │ RSS MB │ DB MB (file+WAL) │ processed rows │ outbox rows │ handled/s")
             for p in steady["samples"]:
                 lines.append(
-                    f"   {p['handled']:>11,} │ {_f(p['rss_mb']):>6} │ {p['db_bytes'] / 1e6:>5.1f} │ {p['processed_events']:>14,} │"
-                    f" {p['outbox']:>11,} │ {_f(p['events_per_s']):>8}"
+                    f"   {p['handled']:>11,} │ {_f(p['rss_mb']):>6} │ {p['db_bytes'] / 1e6:>5.2f} ({p.get('file_bytes', 0) / 1e6:>5.1f})    │"
+                    f" {p['processed_events']:>14,} │ {p['outbox']:>11,} │ {_f(p['events_per_s']):>9}"
                 )
             lines.append(
                 f"   growth after warm-up: RSS {_f(steady.get('rss_growth', float('nan')) * 100)} %, DB {_f(steady.get('db_growth', float('nan')) * 100)} % "

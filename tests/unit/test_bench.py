@@ -133,7 +133,7 @@ def test_the_table_prints_every_phase_and_every_goal_row():
     from bench.steady import summarise as steady_summary
 
     samples = [
-        {"handled": 10_000, "rss_mb": 80.0, "hwm_mb": 81.0, "db_bytes": 2_000_000, "processed_events": 10, "outbox": 100, "outbox_about": 100, "events_per_s": 90.0},
+        {"handled": 10_000, "rss_mb": 80.0, "hwm_mb": 81.0, "db_bytes": 2_000_000, "processed_events": 10, "outbox": 100, "outbox_about": 100, "events_per_s": 90.0, "file_bytes": 6_000_000},
         {"handled": 50_000, "rss_mb": 82.0, "hwm_mb": 83.0, "db_bytes": 2_100_000, "processed_events": 50, "outbox": 500, "outbox_about": 500, "events_per_s": 95.0},
     ]
     steady = {"asked": 100_000, "handled": 50_000, "send_failures": 0, "samples": samples, "seconds": 500, "concurrency": 16,
