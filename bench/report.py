@@ -265,6 +265,12 @@ def table(results: dict) -> str:
                 f"{rem['duplicates']} duplicates; lateness p50 {_f(rem['lateness_p50_s'], 2)} s, p99 {_f(rem['lateness_p99_s'], 2)} s, "
                 f"max {_f(rem['lateness_max_s'], 2)} s"
             )
+            floor = rem.get("homeserver_floor") or {}
+            if "seconds" in floor:
+                lines.append(
+                    f"   homeserver floor: the same {floor['messages']} messages sent by a plain client, {floor['at_once']} rooms at a time, "
+                    f"each room in order, took {_f(floor['seconds'], 2)} s ({_f(floor['per_s'])}/s) right after"
+                )
     peer = results.get("peer_reminders")
     if peer:
         if "skipped" in peer or "why_not" in peer:
@@ -280,10 +286,10 @@ def table(results: dict) -> str:
     if steady:
         lines.append("")
         if "skipped" in steady:
-            lines.append(f"5. Handled events: skipped ({steady['skipped']})")
+            lines.append(f"6. Handled events: skipped ({steady['skipped']})")
         else:
             lines.append(
-                f"5. Handled events: {steady['handled']:,} of {steady['asked']:,} ordinary messages (a read command every "
+                f"6. Handled events: {steady['handled']:,} of {steady['asked']:,} ordinary messages (a read command every "
                 f"{steady['command_every']}th) in {steady['seconds']} s, {steady['concurrency']} at a time"
                 + (" — cut short by the time limit: growth extrapolated to all" if steady.get("extrapolated") else "")
             )
@@ -308,7 +314,7 @@ def table(results: dict) -> str:
     if model:
         lines.append("")
         lines.append(
-            f"6. Model of {MODEL_AT:,} rooms (straight lines through {', '.join(f'{r:,}' for r in model['from_rooms'])} rooms): "
+            f"7. Model of {MODEL_AT:,} rooms (straight lines through {', '.join(f'{r:,}' for r in model['from_rooms'])} rooms): "
             f"restart to first reply {model['restart_s']} s (+{model['restart_s_per_1000_rooms']} s per 1,000 rooms), "
             f"peak RSS {model['peak_mb']} MB (+{model['peak_mb_per_1000_rooms']} MB per 1,000 rooms)"
         )
