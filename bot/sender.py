@@ -36,6 +36,7 @@ RETRY_CAP = 15.0  # seconds between tries at most: 4 requests a minute to a serv
 UNDELIVERABLE = ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE")
 PER_ROOM = 20  # events of one room per turn: rooms take turns, each room's order kept
 ROOMS_AT_ONCE = 8  # rooms sending at the same time (measured: 8 at a time ≈ 1.3× one at a time on one room's worth; bench/RESULTS.md)
+PACE_CAP = 60.0  # seconds: the longest a rate-limited send waits after the one before it got through
 MARK_AFTER = 0.05  # seconds: sent rows are marked together, one commit for what was sent meanwhile
 WITHDRAWN_REASON = "Withdrawn: the records it was about were deleted while it was being sent."
 
@@ -44,11 +45,12 @@ Send = Callable[[Outgoing], Awaitable[object]]
 
 class RateLimit:
     """A 429 is about the account, not the room. While the homeserver refuses for rate, one send
-    goes at a time, and only when the server said it may (``retry_after_ms`` or ``Retry-After``);
-    after each send that gets through, the next waits as long as the server last asked, so that
-    the queue drains at the server's pace instead of each waiting send being refused again. A
-    send that goes through at once, without waiting, shows the limit has eased: sends go side by
-    side again.
+    goes at a time, and only when the server said it may (``retry_after_ms`` or ``Retry-After``).
+    After each send that gets through, the next waits as long as the longest wait the server asked
+    for, or the time between the last two sends that got through, whichever is longer (Synapse
+    asks for ~2 s while letting one message through every 5 s at its default rate): the queue
+    drains at the server's pace instead of each waiting send being refused again. A send that
+    goes through at once, without waiting, shows the limit has eased: sends go side by side again.
 
     The client calls :meth:`before` and :meth:`after` around every try of a send (nio retries a
     429 by itself, after the same wait; that retry comes back here and keeps its turn)."""
@@ -57,7 +59,8 @@ class RateLimit:
         self.now = now
         self.limited = False
         self.until = 0.0  # when the next send may go
-        self.pace = 0.0  # the longest wait the server asked for since it began limiting
+        self.pace = 0.0  # how long a send waits after the last one got through
+        self._through: float | None = None  # when the last held send got through
         self.refusals = 0
         self._turn: asyncio.Task | None = None  # the send whose turn it is while limited
         self._held: set[asyncio.Task] = set()  # sends refused or made to wait, not yet through
@@ -95,11 +98,15 @@ class RateLimit:
         at_once = me not in self._held
         self._held.discard(me)
         if self.limited and status is not None and status < 400:
+            now = self.now()
             if at_once:
-                self.limited, self.pace = False, 0.0
+                self.limited, self.pace, self._through = False, 0.0, None
                 log.info("The homeserver takes Ako's messages again: sending side by side")
             else:
-                self.until = max(self.until, self.now() + self.pace)
+                if self._through is not None:  # the server's own pace, seen from the sends it let through
+                    self.pace = max(self.pace, min(now - self._through, PACE_CAP))
+                self._through = now
+                self.until = max(self.until, now + self.pace)
         if self._turn is me or not self.limited:
             self._turn = None
         self._changed.set()
