@@ -46,10 +46,11 @@ Send = Callable[[Outgoing], Awaitable[object]]
 class RateLimit:
     """A 429 is about the account, not the room. While the homeserver refuses for rate, one send
     goes at a time, and only when the server said it may (``retry_after_ms`` or ``Retry-After``).
-    After each send that gets through, the next waits as long as the longest wait the server asked
-    for, or the time between the last two sends that got through, whichever is longer (Synapse
-    asks for ~2 s while letting one message through every 5 s at its default rate): the queue
-    drains at the server's pace instead of each waiting send being refused again. A send that
+    After each send that gets through, the next waits the server's pace: the time between the last
+    two sends it let through, measured on a send it had refused (that one went as soon as the
+    server allowed; Synapse names ~2 s while letting one message through every 5 s at its
+    default rate). So the queue drains at the server's pace instead of each waiting send being
+    refused again. A send that
     goes through at once, without waiting, shows the limit has eased: sends go side by side again.
 
     The client calls :meth:`before` and :meth:`after` around every try of a send (nio retries a
@@ -64,6 +65,7 @@ class RateLimit:
         self.refusals = 0
         self._turn: asyncio.Task | None = None  # the send whose turn it is while limited
         self._held: set[asyncio.Task] = set()  # sends refused or made to wait, not yet through
+        self._refused: set[asyncio.Task] = set()  # sends refused, not yet through
         self._changed = asyncio.Event()
 
     async def before(self) -> None:
@@ -94,17 +96,19 @@ class RateLimit:
             self.limited = True
             self._turn = me  # its retry, after the wait, goes first
             self._held.add(me)
+            self._refused.add(me)
             return
-        at_once = me not in self._held
+        at_once, refused = me not in self._held, me in self._refused
         self._held.discard(me)
+        self._refused.discard(me)
         if self.limited and status is not None and status < 400:
             now = self.now()
             if at_once:
                 self.limited, self.pace, self._through = False, 0.0, None
                 log.info("The homeserver takes Ako's messages again: sending side by side")
             else:
-                if self._through is not None:  # the server's own pace, seen from the sends it let through
-                    self.pace = max(self.pace, min(now - self._through, PACE_CAP))
+                if refused and self._through is not None:  # it went as soon as the server let it: the server's pace
+                    self.pace = min(now - self._through, PACE_CAP)
                 self._through = now
                 self.until = max(self.until, now + self.pace)
         if self._turn is me or not self.limited:
@@ -115,6 +119,7 @@ class RateLimit:
         """The current task stopped sending (cancelled, or gave up for now): its turn passes on."""
         me = asyncio.current_task()
         self._held.discard(me)
+        self._refused.discard(me)
         if self._turn is me:
             self._turn = None
             self._changed.set()
