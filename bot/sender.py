@@ -35,7 +35,7 @@ RETRY_CAP = 15.0  # seconds between tries at most: 4 requests a minute to a serv
 # Refusals that say the message can never arrive. Anything else (no code, M_UNKNOWN, 5xx) is tried again.
 UNDELIVERABLE = ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE")
 PER_ROOM = 20  # events of one room per turn: rooms take turns, each room's order kept
-ROOMS_AT_ONCE = 8  # rooms sending at the same time (measured: 8 at a time ≈ 1.3× one at a time on one room's worth; bench/RESULTS.md)
+ROOMS_AT_ONCE = 8  # rooms sending at the same time (plain nio here: 31.6 sends/s 8 at a time vs 23.9 one at a time; bench/RESULTS.md)
 PACE_CAP = 60.0  # seconds: the longest a rate-limited send waits after the one before it got through
 MARK_AFTER = 0.05  # seconds: sent rows are marked together, one commit for what was sent meanwhile
 WITHDRAWN_REASON = "Withdrawn: the records it was about were deleted while it was being sent."
@@ -61,7 +61,8 @@ class RateLimit:
         self.limited = False
         self.until = 0.0  # when the next send may go
         self.pace = 0.0  # how long a send waits after the last one got through
-        self._through: float | None = None  # when the last held send got through
+        self._through: float | None = None  # when the last held send that got through went
+        self._went: dict[asyncio.Task, float] = {}  # when each send's current try went
         self.refusals = 0
         self._turn: asyncio.Task | None = None  # the send whose turn it is while limited
         self._held: set[asyncio.Task] = set()  # sends refused or made to wait, not yet through
@@ -82,6 +83,7 @@ class RateLimit:
             if wait > 0:
                 self._held.add(me)
                 await asyncio.sleep(wait)
+        self._went[me] = self.now()
 
     def after(self, status: int | None, retry_after_ms: int | None = None) -> None:
         """``status`` of the try (None: no answer); ``retry_after_ms`` of a 429."""
@@ -101,16 +103,16 @@ class RateLimit:
         at_once, refused = me not in self._held, me in self._refused
         self._held.discard(me)
         self._refused.discard(me)
+        went = self._went.pop(me, self.now())
         if self.limited and status is not None and status < 400:
-            now = self.now()
             if at_once:
                 self.limited, self.pace, self._through = False, 0.0, None
                 log.info("The homeserver takes Ako's messages again: sending side by side")
             else:
                 if refused and self._through is not None:  # it went as soon as the server let it: the server's pace
-                    self.pace = min(now - self._through, PACE_CAP)
-                self._through = now
-                self.until = max(self.until, now + self.pace)
+                    self.pace = min(went - self._through, PACE_CAP)
+                self._through = went
+                self.until = max(self.until, went + self.pace)
         if self._turn is me or not self.limited:
             self._turn = None
         self._changed.set()
@@ -120,6 +122,7 @@ class RateLimit:
         me = asyncio.current_task()
         self._held.discard(me)
         self._refused.discard(me)
+        self._went.pop(me, None)
         if self._turn is me:
             self._turn = None
             self._changed.set()
