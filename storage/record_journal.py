@@ -91,6 +91,11 @@ class RecordJournal:
             except KeyError as e:
                 log.error("%s The change %s waits in record_log.", e, seq)
                 continue
+            if table == "processed_events" and op == record_format.DELETE:
+                # a handled-mark let go (the retention sweep after 7 days, !forget): not written. A
+                # rebuilt Ako keeping an old mark only never acts on that event again, which is its use
+                by_room.setdefault("", []).append((record_format.delete(seq, table, key), frozenset()))
+                continue
             if table == "processed_events" and op == record_format.PUT and replied_in and row["room_id"] not in replied_in:
                 # a command answered elsewhere (a private one typed in the class room): its mark goes
                 # with the answer, and the room it was typed in gets nothing from Ako but the redaction
@@ -103,6 +108,7 @@ class RecordJournal:
             change = record_format.put(seq, table, row) if op == record_format.PUT else record_format.delete(seq, table, key)
             by_room[room].append((change, people(table, row)))
         sent: list[int] = []
+        sent += [change["seq"] for change, _ in by_room.pop("", [])]  # let go, not written
         for room, items in by_room.items():
             owner, kind, left = await self._owner(room, gone)
             if left:
