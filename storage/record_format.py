@@ -42,6 +42,8 @@ For the reader (``ako rebuild``):
   before it commits: the triggers journal every applied row, and a journal left there at COMMIT would
   be written into the rooms again.
 - Redacted events (``!forget``) have no content and carry nothing; that is intended.
+- ``processed_events`` rows are only ever put, never deleted, in the rooms (the sweep's deletes are
+  not written): the rebuilt table holds old marks too, and Ako's retention sweep deletes them again.
 """
 
 from __future__ import annotations
