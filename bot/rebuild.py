@@ -382,8 +382,8 @@ async def run(homeserver: str, data_dir: Path, progress: Callable[[str], None]) 
         for stale in (building, Path(f"{building}-wal"), Path(f"{building}-shm"), Path(f"{building}-journal")):
             stale.unlink(missing_ok=True)
         db = await Database.open(building)  # the newest schema
-        await db.execute("PRAGMA journal_mode=DELETE")  # one file, renamed whole
         await db.close()
+        sqlite3.connect(building).execute("PRAGMA journal_mode=DELETE").close()  # one file, renamed whole
         try:
             applied = apply(building, found.changes)
         except record_format.RecordFormatError as e:
