@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import sqlite3
 from importlib import resources
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
@@ -48,6 +49,7 @@ class Database:
         self.path = path
         self._lock = asyncio.Lock()
         self._in_tx: asyncio.Task | None = None
+        self.journal = None  # storage.record_journal.RecordJournal once the schema has record_log
 
     @classmethod
     async def open(cls, path: Path | str) -> "Database":
@@ -60,6 +62,9 @@ class Database:
         await conn.execute("PRAGMA busy_timeout=5000")
         db = cls(conn, path)
         await db.migrate()
+        from .record_journal import RecordJournal  # it uses the outbox, which uses this module
+
+        db.journal = RecordJournal(db)
         return db
 
     async def close(self) -> None:
@@ -110,7 +115,12 @@ class Database:
             self._in_tx = me
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
+                if self.journal is not None:
+                    await self.journal.begin()
                 yield self
+                if self.journal is not None:
+                    # every change to a record goes into its room with the transaction that makes it
+                    await self.journal.before_commit()
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
@@ -147,6 +157,15 @@ class Database:
 
 
 def _split_sql(sql: str) -> list[str]:
-    """Split a migration file into statements (no semicolons inside string literals or triggers)."""
+    """Split a migration file into statements; a trigger's BEGIN … END is one statement."""
     lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, current = [], ""
+    for piece in "\n".join(lines).split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip()[:-1].strip())
+            current = ""
+    if current.strip(" \n;"):
+        statements.append(current.strip(" \n;"))
+    return statements

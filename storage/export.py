@@ -28,6 +28,7 @@ NOT_RECORDS: dict[str, str] = {
     "pending_confirmations": "a yes/no question awaiting its answer, expiring within minutes",
     "marking_sessions": "a teacher's marking in progress (which submission is shown to whom); the grades and returns it leads to are records",
     "marking_skips": "submissions a teacher put aside in one marking session, with that session",
+    "record_log": "changes not yet written into the rooms (drained at every commit); the rooms hold the ones written",
     "id_sequences": "the highest reminder id ever given, so none is given twice; the reminders carry their ids",
 }
 

@@ -1,0 +1,258 @@
+"""Every change to a record reaches a room, in the transaction that makes it (issue 19, item 1).
+
+Migration 0010's triggers write each change into ``record_log``. Just before COMMIT,
+:meth:`RecordJournal.before_commit` takes the changes waiting there, finds each one's room
+(``storage.record_rooms``), and queues them through the outbox in the same transaction: atomic with
+the change (a rolled-back transaction sends nothing), never sent twice, never lost, encrypted
+wherever the room is. Where it can, the record rides on a message Ako queued to that room in this
+very transaction (one event fewer, no extra notification); otherwise it is an event of Ako's own type
+``nz.ako.record``, which no client shows.
+
+A change stays in ``record_log`` (and is tried again at the next commit) while its room is not known
+yet (a class's rooms are made after the class) and, for a direct-message room, until Ako next sends a
+message there: in a two-person encrypted room every event notifies with a sound
+(``.m.rule.encrypted_room_one_to_one``), and a learner's phone must not ring for bookkeeping.
+
+Privacy: an object carries changes about at most one set of people (the users in the columns
+``storage.privacy.FORGOTTEN`` names), and its outbox row is noted as about them, so ``!forget``
+redacts it with their other messages without taking anyone else's records with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from datetime import datetime, timezone
+
+from . import record_format, record_rooms
+from .db import Database
+
+log = logging.getLogger("ako.records")
+
+_PERSONAL = defaultdict(set)
+
+
+def _personal_columns() -> dict[str, set[str]]:
+    if not _PERSONAL:
+        from .privacy import FORGOTTEN
+
+        for table, column in FORGOTTEN:
+            _PERSONAL[table].add(column)
+    return _PERSONAL
+
+
+def people(change_table: str, row: dict) -> frozenset[str]:
+    """Whom a change is about, in the sense of ``!forget``."""
+    return frozenset(row[c] for c in _personal_columns().get(change_table, ()) if isinstance(row.get(c), str))
+
+
+class RecordJournal:
+    def __init__(self, db: Database):
+        self.db = db
+        self._outbox_before = 0
+        self._waiting_up_to = 0  # the highest seq that was left waiting at the last commit
+
+    async def begin(self) -> None:
+        self._outbox_before = await self.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox")
+
+    async def before_commit(self) -> None:
+        rows = await self.db.fetchall("SELECT seq, table_name, op, key, row FROM record_log ORDER BY seq")
+        if not rows:
+            return
+        new_messages = await self._messages()
+        if rows[-1]["seq"] <= self._waiting_up_to and not new_messages:
+            return  # nothing new since the last try, and no message to carry what waits
+        changes = [(r["seq"], r["table_name"], r["op"], json.loads(r["key"]), json.loads(r["row"])) for r in rows]
+        gone: dict[str, list[dict]] = defaultdict(list)  # rows deleted (in this or an earlier transaction)
+        for _, table, op, _, row in changes:
+            if op == record_format.DELETE:
+                gone[table].append(row)
+        places: dict[tuple, str | None] = {}
+        by_room: dict[str, list[tuple]] = defaultdict(list)
+        for seq, table, op, key, row in changes:
+            try:
+                place = record_rooms.where(table, row)
+            except KeyError as e:
+                log.error("%s The change %s waits in record_log.", e, seq)
+                continue
+            if place not in places:
+                places[place] = await self._room(place, gone)
+            room = places[place]
+            if room is None:
+                continue
+            change = record_format.put(seq, table, row) if op == record_format.PUT else record_format.delete(seq, table, key)
+            by_room[room].append((change, people(table, row)))
+        sent: list[int] = []
+        for room, items in by_room.items():
+            owner, kind = await self._owner(room, gone)
+            messages = [m for m in new_messages if m["room_id"] == room]
+            if kind == "dm" and not messages:
+                continue  # waits for the next message Ako sends there
+            sent += await self._write(room, owner, items, messages)
+        if sent:
+            marks = ",".join("?" * len(sent))
+            await self.db.execute(f"DELETE FROM record_log WHERE seq IN ({marks})", sent)
+        left = await self.db.fetchval("SELECT MAX(seq) FROM record_log")
+        self._waiting_up_to = left or 0
+
+    async def _messages(self) -> list[dict]:
+        """Messages queued in this transaction (the sender cannot have read them yet)."""
+        rows = await self.db.fetchall(
+            "SELECT id, room_id, content FROM outbox WHERE id > ? AND sent_at IS NULL AND event_type = 'm.room.message' ORDER BY id",
+            (self._outbox_before,),
+        )
+        found = []
+        for r in rows:
+            content = json.loads(r["content"])
+            if record_format.CONTENT_KEY in content:
+                continue
+            about = {u for (u,) in await self.db.fetchall("SELECT user_id FROM outbox_about WHERE outbox_id = ?", (r["id"],))}
+            found.append({"id": r["id"], "room_id": r["room_id"], "content": content, "about": about})
+        return found
+
+    async def _write(self, room: str, owner: str | None, items: list[tuple], messages: list[dict]) -> list[int]:
+        """Queue the room's changes: grouped by whom they are about, each group on a message about the
+        same people when one fits, else in events of their own. The seqs written."""
+        groups: dict[frozenset, list[dict]] = defaultdict(list)
+        for change, about in items:
+            groups[about - {owner}].append(change)
+        now = datetime.now(timezone.utc)
+        for about, changes in groups.items():
+            for obj in record_format.split(changes):
+                carrier = next(
+                    (m for m in messages if not m.get("taken") and m["about"] - {owner} == about
+                     and record_format.fits(m["content"], obj)),
+                    None,
+                )
+                if carrier is not None:
+                    carrier["taken"] = True
+                    carrier["content"][record_format.CONTENT_KEY] = obj
+                    await self.db.execute(
+                        "UPDATE outbox SET content = ? WHERE id = ?",
+                        (json.dumps(carrier["content"], ensure_ascii=False), carrier["id"]),
+                    )
+                    continue
+                txn_id = f"ako.record.{uuid.uuid4().hex}"
+                await self.db.execute(
+                    "INSERT INTO outbox (txn_id, room_id, event_type, content, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (txn_id, room, record_format.EVENT_TYPE, json.dumps(record_format.event_content(obj), ensure_ascii=False),
+                     now.isoformat()),
+                )
+                outbox_id = await self.db.fetchval("SELECT id FROM outbox WHERE txn_id = ?", (txn_id,))
+                for user in about | ({owner} if owner else set()):
+                    await self.db.execute("INSERT OR IGNORE INTO outbox_about (user_id, outbox_id) VALUES (?, ?)", (user, outbox_id))
+        return [change["seq"] for change, _ in items]
+
+    # --- places to rooms
+
+    async def _one(self, sql: str, params: tuple, gone_rows: list[dict], match: dict, column: str):
+        found = await self.db.fetchval(sql, params)
+        if found is not None:
+            return found
+        for row in reversed(gone_rows):
+            if all(row.get(k) == v for k, v in match.items()):
+                return row.get(column)
+        return None
+
+    async def _class_room(self, class_id, kind: str, gone) -> str | None:
+        return await self._one(
+            "SELECT room_id FROM rooms WHERE class_id = ? AND kind = ? ORDER BY created_at LIMIT 1", (class_id, kind),
+            gone["rooms"], {"class_id": class_id, "kind": kind}, "room_id",
+        )
+
+    async def _work_room(self, class_id, learner, gone) -> str | None:
+        return await self._one(
+            "SELECT room_id FROM rooms WHERE class_id = ? AND kind = 'work' AND owner = ?", (class_id, learner),
+            gone["rooms"], {"class_id": class_id, "kind": "work", "owner": learner}, "room_id",
+        )
+
+    async def _class_of_assignment(self, assignment_id, gone):
+        return await self._one(
+            "SELECT class_id FROM assignments WHERE id = ?", (assignment_id,), gone["assignments"], {"id": assignment_id}, "class_id"
+        )
+
+    async def _room(self, place: tuple, gone) -> str | None:
+        what = place[0]
+        if what == "staffroom":
+            return await self._one(
+                "SELECT room_id FROM cluster_rooms WHERE kind = 'staffroom'", (), gone["cluster_rooms"], {"kind": "staffroom"}, "room_id"
+            )
+        if what == "room":
+            return place[1]
+        if what == "class":
+            return await self._class_room(place[1], "class", gone)
+        if what == "class staff":
+            return await self._class_room(place[1], "staff", gone)
+        if what == "work":
+            return await self._work_room(place[1], place[2], gone)
+        if what in ("work of assignment", "class of assignment", "class staff of assignment"):
+            class_id = await self._class_of_assignment(place[1], gone)
+            if class_id is None:
+                return None
+            if what == "work of assignment":
+                return await self._work_room(class_id, place[2], gone)
+            return await self._class_room(class_id, "class" if what == "class of assignment" else "staff", gone)
+        if what == "topic":
+            return await self._one("SELECT room_id FROM topics WHERE id = ?", (place[1],), gone["topics"], {"id": place[1]}, "room_id")
+        if what == "programme":
+            return await self._one(
+                "SELECT room_id FROM programmes WHERE id = ?", (place[1],), gone["programmes"], {"id": place[1]}, "room_id"
+            )
+        if what == "programme use":
+            programme = await self._one(
+                "SELECT programme_id FROM programme_uses WHERE id = ?", (place[1],), gone["programme_uses"], {"id": place[1]}, "programme_id"
+            )
+            return None if programme is None else await self._room(("programme", programme), gone)
+        if what == "person":
+            return await self._person(place[1], gone)
+        if what == "ledger":
+            return await self._ledger(place[1], gone)
+        return None
+
+    async def _person(self, user_id: str, gone) -> str | None:
+        room = await self._one(
+            "SELECT room_id FROM rooms WHERE kind = 'dm' AND owner = ? ORDER BY created_at LIMIT 1", (user_id,),
+            gone["rooms"], {"kind": "dm", "owner": user_id}, "room_id",
+        )
+        return room or await self._one(
+            "SELECT room_id FROM rooms WHERE kind = 'work' AND owner = ? ORDER BY created_at LIMIT 1", (user_id,),
+            gone["rooms"], {"kind": "work", "owner": user_id}, "room_id",
+        )
+
+    async def _ledger(self, key: str, gone) -> str | None:
+        parts = key.split(".")
+        if parts[0] == "reminder" and len(parts) >= 2 and parts[1].isdigit():
+            rid = int(parts[1])
+            return await self._one("SELECT room_id FROM reminders WHERE id = ?", (rid,), gone["reminders"], {"id": rid}, "room_id")
+        if parts[0] == "due" and len(parts) >= 2 and parts[1].isdigit():
+            aid = int(parts[1])
+            class_id = await self._class_of_assignment(aid, gone)
+            if class_id is None:
+                return None
+            if len(parts) >= 5:
+                members = [r[0] for r in await self.db.fetchall("SELECT user_id FROM class_members WHERE class_id = ?", (class_id,))]
+                members += [r.get("user_id") for r in gone["class_members"] if r.get("class_id") == class_id]
+                for learner in members:
+                    if learner and record_rooms.user_key(learner) == parts[4]:
+                        return await self._work_room(class_id, learner, gone)
+                return await self._class_room(class_id, "staff", gone)
+            return await self._class_room(class_id, "class", gone)
+        if parts[0] == "digest" and len(parts) >= 2:
+            users = [r[0] for r in await self.db.fetchall("SELECT user_id FROM user_settings")]
+            users += [r.get("user_id") for r in gone["user_settings"]]
+            for user in users:
+                if user and record_rooms.user_key(user) == parts[1]:
+                    return await self._person(user, gone)
+            return None
+        return await self._room(record_rooms.STAFFROOM, gone)
+
+    async def _owner(self, room_id: str, gone) -> tuple[str | None, str | None]:
+        row = await self.db.fetchone("SELECT owner, kind FROM rooms WHERE room_id = ?", (room_id,))
+        if row is not None:
+            return row["owner"], row["kind"]
+        for r in reversed(gone["rooms"]):
+            if r.get("room_id") == room_id:
+                return r.get("owner"), r.get("kind")
+        return None, None
