@@ -383,7 +383,9 @@ async def run(homeserver: str, data_dir: Path, progress: Callable[[str], None]) 
             stale.unlink(missing_ok=True)
         db = await Database.open(building)  # the newest schema
         await db.close()
-        sqlite3.connect(building).execute("PRAGMA journal_mode=DELETE").close()  # one file, renamed whole
+        conn = sqlite3.connect(building)
+        conn.execute("PRAGMA journal_mode=DELETE")  # one file, renamed whole
+        conn.close()
         try:
             applied = apply(building, found.changes)
         except record_format.RecordFormatError as e:
