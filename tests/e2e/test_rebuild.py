@@ -124,7 +124,7 @@ async def term(hs_a, hs_b, tmp_path_factory, element_client):  # noqa: F811
         await ok(teacher_a, tdm, f'!class new "{name}" {code}', f"class code **{code}**")
         await ok(teacher_a, tdm, f"!class teacher add {code} {teacher_b.user_id}", teacher_b.user_id)
         class_rooms = await accept_all(teacher_a, 3, name)  # the space, the class room, the staff room
-        class_room = next(r for r in class_rooms if await room_kind(teacher_a, r) == "class")
+        class_room = [r for r in class_rooms if await room_kind(teacher_a, r) == "class"][0]
 
         ana_dm, ben_dm = await open_dm(ana, bot_id), await open_dm(ben, bot_id)
         await ok(ana, ana_dm, f"!join {code}", "Welcome")
