@@ -153,8 +153,12 @@ async def term(hs_a, hs_b, tmp_path_factory, element_client):  # noqa: F811
         await ana.send(class_room, '!topic "Pendulum question"\nWhy does g not depend on the mass?')
         root = await ana.wait_for(class_room, lambda e: e["sender"] == bot_id and "T1 · Pendulum question" in e["content"]["body"], since=mark)
         await ben.wait_for(class_room, lambda e: e.get("event_id") == root["event_id"], since=0, timeout=30)
-        await ben.send(class_room, "Because it cancels out of F = ma.", thread_root=root["event_id"])
-        await teacher_a.send(class_room, "Yes, and the period shows it.", thread_root=root["event_id"])
+        replies = {
+            await ben.send(class_room, "Because it cancels out of F = ma.", thread_root=root["event_id"]),
+            await teacher_a.send(class_room, "Yes, and the period shows it.", thread_root=root["event_id"]),
+        }
+        for reply in replies:  # on A (Ako's server) before the next command, the one from B too
+            await ana.wait_for(class_room, lambda e, reply=reply: e.get("event_id") == reply, since=0, timeout=30)
         await ok(ana, class_room, "!topics", "2 replies from 2 people")
         await ok(teacher_a, class_room, "!remind in 3 days Bring lab books", "I'll remind the class")
 
