@@ -50,6 +50,7 @@ class Walk:
     events: int = 0  # in the rooms' history, as far back as Ako may read
     encrypted: int = 0
     decrypted: int = 0  # with the restored room keys
+    own_unreadable: Counter = field(default_factory=Counter)  # room → Ako's own encrypted events it cannot decrypt
     changes: list[dict] = field(default_factory=list)  # from Ako's own events and account data (parts not yet joined)
     objects: int = 0  # record objects read (events and account data)
     others: int = 0  # record objects in events someone else sent: never applied
@@ -280,6 +281,8 @@ async def _history(client: nio.AsyncClient, room_id: str, found: Walk, auth: dic
                 if clear is not None:
                     found.decrypted += 1
                     event = {**raw, "type": clear.get("type"), "content": clear.get("content")}
+                elif raw.get("sender") == client.user_id:  # it may have carried records: say so
+                    found.own_unreadable[room_id] += 1
             take(found, room_id, event, client.user_id)
         if not body.get("end") or not body.get("chunk"):
             return
@@ -439,6 +442,14 @@ def report(done: Rebuilt, database: Path) -> str:
         + (f"; {len(w.unreadable)} room(s) could not be read: {', '.join(w.unreadable)}" if w.unreadable else "")
         + (f"; {w.others} record object(s) in events others sent were ignored" if w.others else "")
         + ".",
+    ]
+    if w.own_unreadable:
+        lines.append(
+            f"WARNING: {sum(w.own_unreadable.values())} event(s) Ako itself sent could not be decrypted (their room keys are not "
+            f"in the key backup), in {', '.join(sorted(w.own_unreadable))}: any records they carried are missing from the "
+            "rebuilt database. Compare it with the last `ako export --all` or `ako backup` if there is one."
+        )
+    lines += [
         "Ako resumes after the last event it handled in each room: what was sent to it while it was down is answered at its next start."
         if done.resumes else
         "The homeserver gave no sync position Ako could resume from: at its next start it acts only on what arrives from then on.",

@@ -183,3 +183,18 @@ def test_a_non_empty_data_folder_is_refused_before_anything_is_read(tmp_path, ca
     err = capsys.readouterr().err
     assert f"{data} (bot.data_dir) is not empty" in err and "Traceback" not in err
     assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
+
+
+def test_the_summary_warns_when_some_of_ako_s_own_events_cannot_be_read(tmp_path):
+    from collections import Counter
+
+    walk = rebuild.Walk(rooms=["!a", "!b"], events=40, encrypted=10, decrypted=8, objects=5, others=1)
+    applied = rebuild.Applied(changes=12, highest_seq=15, tables=Counter({"schools": 2, "classes": 1, "grades": 0}))
+    text = rebuild.report(rebuild.Rebuilt(walk, applied, resumes=True), tmp_path / "ako.db")
+    assert "from 2 room(s) and Ako's account data: 12 change(s) applied in seq order (the highest seq 15)" in text
+    assert "Rows per table: classes 1, schools 2." in text and "1 record object(s) in events others sent were ignored" in text
+    assert "WARNING" not in text and "Ako resumes after the last event it handled" in text
+    walk.own_unreadable = Counter({"!b": 2})
+    text = rebuild.report(rebuild.Rebuilt(walk, applied, resumes=False), tmp_path / "ako.db")
+    assert "WARNING: 2 event(s) Ako itself sent could not be decrypted" in text and "in !b:" in text
+    assert "acts only on what arrives from then on" in text
