@@ -250,6 +250,11 @@ async def test_a_term_lost_with_its_disk_comes_back_from_the_rooms(term):
                  and REMINDER not in e["content"]["body"]]
         assert stray == [], f"Ako said more than was asked in {room}: {stray}"
 
+    restarted = t.proc.log_text().rsplit("==== start", 1)[-1]
+    assert "First start: skipping the backlog" not in restarted  # it resumed where the rebuild placed it
+    assert "Traceback" not in restarted and " ERROR " not in restarted, restarted[-3000:]
+    print("\n".join(line for line in restarted.splitlines() if "gap" in line or "WARNING" in line))
+
     # the Element learner: same identity, the new device signed by it, no approval asked, answers readable
     device = json.loads((t.data / "session.json").read_text())["device_id"]
     await sees_signed(t.learner, bot_id, device, timeout=60)
