@@ -116,6 +116,15 @@ class PersonalData:
                 if cur.rowcount:
                     done.rows["schedule_ledger"] = done.rows.get("schedule_ledger", 0) + cur.rowcount
             cur = await self.db.execute("DELETE FROM outbox_about WHERE user_id = ?", (user_id,))
+            # Their records are not written into the rooms as deleted: that would name them again, and
+            # the events that carried those records are about them and redacted (storage.record_journal).
+            # Their rooms' rows stay journalled: they tell the journal Ako is leaving those rooms.
+            for table, column in await self._planned():
+                if table == "rooms":
+                    continue
+                await self.db.execute(
+                    "DELETE FROM record_log WHERE table_name = ? AND json_extract(row, ?) = ?", (table, f'$."{column}"', user_id)
+                )
         return done
 
     async def user_tables(self) -> dict[str, set[str]]:

@@ -53,11 +53,16 @@ class RecordJournal:
         self.db = db
         self._outbox_before = 0
         self._waiting_up_to = 0  # the highest seq that was left waiting at the last commit
+        self._ready: bool | None = None
 
     async def begin(self) -> None:
         self._outbox_before = await self.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox")
 
     async def before_commit(self) -> None:
+        if self._ready is None:  # a database kept at an older schema (tests of old migrations)
+            self._ready = bool(await self.db.fetchval("SELECT 1 FROM sqlite_master WHERE name = 'record_log'"))
+        if not self._ready:
+            return
         rows = await self.db.fetchall("SELECT seq, table_name, op, key, row FROM record_log ORDER BY seq")
         if not rows:
             return
@@ -71,12 +76,17 @@ class RecordJournal:
                 gone[table].append(row)
         places: dict[tuple, str | None] = {}
         by_room: dict[str, list[tuple]] = defaultdict(list)
+        replied_in = [m["room_id"] for m in new_messages]
         for seq, table, op, key, row in changes:
             try:
                 place = record_rooms.where(table, row)
             except KeyError as e:
                 log.error("%s The change %s waits in record_log.", e, seq)
                 continue
+            if table == "processed_events" and op == record_format.PUT and replied_in and row["room_id"] not in replied_in:
+                # a command answered elsewhere (a private one typed in the class room): its mark goes
+                # with the answer, and the room it was typed in gets nothing from Ako but the redaction
+                place = ("room", replied_in[0])
             if place not in places:
                 places[place] = await self._room(place, gone)
             room = places[place]
@@ -86,7 +96,12 @@ class RecordJournal:
             by_room[room].append((change, people(table, row)))
         sent: list[int] = []
         for room, items in by_room.items():
-            owner, kind = await self._owner(room, gone)
+            owner, kind, left = await self._owner(room, gone)
+            if left:
+                # Ako leaves every room whose row it deletes (a forgotten learner's, a blocked server's
+                # DMs), and the rebuild reads only rooms Ako is in: nothing there counts any more
+                sent += [change["seq"] for change, _ in items]
+                continue
             messages = [m for m in new_messages if m["room_id"] == room]
             if kind == "dm" and not messages:
                 continue  # waits for the next message Ako sends there
@@ -121,8 +136,9 @@ class RecordJournal:
         now = datetime.now(timezone.utc)
         for about, changes in groups.items():
             for obj in record_format.split(changes):
+                # a message about no one else: it is now about these people too, and goes with them
                 carrier = next(
-                    (m for m in messages if not m.get("taken") and m["about"] - {owner} == about
+                    (m for m in messages if not m.get("taken") and m["about"] - {owner} <= about
                      and record_format.fits(m["content"], obj)),
                     None,
                 )
@@ -133,6 +149,7 @@ class RecordJournal:
                         "UPDATE outbox SET content = ? WHERE id = ?",
                         (json.dumps(carrier["content"], ensure_ascii=False), carrier["id"]),
                     )
+                    await self._note(carrier["id"], about | ({owner} if owner else set()))
                     continue
                 txn_id = f"ako.record.{uuid.uuid4().hex}"
                 await self.db.execute(
@@ -141,9 +158,13 @@ class RecordJournal:
                      now.isoformat()),
                 )
                 outbox_id = await self.db.fetchval("SELECT id FROM outbox WHERE txn_id = ?", (txn_id,))
-                for user in about | ({owner} if owner else set()):
-                    await self.db.execute("INSERT OR IGNORE INTO outbox_about (user_id, outbox_id) VALUES (?, ?)", (user, outbox_id))
+                await self._note(outbox_id, about | ({owner} if owner else set()))
         return [change["seq"] for change, _ in items]
+
+    async def _note(self, outbox_id: int, users: set[str]) -> None:
+        """The message carries records about these people: ``!forget`` redacts it with theirs."""
+        for user in users:
+            await self.db.execute("INSERT OR IGNORE INTO outbox_about (user_id, outbox_id) VALUES (?, ?)", (user, outbox_id))
 
     # --- places to rooms
 
@@ -225,34 +246,39 @@ class RecordJournal:
         parts = key.split(".")
         if parts[0] == "reminder" and len(parts) >= 2 and parts[1].isdigit():
             rid = int(parts[1])
-            return await self._one("SELECT room_id FROM reminders WHERE id = ?", (rid,), gone["reminders"], {"id": rid}, "room_id")
+            found = await self._one("SELECT room_id FROM reminders WHERE id = ?", (rid,), gone["reminders"], {"id": rid}, "room_id")
+            if found:
+                return found
         if parts[0] == "due" and len(parts) >= 2 and parts[1].isdigit():
             aid = int(parts[1])
             class_id = await self._class_of_assignment(aid, gone)
-            if class_id is None:
-                return None
-            if len(parts) >= 5:
+            if class_id is not None and len(parts) >= 5:
                 members = [r[0] for r in await self.db.fetchall("SELECT user_id FROM class_members WHERE class_id = ?", (class_id,))]
                 members += [r.get("user_id") for r in gone["class_members"] if r.get("class_id") == class_id]
                 for learner in members:
                     if learner and record_rooms.user_key(learner) == parts[4]:
                         return await self._work_room(class_id, learner, gone)
                 return await self._class_room(class_id, "staff", gone)
-            return await self._class_room(class_id, "class", gone)
+            if class_id is not None:
+                return await self._class_room(class_id, "class", gone)
         if parts[0] == "digest" and len(parts) >= 2:
             users = [r[0] for r in await self.db.fetchall("SELECT user_id FROM user_settings")]
             users += [r.get("user_id") for r in gone["user_settings"]]
             for user in users:
                 if user and record_rooms.user_key(user) == parts[1]:
-                    return await self._person(user, gone)
-            return None
+                    found = await self._person(user, gone)
+                    if found:
+                        return found
+        # of a kind not known here, or of a reminder, assignment or person no longer there: the key
+        # names no one (user keys are hashes), and the staff keep it
         return await self._room(record_rooms.STAFFROOM, gone)
 
-    async def _owner(self, room_id: str, gone) -> tuple[str | None, str | None]:
+    async def _owner(self, room_id: str, gone) -> tuple[str | None, str | None, bool]:
+        """The room's owner and kind, and whether its row was deleted (Ako is leaving it)."""
         row = await self.db.fetchone("SELECT owner, kind FROM rooms WHERE room_id = ?", (room_id,))
         if row is not None:
-            return row["owner"], row["kind"]
+            return row["owner"], row["kind"], False
         for r in reversed(gone["rooms"]):
             if r.get("room_id") == room_id:
-                return r.get("owner"), r.get("kind")
-        return None, None
+                return r.get("owner"), r.get("kind"), True
+        return None, None, False

@@ -16,7 +16,8 @@ who may read the room it is written into, and no one else (SPEC §1, §2).
   work room for that class: submissions, grades, returns, extensions.
 - ``("class of assignment", assignment_id)`` / ``("class staff of assignment", assignment_id)``.
 - ``("room", room_id)``: that very room: a room's own row, reminders, topics, the commands handled
-  there, decryption notices given there.
+  there, decryption notices given there. (A command answered only in another room, like a private
+  command typed in the class room, has its mark written with the answer: the journal does that.)
 - ``("topic", topic_id)``, ``("programme", programme_id)``, ``("programme use", use_id)``: the room
   of the topic, the programme's own room (its authors).
 - ``("person", user_id)``: the person's direct-message room with Ako, else one of their work rooms;

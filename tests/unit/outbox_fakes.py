@@ -37,7 +37,7 @@ class OutboxHarness(Harness):
         rows = await self.db.fetchall("SELECT txn_id, room_id, content FROM outbox ORDER BY id")
         import json
 
-        return [(r["txn_id"], r["room_id"], json.loads(r["content"])["body"]) for r in rows]
+        return [(r["txn_id"], r["room_id"], json.loads(r["content"]).get("body")) for r in rows]
 
     async def reply_in_thread(self, sender: str, room_id: str, root: str, text: str = "a reply", event_id: str | None = None, ts=None):
         """An ordinary thread reply, as the runtime hands it to the listeners."""
