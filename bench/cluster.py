@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import commands
-from bot.homeserver import Homeserver, start_homeservers, stop_homeservers
+from devtools.homeserver import Homeserver, start_homeservers, stop_homeservers
 from tests.botproc import BotProcess, write_bot_config
 
 from .timed_user import TimedUser, gather_limited

@@ -28,33 +28,6 @@ ACCOUNTS = [
 CLASS_CODE = "DEMO1"
 
 
-def _write_config(path: Path, hs, bot_password: str, operator: str, data_dir: Path) -> None:
-    path.write_text(
-        "\n".join(
-            [
-                "[matrix]",
-                f'homeserver = "{hs.client_url}"',
-                f'user_id = "{hs.user_id("ako")}"',
-                f'password = "{bot_password}"',
-                'device_name = "ako"',
-                "",
-                "[bot]",
-                'command_prefix = "!"',
-                f'operators = ["{operator}"]',
-                'timezone = "Pacific/Auckland"',
-                f'data_dir = "{data_dir}"',
-                "allow_guests = false",
-                'reminder_offsets = ["24h", "1h"]',
-                'reminder_grace = "1h"',
-                "max_upload_mb = 20",
-                "encryption = true",
-                "encrypt_work_rooms = true",
-                "",
-            ]
-        )
-    )
-
-
 async def _say(client: nio.AsyncClient, room_id: str, text: str) -> None:
     resp = await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": text})
     if isinstance(resp, nio.ErrorResponse):
@@ -107,7 +80,9 @@ async def _seed(servers, users: dict, bot: str) -> None:
 
 
 def run_dev(state: Path) -> int:
-    from .homeserver import dev_cluster, stop_homeservers
+    # tools of `ako dev` alone, not of Ako
+    from devtools.bot_config import write_bot_config
+    from devtools.homeserver import dev_cluster, stop_homeservers
 
     state = state.resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -120,7 +95,7 @@ def run_dev(state: Path) -> int:
         bot_id, _ = servers[0].register("ako", PASSWORD)
         cfg_path = state / "config.toml"
         data_dir = state / "bot-data"
-        _write_config(cfg_path, servers[0], PASSWORD, users[(0, "it")][0], data_dir)
+        write_bot_config(cfg_path, servers[0].client_url, servers[0].user_id("ako"), PASSWORD, [users[(0, "it")][0]], data_dir)
         cfg = config_mod.load(cfg_path)
         seeded = (state / "seeded").exists()
 

@@ -10,25 +10,13 @@ import nio
 
 from commands.context import GatewayError
 
-from .faults import crash_point
+from .fault_points import crash_point
 
 log = logging.getLogger("ako.matrix")
 
 # Room versions in which the creators hold unlimited power and must not be listed in
 # m.room.power_levels "users" (room version 12, MSC4289).
 CREATOR_POWER_VERSIONS = {"12", "org.matrix.hydra.11"}
-
-
-def effective_power(user_id: str, create_event: dict, power_levels: dict | None) -> float:
-    """A user's power level, per room version; nio reports v12 creators at the default level."""
-    content = create_event.get("content", {})
-    if content.get("room_version", "1") in CREATOR_POWER_VERSIONS:
-        creators = {create_event.get("sender"), *content.get("additional_creators", [])}
-        if user_id in creators:
-            return float("inf")
-    if power_levels is None:
-        return 100 if user_id == create_event.get("sender") else 0
-    return power_levels.get("users", {}).get(user_id, power_levels.get("users_default", 0))
 
 
 def canonical(value):

@@ -16,6 +16,8 @@ import html
 import re
 from urllib.parse import unquote
 
+from commands.message_text import without_reply_fallback
+
 _PILL = re.compile(r'<a\s+href="https://matrix\.to/#/((?:@|%40)[^"?/]+)[^"]*"\s*>(.*?)</a>', re.S | re.I)
 _REPLY = re.compile(r"<mx-reply>.*?</mx-reply>", re.S | re.I)
 _BREAK = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|blockquote|pre|tr)>", re.I)
@@ -24,15 +26,7 @@ _TAG = re.compile(r"<[^>]+>")
 
 def command_text(content: dict) -> str:
     """The typed command: reply fallback removed, mention pills written as Matrix ids."""
-    body = str(content.get("body") or "")
-    relates = content.get("m.relates_to") or {}
-    if relates.get("m.in_reply_to") and body.startswith("> "):
-        lines = body.split("\n")
-        while lines and lines[0].startswith("> "):
-            lines.pop(0)
-        if lines and lines[0] == "":
-            lines.pop(0)
-        body = "\n".join(lines)
+    body = without_reply_fallback(content)
     formatted = content.get("formatted_body")
     if content.get("format") == "org.matrix.custom.html" and isinstance(formatted, str) and "matrix.to" in formatted:
         body = _pills_as_ids(body, _REPLY.sub("", formatted))

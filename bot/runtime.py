@@ -24,7 +24,7 @@ from . import encryption as e2ee
 from . import render
 from .config import Config
 from .client import Client
-from .faults import crash_point, inject_failures
+from .fault_points import crash_point
 from .flood import FloodGate, flood_notice
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
 from .mentions import command_text
@@ -207,7 +207,6 @@ class Ako:
         )
         services = Services(self.repos, self.gateway, self.clock, settings)
         registry = commands.load()
-        inject_failures(registry)
         self.dispatcher = Dispatcher(registry, services, self.enqueue)
         self.scheduler = Scheduler(services, self.enqueue)
         services.timetable = self.scheduler  # handlers tell the clock when they change what is due

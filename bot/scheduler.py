@@ -21,7 +21,7 @@ from commands import timetable
 from commands.context import Services
 from commands.timetable import Enqueue, Slot
 
-from .faults import crash_point
+from .fault_points import crash_point
 
 log = logging.getLogger("ako.scheduler")
 

@@ -18,7 +18,7 @@ import nio
 
 from storage.outbox import Outbox, Outgoing
 
-from .faults import crash_point
+from .fault_points import crash_point
 
 log = logging.getLogger("ako")
 

@@ -7,10 +7,10 @@ from .registry import Registry, registry
 
 def load() -> Registry:
     """Import every feature module so its commands are declared, and return the registry."""
-    from . import assignments, classes, exports, grading, help, schools, submissions  # noqa: F401
+    from . import assignments, classes, confirm, exports, grading, help, schools, submissions  # noqa: F401
     from . import blocking, privacy  # noqa: F401
     from . import digest, forum, reminders, zones  # noqa: F401
-    from . import programmes, staffroom  # noqa: F401
+    from . import library, programme_use, programmes, staffroom  # noqa: F401
     from . import marking, overview  # noqa: F401
 
     return registry

@@ -2,20 +2,14 @@
 
 A blocked server's users are removed from every class (records and rooms), its invites are
 declined, its users' commands refused, and every room of every class carries an
-``m.room.server_acl`` denying it, so that the servers of the room stop accepting its events.
-
-Matrix matches ACL entries against the host name *without the port*, so a blocked server that
-shares its host name with the bot's server, a registered school or an operator's server cannot be
-denied by ACL without denying them too: it is then blocked by Ako alone, and the reply says so.
-The allow list is always ``["*"]``: an empty one would shut every server out, the bot's included.
+``m.room.server_acl`` denying it (commands/server_acl.py), so that the servers of the room stop
+accepting its events. A server the ACL cannot deny (it shares a host name with one that must stay)
+is blocked by Ako alone, and the reply says so.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import re
-from dataclasses import dataclass
 from typing import Annotated
 
 from storage.models import server_of
@@ -24,76 +18,9 @@ from .context import Context, GatewayError, Role
 from .converters import ServerName
 from .errors import Conflict, NotFound
 from .registry import registry
+from .server_acl import ACL, ServerAcl, protected_servers, server_acl
 
 log = logging.getLogger("ako.blocking")
-
-ACL = "m.room.server_acl"
-
-
-def host_of(server: str) -> str:
-    """The host name of a server name, as server ACLs compare it: the port removed."""
-    if server.startswith("["):  # IPv6 literal: [::1]:8448
-        return server[: server.index("]") + 1] if "]" in server else server
-    return re.sub(r":\d+$", "", server).lower()
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False
-
-
-def _glob(entry: str, host: str) -> bool:
-    """An ACL entry matches a host: ``*`` any characters, ``?`` one, everything else literally."""
-    pattern = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in entry)
-    return re.fullmatch(pattern, host, re.S | re.I) is not None
-
-
-def acl_allows(content: dict, server: str) -> bool:
-    """Whether a server may take part in a room with this ACL (the spec's matching rules)."""
-    host = host_of(server)
-    if not content.get("allow_ip_literals", True) and _is_ip_literal(host):
-        return False
-    if any(_glob(entry, host) for entry in content.get("deny", []) if isinstance(entry, str)):
-        return False
-    return any(_glob(entry, host) for entry in content.get("allow", []) if isinstance(entry, str))
-
-
-@dataclass(frozen=True)
-class ServerAcl:
-    content: dict
-    not_denied: dict[str, str]  # blocked server → why the ACL cannot deny it (shared host name)
-
-
-async def protected_servers(ctx: Context) -> dict[str, str]:
-    """Servers an ACL must never deny, each with what it is."""
-    found = {server_of(ctx.settings.bot_user_id): "my own server"}
-    for school in await ctx.repos.schools.all():
-        found.setdefault(school.server, f"the server of {school.name}")
-    for operator in ctx.settings.operators:
-        found.setdefault(server_of(operator), f"the server of operator {operator}")
-    return found
-
-
-async def server_acl(ctx: Context) -> ServerAcl:
-    """The ACL every class room carries: allow everyone, deny the blocked servers' hosts, except a
-    host shared with a server that must stay (the ACL then cannot deny it; Ako still blocks it)."""
-    protected = await protected_servers(ctx)
-    by_host = {host_of(s): what for s, what in protected.items()}
-    deny, not_denied = set(), {}
-    for server in await ctx.repos.blocked.all():
-        host = host_of(server)
-        if host in by_host:
-            not_denied[server] = f"its host name {host} is also that of {by_host[host]}"
-        else:
-            deny.add(host)
-    content = {"allow": ["*"], "deny": sorted(deny), "allow_ip_literals": True}
-    for server, what in protected.items():  # the rules above make this impossible; never write it if not
-        if not acl_allows(content, server):
-            raise RuntimeError(f"The server ACL {content} would deny {what} ({server})")
-    return ServerAcl(content, not_denied)
 
 
 async def _apply_everywhere(ctx: Context, acl: ServerAcl) -> int:
@@ -117,7 +44,7 @@ async def _remove_users_of(ctx: Context, server: str, reason: str) -> tuple[set[
                 await ctx.repos.classes.remove_member(room.class_id, user)
             by_class[room.class_id] = set(members)
         try:
-            present = {u for u in await ctx.rooms.members(room.room_id) if server_of(u) == server}
+            present = {u for u in await ctx.matrix.members(room.room_id) if server_of(u) == server}
         except GatewayError as e:
             log.warning("Could not read the members of %s: %s", room.room_id, e)
             present = set()

@@ -224,5 +224,5 @@ async def class_archive(ctx: Context) -> None:
     await ctx.repos.classes.archive(klass.id, ctx.now)
     room = await ctx.repos.rooms.of_class(klass.id, RoomKind.CLASS)
     if room:
-        await ctx.rooms.make_read_only(room.room_id, provision.TEACHER_POWER)
+        await ctx.matrix.make_read_only(room.room_id, provision.TEACHER_POWER)
     ctx.reply(f"{klass.name} is archived: its records are kept and can be read, but nothing more can be changed.")

@@ -1,7 +1,7 @@
 """What a handler is given: who is asking, where, for which class, and the ports to the world.
 
-Handlers never see matrix-nio. They talk to Matrix through :class:`RoomGateway` (rooms,
-invites, power levels, state, media) and answer through :meth:`Context.reply`, which the
+Handlers never see matrix-nio. They talk to Matrix through ``ctx.matrix``, a :class:`RoomGateway`
+(rooms, invites, power levels, state, media) and answer through :meth:`Context.reply`, which the
 bot turns into events queued in the outbox in the same transaction as the handler's records.
 """
 
@@ -130,8 +130,8 @@ class Settings:
 
 @dataclass
 class Services:
-    repos: Repositories
-    rooms: RoomGateway
+    repos: Repositories  # the records (``repos.rooms`` is the table of Ako's rooms)
+    matrix: RoomGateway  # the homeserver: rooms to make, invites, state, media
     clock: Clock
     settings: Settings
     timetable: Timetable = field(default_factory=NoTimetable)
@@ -212,8 +212,8 @@ class OnServices:
         return self.services.repos
 
     @property
-    def rooms(self) -> RoomGateway:
-        return self.services.rooms
+    def matrix(self) -> RoomGateway:
+        return self.services.matrix
 
     @property
     def settings(self) -> Settings:

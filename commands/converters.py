@@ -15,7 +15,6 @@ from .errors import BadArgument, NotAllowed, NotFound
 
 _SERVER = re.compile(r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*(:\d{1,5})?\Z")
 _CODE = re.compile(r"^[A-Za-z0-9]{3,16}\Z")
-_ASSIGNMENT = re.compile(r"^[Aa](\d{1,6})\Z")
 MAX_AHEAD = timedelta(days=3653)  # dates further than ten years from now are refused
 
 
@@ -144,14 +143,24 @@ class TaughtClass(ClassRef):
         return klass
 
 
-class AssignmentId(Converter):
-    metavar = "assignment"
+class ShortId(Converter):
+    """A record's short id, a letter and its number (A1, P2, I3): the number."""
 
-    def parse(self, text, env):
-        m = _ASSIGNMENT.match(text.strip())
+    letter = ""
+    what = ""  # "an assignment id"
+    hint = ""  # said after the examples
+
+    def parse(self, text, env) -> int:
+        m = re.fullmatch(rf"[{self.letter}{self.letter.lower()}](\d{{1,6}})", text.strip())
         if not m:
-            raise BadArgument(f"“{text}” is not an assignment id; they look like A1, A2, …")
-        return f"A{int(m.group(1))}"
+            raise BadArgument(f"“{text}” is not {self.what}; they look like {self.letter}1, {self.letter}2, …{self.hint}")
+        return int(m.group(1))
+
+
+class AssignmentId(ShortId):
+    metavar = "assignment"
+    letter = "A"
+    what = "an assignment id"
 
 
 class When(Converter):
@@ -234,6 +243,14 @@ class Number(Converter):
         if self.maximum is not None and value > self.maximum:
             raise BadArgument(f"The {self.metavar} must be at most {self.maximum:g}.")
         return value
+
+
+POINTS = Number("points", minimum=1, maximum=10_000)
+
+
+def number(value: float) -> str:
+    """A number as :class:`Number` reads it back: 17.0 → "17", 20.5 → "20.5", 1234567.25 → "1234567.25"."""
+    return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
 class Version(Converter):

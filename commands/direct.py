@@ -33,7 +33,7 @@ async def is_dm_of(services: Services, room: Room | None, user: str) -> bool:
     if room.owner != user:
         return False
     try:
-        members = set(await services.rooms.members(room.room_id))
+        members = set(await services.matrix.members(room.room_id))
     except GatewayError as e:  # cannot tell who is there: not private
         log.warning("Could not read the members of %s: %s", room.room_id, e)
         return False
@@ -53,7 +53,7 @@ async def open_dm(on: OnServices, user: str) -> tuple[str, bool]:
     dm = await dm_for(on.services, user)
     if dm is not None:
         return dm.room_id, False
-    room_id = await on.rooms.create_room(
+    room_id = await on.matrix.create_room(
         name="Ako",
         topic="Your direct messages with Ako: exports and anything private.",
         invite=[user],

@@ -22,6 +22,7 @@ from .context import Caller, Context, Message, Redaction, Services
 from .converters import class_by_code
 from .errors import BadArgument, NotAllowed, UserError
 from .out_of_view import exposed, take_out_of_view
+from .provision import restore_power
 from .registry import Command, Registry, parse_args, split_message
 from .tokens import tokenize
 
@@ -155,8 +156,6 @@ class Dispatcher:
 
     async def power_changed(self, sender: str, room_id: str, content: dict) -> list[str]:
         """Someone other than Ako changed power levels in a room it manages: restore the records' levels."""
-        from .provision import restore_power
-
         room = await self.services.repos.rooms.get(room_id)
         if room is None:
             return []

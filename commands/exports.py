@@ -16,13 +16,14 @@ import icalendar
 from storage.models import RoomKind, server_of
 
 from . import when
-from .assignments import learners_of, number, standings, teaches
 from .checks import Check
 from .context import Context, Role, Where
-from .converters import ServerName
+from .converters import ServerName, number
 from .direct import is_dm_of, not_alone, open_dm
 from .errors import NotAllowed, NotFound
+from .finding import learners_of, teaches
 from .registry import registry
+from .standing import standings
 
 
 async def dm_with(ctx: Context) -> tuple[str, bool]:

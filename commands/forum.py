@@ -231,11 +231,11 @@ async def _mirror_pin(ctx: Context, t: Topic, *, pin: bool) -> str:
     if root is None:
         return ". Its first message is still on its way, so the room's pinned messages are unchanged."
     try:
-        current = (await ctx.rooms.state(t.room_id, PINNED) or {}).get("pinned")
+        current = (await ctx.matrix.state(t.room_id, PINNED) or {}).get("pinned")
         current = [e for e in current if isinstance(e, str)] if isinstance(current, list) else []
         pinned = [e for e in current if e != root] + ([root] if pin else [])
         if pinned != current:
-            await ctx.rooms.set_state(t.room_id, PINNED, "", {"pinned": pinned})
+            await ctx.matrix.set_state(t.room_id, PINNED, "", {"pinned": pinned})
     except GatewayError as e:
         log.warning("Could not %s %s in %s: %s", "pin" if pin else "unpin", t.short_id, t.room_id, e)
         return ", but the room's pinned messages could not be changed just now."

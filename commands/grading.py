@@ -14,26 +14,15 @@ from typing import Annotated
 from storage.models import RoomKind
 from storage.coursework import Assignment
 
-from . import when
-from .assignments import (
-    AssignmentRef,
-    Standing,
-    by_school,
-    learner_in_class,
-    learners_of,
-    number,
-    reply_privately,
-    reply_to_teachers,
-    standing,
-    standings,
-    teaches,
-    work_room_of,
-)
-from .context import Context, Role, Where
-from .converters import Converter, Markdown, ParseEnv, UserId
-from .errors import BadArgument
-from .registry import Rest, registry
 from . import marking as queue
+from . import when
+from .context import Context, Role, Where
+from .converters import Converter, Markdown, ParseEnv, UserId, number
+from .errors import BadArgument
+from .finding import AssignmentRef, by_school, learner_in_class, learners_of, teaches, work_room_of
+from .private_answers import reply_privately, reply_to_teachers
+from .registry import Rest, registry
+from .standing import Standing, standing, standings
 
 _NUMBER = r"\d{1,6}(?:[.,]\d{1,4})?"
 _SCORE = re.compile(rf"^(-?{_NUMBER})(?:/(-?{_NUMBER}))?$")

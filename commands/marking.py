@@ -17,13 +17,13 @@ from storage.marking import MarkingSession
 from storage.models import RoomKind, server_of
 
 from . import when
-from .assignments import (
-    AssignmentRef, Standing, by_school, learner_in_class, learners_of, number, own_dm, standings, teaches, work_room_of,
-)
 from .context import Context, Media, Role, Where
-from .converters import UserId, Version
+from .converters import UserId, Version, number
 from .errors import BadArgument, Conflict, NotAllowed, NotFound, id_ranges
+from .finding import AssignmentRef, by_school, learner_in_class, learners_of, teaches, work_room_of
+from .private_answers import own_dm
 from .registry import registry
+from .standing import Standing, standings
 from .submissions import quoted, size_text
 
 HOLD = timedelta(minutes=30)  # a session idle this long lets another teacher take the work it shows

@@ -18,6 +18,7 @@ from storage.models import ClassRole, Room, RoomKind, server_of
 
 from .context import Context, GatewayError, Message, Redaction
 from .direct import dm_for, is_dm_of, open_dm
+from .provision import work_room_for
 
 log = logging.getLogger("ako.commands")
 
@@ -65,8 +66,6 @@ async def private_room(ctx: Context) -> tuple[str, bool] | None:
         room = await ctx.repos.rooms.work_room(klass.id, user)
         if room is not None:
             return room.room_id, True
-        from .provision import work_room_for  # a learner without one yet (added before work rooms existed) gets it now
-
         try:
             return await work_room_for(ctx, klass, user), True
         except GatewayError as e:
@@ -118,7 +117,7 @@ async def take_out_of_view(ctx: Context, command: str, answers: list[Message | R
     own_reply = None
     if ctx.reply_to:  # the caller's own message the command replied to (their work, a file) goes too
         try:
-            replied = await ctx.rooms.get_event(public, ctx.reply_to)
+            replied = await ctx.matrix.get_event(public, ctx.reply_to)
         except GatewayError:
             replied = None
         if replied is not None and replied.get("sender") == ctx.caller.user_id:

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import when
-from .assignments import Standing, by_school, learners_of, number, standings, teaches
 from .context import Context, Media, Role, Where
+from .converters import number
+from .finding import by_school, learners_of, teaches
 from .marking import private_room, show_in
 from .registry import registry
+from .standing import Standing, standings
 
 # status → (words in the legend, cell colour, text colour)
 STATUSES: dict[str, tuple[str, str, str]] = {
@@ -141,7 +143,7 @@ async def overview(ctx: Context) -> None:
     text = "\n".join(lines)
     png, width, height = await asyncio.to_thread(draw, title, [a.short_id for a in found], groups)
     filename = f"overview-{klass.code}.png"
-    url = await ctx.rooms.upload(png, filename, "image/png")
+    url = await ctx.matrix.upload(png, filename, "image/png")
     image = Media(url, filename, "image/png", len(png), width, height)
     room_id = await private_room(ctx, None if teacher else ctx.caller.user_id)
     if len(text) <= CAPTION_LIMIT:  # one event: the picture, with the words as its caption

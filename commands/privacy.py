@@ -16,7 +16,7 @@ from typing import Annotated
 
 from storage.models import ClassRole, RoomKind, server_of
 
-from .assignments import ask_to_confirm, confirmable
+from .confirm import ask_to_confirm, confirmable
 from .context import Context, Role
 from .converters import UserId
 from .errors import Conflict, NotAllowed

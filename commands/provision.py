@@ -6,6 +6,7 @@ from storage.models import Class, ClassRole, RoomKind, server_of
 
 from .context import Context
 from .errors import NotAllowed
+from .server_acl import ACL, server_acl
 
 TEACHER_POWER = 50
 LEARNER_POWER = 0
@@ -24,12 +25,12 @@ def room_key(ctx: Context, purpose: str) -> str | None:
 async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
     """Space, class room and staff room, with the bot (creator) at the top and the teacher at 50."""
     power = {teacher: TEACHER_POWER}
-    space = await ctx.rooms.create_room(
+    space = await ctx.matrix.create_room(
         name=klass.name, topic=f"Class {klass.code} — run by Ako", space=True, invite=[teacher], power=power, events_default=TEACHER_POWER,
         key=room_key(ctx, "space"),
     )
     await ctx.repos.rooms.add(space, RoomKind.SPACE, klass.id, None, ctx.now)
-    class_room = await ctx.rooms.create_room(
+    class_room = await ctx.matrix.create_room(
         name=klass.name,
         topic=class_room_topic(klass, ctx.prefix),
         parent=space,
@@ -38,8 +39,8 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
         key=room_key(ctx, "class room"),
     )
     await ctx.repos.rooms.add(class_room, RoomKind.CLASS, klass.id, None, ctx.now)
-    await ctx.rooms.add_child(space, class_room)
-    staff_room = await ctx.rooms.create_room(
+    await ctx.matrix.add_child(space, class_room)
+    staff_room = await ctx.matrix.create_room(
         name=f"{klass.name} — staff",
         topic=f"Teachers of {klass.name}: planning and marking.",
         invite=[teacher],
@@ -49,7 +50,7 @@ async def create_class_rooms(ctx: Context, klass: Class, teacher: str) -> None:
         key=room_key(ctx, "staff room"),
     )
     await ctx.repos.rooms.add(staff_room, RoomKind.STAFF, klass.id, None, ctx.now)
-    await ctx.rooms.set_state(class_room, STATE_CLASS, "", class_record(klass))
+    await ctx.matrix.set_state(class_room, STATE_CLASS, "", class_record(klass))
     for room_id in (space, class_room, staff_room):
         await deny_blocked_servers(ctx, room_id)
 
@@ -72,18 +73,18 @@ async def write_class_record(ctx: Context, klass: Class) -> None:
     room = await ctx.repos.rooms.of_class(klass.id, RoomKind.CLASS)
     if room is None:
         return
-    await ctx.rooms.set_state(room.room_id, STATE_CLASS, "", class_record(klass))
-    await ctx.rooms.set_state(room.room_id, "m.room.topic", "", {"topic": class_room_topic(klass, ctx.prefix)})
+    await ctx.matrix.set_state(room.room_id, STATE_CLASS, "", class_record(klass))
+    await ctx.matrix.set_state(room.room_id, "m.room.topic", "", {"topic": class_room_topic(klass, ctx.prefix)})
 
 
 async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
     """The learner's work room in the class, created on first need: learner, teachers, bot; invite only."""
     existing = await ctx.repos.rooms.work_room(klass.id, learner)
     if existing:
-        await ctx.rooms.invite(existing.room_id, learner)
+        await ctx.matrix.invite(existing.room_id, learner)
         return existing.room_id
     teachers = [m.user_id for m in await ctx.repos.classes.members(klass.id, ClassRole.TEACHER)]
-    room_id = await ctx.rooms.create_room(
+    room_id = await ctx.matrix.create_room(
         name=f"{klass.name} — work of {learner}",
         topic=f"Private work room in {klass.name}: submissions, feedback and grades. Only you, your teachers and Ako are here.",
         invite=[learner, *teachers],
@@ -100,11 +101,9 @@ async def work_room_for(ctx: Context, klass: Class, learner: str) -> str:
 
 async def deny_blocked_servers(ctx: Context, room_id: str) -> None:
     """A new room of a class carries the cluster's server ACL, once any server is blocked."""
-    from .blocking import server_acl  # blocking builds on provision
-
     acl = await server_acl(ctx)
     if acl.content["deny"]:
-        await ctx.rooms.set_state(room_id, "m.room.server_acl", "", acl.content)
+        await ctx.matrix.set_state(room_id, ACL, "", acl.content)
 
 
 async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool, str]:
@@ -117,7 +116,7 @@ async def enrol_learner(ctx: Context, klass: Class, learner: str) -> tuple[bool,
     for kind in (RoomKind.SPACE, RoomKind.CLASS):
         room = await ctx.repos.rooms.of_class(klass.id, kind)
         if room:
-            await ctx.rooms.invite(room.room_id, learner)
+            await ctx.matrix.invite(room.room_id, learner)
     added = await ctx.repos.classes.add_member(klass.id, learner, ClassRole.LEARNER, ctx.caller.user_id, ctx.now)
     work = await work_room_for(ctx, klass, learner)
     return added, work
@@ -140,8 +139,8 @@ async def check_may_learn(ctx: Context, user: str) -> None:
 async def add_teacher_everywhere(ctx: Context, klass: Class, teacher: str) -> None:
     """Invite a teacher to every room of the class and give them the teacher's power level."""
     for room in await ctx.repos.rooms.all_of_class(klass.id):
-        await ctx.rooms.invite(room.room_id, teacher)
-        await ctx.rooms.set_power(room.room_id, teacher, TEACHER_POWER)
+        await ctx.matrix.invite(room.room_id, teacher)
+        await ctx.matrix.set_power(room.room_id, teacher, TEACHER_POWER)
 
 
 async def remove_everywhere(ctx: Context, klass: Class, user: str, reason: str, was_teacher: bool = False) -> None:
@@ -149,8 +148,8 @@ async def remove_everywhere(ctx: Context, klass: Class, user: str, reason: str, 
     so the rooms no longer give them what the records no longer do."""
     for room in await ctx.repos.rooms.all_of_class(klass.id):
         if was_teacher:
-            await ctx.rooms.set_power(room.room_id, user, LEARNER_POWER)
-        await ctx.rooms.kick(room.room_id, user, reason)
+            await ctx.matrix.set_power(room.room_id, user, LEARNER_POWER)
+        await ctx.matrix.kick(room.room_id, user, reason)
 
 
 async def expected_power(ctx: Context, room_id: str) -> dict[str, int] | None:
@@ -185,5 +184,5 @@ async def restore_power(ctx: Context, room_id: str, current: dict) -> list[str]:
             if user not in changed:
                 changed.append(user)
     if changed:
-        await ctx.rooms.set_state(room_id, "m.room.power_levels", "", {**current, "users": users})
+        await ctx.matrix.set_state(room_id, "m.room.power_levels", "", {**current, "users": users})
     return changed

@@ -35,7 +35,7 @@ async def ensure_staffroom(ctx: Context) -> tuple[str, str, bool, list[str]]:
     made = False
     space = await repos.cluster_rooms.get(SPACE)
     if space is None:
-        space = await ctx.rooms.create_room(
+        space = await ctx.matrix.create_room(
             name=STAFFROOM_NAME,
             topic="The staff of every school in the cluster: a community of practice. Run by Ako.",
             space=True,
@@ -46,13 +46,13 @@ async def ensure_staffroom(ctx: Context) -> tuple[str, str, bool, list[str]]:
         made = True
     general = await repos.cluster_rooms.get(GENERAL)
     if general is None:
-        general = await ctx.rooms.create_room(
+        general = await ctx.matrix.create_room(
             name="Staffroom",
             topic=f"Staff of every school in the cluster. `{ctx.prefix}staffroom` lists the subject rooms.",
             parent=space,
             key=room_key(ctx, "staffroom"),
         )
-        await ctx.rooms.add_child(space, general)
+        await ctx.matrix.add_child(space, general)
         await repos.cluster_rooms.put(GENERAL, general, ctx.now)
         made = True
     failed = []
@@ -67,7 +67,7 @@ async def _invite(ctx: Context, user: str, rooms: tuple[str, ...]) -> bool:
     ok = True
     for room in rooms:
         try:
-            await ctx.rooms.invite(room, user)
+            await ctx.matrix.invite(room, user)
         except GatewayError as e:
             log.warning("Could not invite %s to staffroom room %s: %s", user, room, e)
             ok = False
@@ -92,7 +92,7 @@ async def farewell(ctx: Context, user: str) -> None:
     rooms = [r for r in (await repos.cluster_rooms.get(SPACE), await repos.cluster_rooms.get(GENERAL)) if r]
     rooms += await repos.subjects.rooms_of(user)
     for room in rooms:
-        await ctx.rooms.kick(room, user, "No longer staff of a school in the cluster")  # logs, never raises
+        await ctx.matrix.kick(room, user, "No longer staff of a school in the cluster")  # logs, never raises
     await repos.subjects.forget_member(user)
 
 
@@ -132,14 +132,14 @@ async def staffroom_subject(ctx: Context, name: Annotated[str, Text("subject", m
     me = ctx.caller.user_id
     subject = await ctx.repos.subjects.by_name(name)
     if subject is None:
-        room = await ctx.rooms.create_room(
+        room = await ctx.matrix.create_room(
             name=f"{name} — staffroom",
             topic=f"{name} teachers of every school in the cluster.",
             parent=space,
             invite=[me],
             key=room_key(ctx, f"subject room {name}"),
         )
-        await ctx.rooms.add_child(space, room)
+        await ctx.matrix.add_child(space, room)
         subject = await ctx.repos.subjects.add(name, room, me, ctx.now)
         await ctx.repos.subjects.add_member(subject.id, me, ctx.now)
         ctx.reply(

@@ -12,11 +12,14 @@ from storage.coursework import Assignment, Submission, SubmittedFile
 from storage.models import RoomKind
 
 from . import when
-from .assignments import AssignmentRef, reply_privately, standing, work_room_of
 from .context import Context, Media, Role, Where
 from .converters import Markdown
 from .errors import BadArgument, Conflict, NotAllowed, NotFound
+from .finding import AssignmentRef, work_room_of
+from .message_text import without_reply_fallback
+from .private_answers import reply_privately
 from .registry import Rest, registry
+from .standing import standing
 
 FILE_TYPES = ("m.file", "m.image", "m.video", "m.audio")
 TEXT_TYPES = ("m.text", "m.emote", "m.notice")
@@ -71,7 +74,7 @@ async def fetch_replied(ctx: Context) -> dict | None:
     """The message the command replies to, as the server gives it; None when it is no reply."""
     if not ctx.reply_to:
         return None
-    event = await ctx.rooms.get_event(ctx.room_id, ctx.reply_to)
+    event = await ctx.matrix.get_event(ctx.room_id, ctx.reply_to)
     if event is None or event.get("type") != "m.room.message":
         raise NotFound(
             "I couldn't read the message you replied to, so nothing was recorded. Send it again and reply to it "
@@ -130,7 +133,7 @@ def _work_in(ctx: Context, event: dict | None) -> tuple[str | None, SubmittedFil
     if kind in FILE_TYPES:
         return None, _file_of(ctx, content)
     if kind in TEXT_TYPES:
-        body = _without_reply_fallback(str(content.get("body") or ""))
+        body = without_reply_fallback(content)
         return (body or None), None
     raise BadArgument(f"I can't record that kind of message ({kind or 'unknown'}); reply to a text message or a file.")
 
@@ -150,16 +153,6 @@ def _file_of(ctx: Context, content: dict) -> SubmittedFile:
         )
     mimetype = info.get("mimetype") if isinstance(info.get("mimetype"), str) else None
     return SubmittedFile(url, name, mimetype, size)
-
-
-def _without_reply_fallback(body: str) -> str:
-    lines = body.split("\n")
-    if lines and lines[0].startswith("> "):
-        while lines and lines[0].startswith("> "):
-            lines.pop(0)
-        if lines and lines[0] == "":
-            lines.pop(0)
-    return "\n".join(lines).strip()
 
 
 @registry.command(

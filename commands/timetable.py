@@ -37,7 +37,7 @@ from storage.models import Class, ClassRole, RoomKind
 from storage.reminders import Reminder
 
 from . import digest, when
-from .assignments import publish_due
+from .publishing import publish_due
 from .context import Message, Services
 from .direct import is_dm_of, private_room_for
 from .recurrence import Weekly

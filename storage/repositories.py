@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from .blocking import BlockedServers
 from .classes import Classes, Rooms
-from .coursework import Assignments, Confirmations, Extensions, Grades, Returns, Submissions
+from .confirmations import Confirmations
+from .coursework import Assignments, Extensions, Grades, Returns, Submissions
 from .db import Database
 from .forum import Topics
 from .marking import MarkingSessions

@@ -1,19 +1,21 @@
-"""Run the bot as a real subprocess (``python -m bot run --config ...``) and write its config."""
+"""Run the bot as a real subprocess (``python -m bot run --config ...``) and write its config.
+
+With faults to inject (``crash_at``, ``fail_command``) it runs as ``python -m devtools.faulty_bot``
+instead: the same Ako, with a hook at its named fault points."""
 
 from __future__ import annotations
 
 import atexit
-import math
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.homeserver import Homeserver
+from devtools import bot_config
+from devtools.homeserver import Homeserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_FILE = "ako.ready"
@@ -35,6 +37,8 @@ class BotProcess:
         self.data_dir = Path(data_dir)
         self.ready_timeout = ready_timeout
         self.extra_env = dict(env or {})
+        self.crash_at: str | None = None  # a fault point, "<point>[:<n>]": SIGKILL there (bot/fault_points.py)
+        self.fail_command: str | None = None  # that command's handler raises
         self.process: subprocess.Popen | None = None
 
     @property
@@ -53,7 +57,11 @@ class BotProcess:
         return self.process is not None and self.process.poll() is None
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "bot", "run", "--config", str(self.config_path)]
+        run = ["run", "--config", str(self.config_path)]
+        faults = [*(["--crash-at", self.crash_at] if self.crash_at else []), *(["--fail-command", self.fail_command] if self.fail_command else [])]
+        if faults:
+            return [sys.executable, "-m", "devtools.faulty_bot", *faults, *run]
+        return [sys.executable, "-m", "bot", *run]
 
     def start(self) -> "BotProcess":
         """Launch the bot and wait until it has written ``<data_dir>/ako.ready``."""
@@ -134,69 +142,9 @@ class BotProcess:
 # ---------------------------------------------------------------------- config
 
 
-def _toml_string(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _toml_key(k: str) -> str:
-    if k and all(c.isascii() and (c.isalnum() or c in "-_") for c in k):
-        return k
-    return _toml_string(k)
-
-
-def toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return _toml_string(v)
-    if isinstance(v, Path):
-        return _toml_string(str(v))
-    if isinstance(v, (datetime, date)):
-        return v.isoformat()
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_key(str(k))} = {toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} as TOML: {v!r}")
-
-
-def dumps_toml(doc: dict[str, dict[str, Any]]) -> str:
-    """Top level = sections (tables) of key/values; nested dicts become inline tables;
-    a value of None drops the key."""
-    lines: list[str] = []
-    for section, values in doc.items():
-        if lines:
-            lines.append("")
-        lines.append(f"[{_toml_key(section)}]")
-        for k, v in values.items():
-            if v is not None:
-                lines.append(f"{_toml_key(str(k))} = {toml_value(v)}")
-    return "\n".join(lines) + "\n"
+# The product's defaults, but for one: the bot's work and staff rooms stay unencrypted here so that
+# plain (unencrypted) test users can read them; tests/e2e/test_encryption.py runs a bot with it on.
+TEST_DEFAULTS = {"bot": {"encrypt_work_rooms": False}}
 
 
 def write_bot_config(
@@ -210,38 +158,6 @@ def write_bot_config(
 ) -> Path:
     """Write the bot's TOML config. ``overrides`` are ``section={key: value}``, merged
     over the defaults (new sections/keys allowed; a value of None removes a key)."""
-    doc: dict[str, dict[str, Any]] = {
-        "matrix": {
-            "homeserver": hs.client_url,
-            "user_id": bot_user_id,
-            "password": bot_password,
-            "device_name": "ako",
-        },
-        "bot": {
-            "command_prefix": "!",
-            "operators": list(operators),
-            "timezone": "Pacific/Auckland",
-            "data_dir": str(data_dir),
-            "allow_guests": False,
-            "reminder_offsets": ["24h", "1h"],
-            "reminder_grace": "1h",
-            "max_upload_mb": 20,
-            # The product default: the bot reads and answers encrypted rooms. Its work and staff
-            # rooms stay unencrypted here so that plain (unencrypted) test users can read them;
-            # tests/e2e/test_encryption.py runs its own bot with both defaults on.
-            "encryption": True,
-            "encrypt_work_rooms": False,
-        },
-    }
-    if isinstance(overrides.get("overrides"), dict) and all(
-        isinstance(v, dict) for v in overrides["overrides"].values()
-    ):  # also accept write_bot_config(..., overrides={"bot": {...}})
-        overrides = {**overrides.pop("overrides"), **overrides}
-    for section, values in overrides.items():
-        if not isinstance(values, dict):
-            raise TypeError(f"override {section!r} must be a dict of key -> value")
-        doc.setdefault(section, {}).update(values)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps_toml(doc), encoding="utf-8")
-    return path
+    return bot_config.write_bot_config(
+        path, hs.client_url, bot_user_id, bot_password, operators, data_dir, defaults=TEST_DEFAULTS, **overrides
+    )

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) without an install
     sys.path.insert(0, str(REPO_ROOT))
 
-from bot.homeserver import Homeserver, HomeserverError, start_homeservers, stop_homeservers  # noqa: E402
+from devtools.homeserver import Homeserver, HomeserverError, start_homeservers, stop_homeservers  # noqa: E402
 from tests import figures, reliability_doc, security_doc  # noqa: E402,F401  (the documents' renderers)
 from tests.matrix_user import MatrixUser, unique_localpart  # noqa: E402
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from bot.homeserver import Homeserver
+from devtools.homeserver import Homeserver
 
 ELEMENT_DIR = Path(__file__).resolve().parent / "element"
 CLIENT_SCRIPT = ELEMENT_DIR / "client.mjs"

@@ -30,7 +30,7 @@ from nio import (
     WhoamiResponse,
 )
 
-from bot.homeserver import Homeserver
+from devtools.homeserver import Homeserver
 
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]

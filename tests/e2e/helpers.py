@@ -93,7 +93,7 @@ def db_rows(owner, sql: str, params=()) -> list[tuple]:
 
 
 async def wait_dead(bot, timeout: float = 30) -> int:
-    """Wait for a bot process told to crash (AKO_CRASH_AT) to die; returns its exit code."""
+    """Wait for a bot process told to crash (``crash_at``) to die; returns its exit code."""
     deadline = time.monotonic() + timeout
     while bot.process.poll() is None:
         assert time.monotonic() < deadline, "the bot did not reach its crash point"

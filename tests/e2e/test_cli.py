@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.homeserver import PID_FILE, STATE_FILE, _free_ports, _load_state
+from devtools.homeserver import PID_FILE, STATE_FILE, free_ports, load_state
 from tests.botproc import write_bot_config
 from tests.matrix_user import MatrixUser, unique_localpart
 
@@ -82,7 +82,7 @@ def test_check_on_a_wrong_password(tmp_path, hs_a, account):
 
 
 def test_check_on_an_unreachable_homeserver(tmp_path, hs_a, account):
-    (port,) = _free_ports(1)  # nothing listens there
+    (port,) = free_ports(1)  # nothing listens there
     url = f"http://127.0.0.1:{port}"
     code, out = check(tmp_path, hs_a, *account, matrix={"homeserver": url})
     assert_clear_failure(code, out, f"matrix.homeserver: cannot reach {url}")
@@ -206,8 +206,8 @@ async def test_ako_dev_runs_a_join_stops_on_ctrl_c_and_restarts_with_the_same_ac
         assert len(server_pids) == 2 and all(_alive(p) for p in server_pids), server_pids
 
         # a learner on school B, with the printed password, joins the demo class
-        hs_b = _load_state(dev_state / "hs-b", log=lambda m: None)
-        hs_a = _load_state(dev_state / "hs-a", log=lambda m: None)
+        hs_b = load_state(dev_state / "hs-b", log=lambda m: None)
+        hs_a = load_state(dev_state / "hs-a", log=lambda m: None)
         assert hs_b.client_url == printed["B"], (hs_b.client_url, printed)
         bot_id = hs_a.user_id("ako")
         ben = await MatrixUser.create(hs_b, "ben", DEV_PASSWORD)

@@ -117,13 +117,13 @@ async def test_a_reminder_survives_a_kill_at_each_point_and_comes_once(clock, po
     proc, bot_id, user, dm = clock
     text = f"stretch before the {point.split(':')[0]} crash"
     proc.stop()
-    proc.extra_env["AKO_CRASH_AT"] = point  # sent:2 — the first send is the reply to !remindme
+    proc.crash_at = point  # sent:2 — the first send is the reply to !remindme
     proc.start()
     try:
         await set_reminder(user, dm, 3, text)
         code = await wait_dead(proc, timeout=30)
     finally:
-        proc.extra_env.pop("AKO_CRASH_AT")
+        proc.crash_at = None
     proc.start()
     await user.wait_for(dm, lambda e: e in reminders_in(user, dm, bot_id, text), since=0, timeout=30)
     await asyncio.sleep(2)  # any duplicate would have arrived by now

@@ -42,9 +42,7 @@ class FaultBot:
 
     async def restart(self, crash_at: str | None = None) -> None:
         await asyncio.to_thread(self.bot.stop)
-        self.bot.extra_env.pop("AKO_CRASH_AT", None)
-        if crash_at:
-            self.bot.extra_env["AKO_CRASH_AT"] = crash_at
+        self.bot.crash_at = crash_at
         await asyncio.to_thread(self.bot.start)
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bot.homeserver import Homeserver
+from devtools.homeserver import Homeserver
 from tests.matrix_user import MatrixError, MatrixUser
 
 pytestmark = pytest.mark.e2e

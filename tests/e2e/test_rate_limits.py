@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pytest
 from synapse.config.ratelimiting import RatelimitConfig
 
-from bot.homeserver import Homeserver, start_homeservers, stop_homeservers
+from devtools.homeserver import Homeserver, start_homeservers, stop_homeservers
 from tests.botproc import BotProcess, write_bot_config
 from tests.matrix_user import MatrixUser, unique_localpart
 

@@ -30,9 +30,7 @@ def answers(user, room_id: str, event_id: str) -> list[dict]:
 
 async def restart(cluster, crash_at: str | None = None) -> None:
     cluster.bot.stop()
-    cluster.bot.extra_env.pop("AKO_CRASH_AT", None)
-    if crash_at:
-        cluster.bot.extra_env["AKO_CRASH_AT"] = crash_at
+    cluster.bot.crash_at = crash_at
     cluster.bot.start()
     FIGURES["restarts"] += 1
 
@@ -188,7 +186,7 @@ def test_sqlite_survives_kill_cycles(tmp_path):
 async def test_a_failing_handler_never_stops_the_bot(cluster, course):
     teacher = cluster.teacher_a
     cluster.bot.stop()
-    cluster.bot.extra_env["AKO_FAIL_COMMAND"] = "classes"
+    cluster.bot.fail_command = "classes"
     cluster.bot.start()
     try:
         reply = await teacher.command(course, "!classes", timeout=90)
@@ -198,7 +196,7 @@ async def test_a_failing_handler_never_stops_the_bot(cluster, course):
         after = await teacher.command(course, "!schools")
         assert "Kura A" in after["body"]
     finally:
-        cluster.bot.extra_env.pop("AKO_FAIL_COMMAND", None)
+        cluster.bot.fail_command = None
         await restart(cluster)
 
 

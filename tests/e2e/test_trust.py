@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from bot.homeserver import STATE_FILE, _free_ports, _write_signing_key, start_homeservers, stop_homeservers
+from devtools.homeserver import create_state, free_ports, start_homeservers, stop_homeservers
 import commands
 from tests import security_doc
 from tests.matrix_user import MatrixUser, unique_localpart
@@ -693,10 +693,7 @@ def hs_d(tmp_path_factory):
     base = tmp_path_factory.mktemp("rogue")
     state_dir = base / "hs-a"
     state_dir.mkdir()
-    client_port, fed_port = _free_ports(2)
-    state = {"server_name": f"{host}:{fed_port}", "client_port": client_port, "fed_port": fed_port, "shared_secret": secrets.token_urlsafe(24)}
-    _write_signing_key(state_dir / "signing.key")
-    (state_dir / STATE_FILE).write_text(json.dumps(state))
+    create_state(state_dir, *free_ports(2), log=lambda msg: print(f"[hs-d] {msg}"), host=host)
     servers = start_homeservers(base, 1, log=lambda msg: print(f"[hs-d] {msg}"))
     FIGURES["d_server"] = servers[0].server_name
     yield servers[0]

@@ -115,10 +115,10 @@ class FakeRooms:
 class Harness:
     """A dispatcher over a real migrated database, a fake gateway and a frozen clock."""
 
-    def __init__(self, db: Database, clock: FrozenClock, rooms: FakeRooms, **settings):
+    def __init__(self, db: Database, clock: FrozenClock, matrix: FakeRooms, **settings):
         self.db = db
         self.clock = clock
-        self.rooms = rooms
+        self.matrix = matrix
         self.sent: list[Message] = []
         defaults = dict(
             prefix="!", operators=frozenset({OPERATOR}), timezone="Pacific/Auckland", allow_guests=False,
@@ -126,11 +126,11 @@ class Harness:
         )
         defaults.update(settings)
         self.repos = Repositories.over(db)
-        self.services = Services(self.repos, rooms, clock, Settings(**defaults))
+        self.services = Services(self.repos, matrix, clock, Settings(**defaults))
         self.dispatcher = Dispatcher(commands.load(), self.services, self._enqueue)
         self._n = 0
-        if rooms.recorded is None:
-            rooms.recorded = self._recorded_members
+        if matrix.recorded is None:
+            matrix.recorded = self._recorded_members
 
     async def _recorded_members(self, room_id) -> set:
         """Unless a test says otherwise, a direct message holds its owner and Ako, as when it was made."""
@@ -141,13 +141,13 @@ class Harness:
         """Messages are kept as sent; redactions go to the fake rooms, as the outbox would send them."""
         for m in messages:
             if isinstance(m, Redaction):
-                await self.rooms.redact(m.room_id, m.event_id, m.reason)
+                await self.matrix.redact(m.room_id, m.event_id, m.reason)
             elif isinstance(m, RoomChange) and m.kind == "kick":
-                await self.rooms.kick(m.room_id, m.user_id, m.reason)
+                await self.matrix.kick(m.room_id, m.user_id, m.reason)
             elif isinstance(m, RoomChange) and m.kind == "state":
-                await self.rooms.set_state(m.room_id, m.event_type, "", m.content)
+                await self.matrix.set_state(m.room_id, m.event_type, "", m.content)
             elif isinstance(m, RoomChange):
-                await self.rooms.leave(m.room_id)
+                await self.matrix.leave(m.room_id)
             else:
                 self.sent.append(m)
 

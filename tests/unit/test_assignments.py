@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from bot.render import content_for, to_html
-from commands.assignments import STATE_ASSIGNMENT, publish_due
+from commands.publishing import STATE_ASSIGNMENT, publish_due
 
 from .fakes import LEARNER_A, LEARNER_B, SHARED_DM, TEACHER_A, TEACHER_B, classroom, texts
 
@@ -23,7 +23,7 @@ async def test_assign_new_posts_in_the_class_room_with_id_due_time_and_points(ha
     assert "**A1 — Lab report** · 20 points" in post
     assert DUE_SHOWN in post and "Measure *g* with a pendulum." in post
     assert "Posted **A1 — Lab report**" in texts([m for m in out if m.reply_to])
-    state = h.rooms.states(STATE_ASSIGNMENT)
+    state = h.matrix.states(STATE_ASSIGNMENT)
     assert len(state) == 1
     _, room, _, key, content = state[0]
     assert room == c.class_room and key == "A1"
@@ -55,7 +55,7 @@ async def test_a_scheduled_assignment_is_posted_by_the_scheduler_once(harness):
     out = await h.run(TEACHER_A, c.class_room, f'!assign new "Quiz" due {DUE} publish 2026-12-01 08:00')
     assert "I'll post it in the class room on Tue 1 Dec 2026, 08:00 NZDT" in texts(out)
     assert texts(out, c.class_room).count("**A1 — Quiz** ·") == 0
-    assert h.rooms.states(STATE_ASSIGNMENT) == []
+    assert h.matrix.states(STATE_ASSIGNMENT) == []
     assert "has no assignments yet" in await h.say(LEARNER_A, c.work[LEARNER_A], "!assignments")
     assert "has no assignment A1" in await h.say(LEARNER_A, c.work[LEARNER_A], "!assign show A1")
     assert "to be posted" in await h.say(TEACHER_A, c.class_room, "!assignments")
@@ -65,7 +65,7 @@ async def test_a_scheduled_assignment_is_posted_by_the_scheduler_once(harness):
     async with h.db.transaction():
         posted = await publish_due(h.services)
     assert [m.room_id for m in posted] == [c.class_room] and "**A1 — Quiz**" in posted[0].markdown
-    assert h.rooms.states(STATE_ASSIGNMENT)[0][3] == "A1"
+    assert h.matrix.states(STATE_ASSIGNMENT)[0][3] == "A1"
     assert await publish_due(h.services) == []  # never twice
     assert "A1 — Quiz" in await h.say(LEARNER_A, c.work[LEARNER_A], "!assignments")
 
@@ -99,7 +99,7 @@ async def test_assign_edit_changes_the_record_the_state_and_tells_the_class(harn
     await h.run(TEACHER_A, c.class_room, f'!assign new "Lab report" due {DUE} points 20')
     out = await h.run(TEACHER_A, c.staff_room, "!assign edit A1 due 2026-12-05 09:00")
     assert "is now due Sat 5 Dec 2026, 09:00 NZDT" in texts(out, c.class_room)
-    assert h.rooms.states(STATE_ASSIGNMENT)[-1][4]["due"] == "2026-12-04T20:00:00.000000+00:00"
+    assert h.matrix.states(STATE_ASSIGNMENT)[-1][4]["due"] == "2026-12-04T20:00:00.000000+00:00"
     assert "takes late work until" in await h.say(TEACHER_A, c.class_room, "!assign edit A1 cutoff 2026-12-07 09:00")
     reply = await h.say(TEACHER_A, c.class_room, "!assign edit A1 due 2026-12-08 09:00")
     assert "after A1's cutoff" in reply
@@ -134,7 +134,7 @@ async def test_close_stops_submissions(harness):
     c = await classroom(h)
     await h.run(TEACHER_A, c.class_room, f'!assign new "Lab report" due {DUE}')
     assert "is closed" in await h.say(TEACHER_A, c.class_room, "!assign close A1")
-    assert h.rooms.states(STATE_ASSIGNMENT)[-1][4]["closed"] is True
+    assert h.matrix.states(STATE_ASSIGNMENT)[-1][4]["closed"] is True
     assert "already closed" in await h.say(TEACHER_A, c.class_room, "!assign close A1")
     assert "closed and takes no more work" in await h.say(LEARNER_A, c.work[LEARNER_A], "!submit A1 late answer")
     assert await h.repos.submissions.count((await h.repos.assignments.by_number(c.klass.id, 1)).id) == (0, 0)
@@ -145,7 +145,7 @@ async def test_delete_without_work_is_immediate(harness):
     c = await classroom(h)
     await h.run(TEACHER_A, c.class_room, f'!assign new "Lab report" due {DUE}')
     assert "Deleted **A1 — Lab report**" in await h.say(TEACHER_A, c.class_room, "!assign delete A1")
-    assert h.rooms.states(STATE_ASSIGNMENT)[-1][3:] == ("A1", {})
+    assert h.matrix.states(STATE_ASSIGNMENT)[-1][3:] == ("A1", {})
     assert "has no assignment A1" in await h.say(TEACHER_A, c.class_room, "!assign show A1")
     out = await h.run(TEACHER_A, c.class_room, f'!assign new "Next" due {DUE}')
     assert "**A2 — Next**" in texts(out, c.class_room)  # ids are never reused
@@ -253,7 +253,7 @@ async def test_copy_needs_a_teacher_of_both_classes(harness):
     assert "**A2 — Lab report** · 20 points" in post and "Pendulum." in post
     copy = await h.repos.assignments.by_number(other.id, 2)
     assert copy.copied_from == (await h.repos.assignments.by_number(c.klass.id, 1)).id
-    assert (other_room, "A2") in [(s[1], s[3]) for s in h.rooms.states(STATE_ASSIGNMENT)]
+    assert (other_room, "A2") in [(s[1], s[3]) for s in h.matrix.states(STATE_ASSIGNMENT)]
 
 
 async def test_markdown_from_teachers_comes_out_harmless():
@@ -286,7 +286,7 @@ async def test_a_huge_description_is_cut_in_the_state_event_but_kept_in_the_reco
     c = await classroom(h)
     long = "🙂" * 15_000  # 60 000 bytes: more than a state event may carry
     await h.run(TEACHER_A, c.class_room, f'!assign new "Big" due {DUE}\n{long}')
-    content = h.rooms.states(STATE_ASSIGNMENT)[-1][4]
+    content = h.matrix.states(STATE_ASSIGNMENT)[-1][4]
     assert content["description_cut"] is True and len(content["description"].encode()) <= 40_003
     assert (await h.repos.assignments.by_number(c.klass.id, 1)).description == long
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bot.config import Config
 from bot.runtime import Ako
-from commands.blocking import acl_allows, host_of, server_acl
+from commands.server_acl import acl_allows, host_of, server_acl
 from storage.repositories import Repositories
 
 from .fakes import BOT, LEARNER_A, LEARNER_B, OPERATOR, SHARED_DM, TEACHER_A, classroom
@@ -28,7 +28,7 @@ FIGURES: dict = {}
 def acls(h) -> dict[str, dict]:
     """The newest server ACL written to each room."""
     found = {}
-    for _, room, _, _, content in h.rooms.states(ACL):
+    for _, room, _, _, content in h.matrix.states(ACL):
         found[room] = content
     return found
 
@@ -40,14 +40,14 @@ async def test_block_removes_the_servers_users_and_denies_it_in_every_class_room
     await h.say(TEACHER_A, c.class_room, f"!class add {ROGUE}")  # Eve joins as a learner…
     await h.db.execute("DELETE FROM schools WHERE server = 'c.test'")  # …and C is no school any more
     hand_invited = "@mallory:c.test"  # invited to the class room by a teacher's own client
-    h.rooms.joined[c.class_room] = {TEACHER_A, LEARNER_A, LEARNER_B, ROGUE, hand_invited}
+    h.matrix.joined[c.class_room] = {TEACHER_A, LEARNER_A, LEARNER_B, ROGUE, hand_invited}
     all_rooms = [r.room_id for r in await h.repos.rooms.all_of_class(c.klass.id)]
 
     answer = await h.say(OPERATOR, SHARED_DM, "!school block c.test")
     assert "c.test is now blocked" in answer and "Removed 2 of its users from 1 class" in answer
 
     assert await h.repos.classes.role_of(c.klass.id, ROGUE) is None
-    kicked = {(a[1], a[2]) for a in h.rooms.actions if a[0] == "kick"}
+    kicked = {(a[1], a[2]) for a in h.matrix.actions if a[0] == "kick"}
     assert (c.class_room, ROGUE) in kicked and (c.class_room, hand_invited) in kicked
     assert not {u for _, u in kicked} & {LEARNER_A, LEARNER_B, TEACHER_A}
     written = acls(h)
@@ -59,7 +59,7 @@ async def test_block_removes_the_servers_users_and_denies_it_in_every_class_room
     # from now on: no joining, no adding, no commands, and new rooms deny it from the start
     assert "blocked" in await h.say(ROGUE, SHARED_DM, "!join PHYS12")
     assert "blocked" in await h.say(TEACHER_A, c.class_room, f"!class add {hand_invited}")
-    h.rooms.actions.clear()
+    h.matrix.actions.clear()
     await h.say(TEACHER_A, SHARED_DM, '!class new "Chemistry" CHEM1')
     chem = await h.repos.classes.by_code("CHEM1")
     new_rooms = {r.room_id for r in await h.repos.rooms.all_of_class(chem.id)}
@@ -241,7 +241,7 @@ async def test_block_queues_the_acl_for_the_outbox_instead_of_writing_it_in_the_
         raise AssertionError("the handler wrote a state event itself")
 
     h.dispatcher.enqueue = keep_state_changes
-    h.rooms.set_state = written_by_the_handler
+    h.matrix.set_state = written_by_the_handler
     answer = await h.say(OPERATOR, SHARED_DM, "!school block c.test")
     assert "c.test is now blocked" in answer and "on its way to" in answer, answer
     rooms = {r.room_id for r in await h.repos.rooms.all_of_class(c.klass.id)}

@@ -35,7 +35,7 @@ async def graded(h):
     await h.run(LEARNER_B, c.work[LEARNER_B], "!submit A1 The period was 2.01 s.")
     await h.run(TEACHER_A, c.work[LEARNER_B], "!grade A1 17/20 Good.")
     await h.repos.rooms.add(GROUP, "dm", None, TEACHER_A, h.clock.now())
-    h.rooms.joined[GROUP] = {TEACHER_A, BOT, LEARNER_A}
+    h.matrix.joined[GROUP] = {TEACHER_A, BOT, LEARNER_A}
     return c
 
 
@@ -54,7 +54,7 @@ async def test_a_learners_own_grades_are_not_given_in_their_group_dm(h):
     c = await graded(h)
     bens_group = "!bens-group:a.test"
     await h.repos.rooms.add(bens_group, "dm", None, LEARNER_B, h.clock.now())
-    h.rooms.joined[bens_group] = {LEARNER_B, BOT, LEARNER_A}
+    h.matrix.joined[bens_group] = {LEARNER_B, BOT, LEARNER_A}
     out = await h.run(LEARNER_B, bens_group, "!grades PHYS12")
     assert "17/20" not in texts(out, bens_group) and ALONE in texts(out, bens_group)
     assert "17/20" in texts(out, c.work[LEARNER_B])
@@ -63,9 +63,9 @@ async def test_a_learners_own_grades_are_not_given_in_their_group_dm(h):
 async def test_a_dm_someone_joined_later_stops_being_private(h):
     c = await graded(h)
     await h.repos.rooms.add(TEACHER_DM, "dm", None, TEACHER_A, h.clock.now())
-    h.rooms.joined[TEACHER_DM] = {TEACHER_A, BOT}
+    h.matrix.joined[TEACHER_DM] = {TEACHER_A, BOT}
     assert "17/20" in texts(await h.run(TEACHER_A, TEACHER_DM, "!grades PHYS12"), TEACHER_DM)
-    h.rooms.joined[TEACHER_DM] = {TEACHER_A, BOT, LEARNER_B}  # invited since: counts as soon as invited
+    h.matrix.joined[TEACHER_DM] = {TEACHER_A, BOT, LEARNER_B}  # invited since: counts as soon as invited
     out = await h.run(TEACHER_A, TEACHER_DM, "!grades PHYS12")
     assert "17/20" not in texts(out, TEACHER_DM) and ALONE in texts(out, TEACHER_DM)
 
@@ -73,7 +73,7 @@ async def test_a_dm_someone_joined_later_stops_being_private(h):
 async def test_exports_go_to_the_newest_dm_with_just_the_two_of_them(h):
     c = await graded(h)
     await h.repos.rooms.add(TEACHER_DM, "dm", None, TEACHER_A, datetime(2026, 11, 1, tzinfo=ZoneInfo("UTC")))
-    h.rooms.joined[TEACHER_DM] = {TEACHER_A, BOT}
+    h.matrix.joined[TEACHER_DM] = {TEACHER_A, BOT}
     out = await h.run(TEACHER_A, c.staff_room, "!export grades")  # GROUP is the newer one: not there
     files = [m for m in out if m.file]
     assert [m.room_id for m in files] == [TEACHER_DM]
@@ -85,7 +85,7 @@ async def test_exports_go_to_the_newest_dm_with_just_the_two_of_them(h):
 async def test_with_no_private_dm_an_export_starts_one(h):
     c = await graded(h)
     out = await h.run(TEACHER_A, GROUP, "!export grades PHYS12")
-    created = [a for a in h.rooms.actions if a[0] == "create" and a[2].get("direct")]
+    created = [a for a in h.matrix.actions if a[0] == "create" and a[2].get("direct")]
     assert len(created) == 1 and created[0][2]["invite"] == [TEACHER_A]
     assert [m.room_id for m in out if m.file] == [created[0][1]]
     assert "a new direct message with you" in texts(out, GROUP)
@@ -94,7 +94,7 @@ async def test_with_no_private_dm_an_export_starts_one(h):
 async def test_digests_and_personal_reminders_skip_a_dm_that_others_are_in_for_a_new_one(h):
     c = await graded(h)
     await h.repos.rooms.add(TEACHER_DM, "dm", None, TEACHER_A, datetime(2026, 11, 1, tzinfo=ZoneInfo("UTC")))
-    h.rooms.joined[TEACHER_DM] = {TEACHER_A, BOT}
+    h.matrix.joined[TEACHER_DM] = {TEACHER_A, BOT}
     assert "daily digest" in await h.say(TEACHER_A, GROUP, "!digest daily")
     assert "I'll remind you in our direct message" in await h.say(TEACHER_A, GROUP, "!remindme tomorrow 6:50 mark the essays")
     await h.run(TEACHER_A, c.class_room, "!topic \"Pendulums\"\nWhat changes the period?")
@@ -104,7 +104,7 @@ async def test_digests_and_personal_reminders_skip_a_dm_that_others_are_in_for_a
     assert {m.room_id for m in sent if "digest" in m.markdown or "mark the essays" in m.markdown} == {TEACHER_DM}
 
     await h.say(TEACHER_A, c.staff_room, "!remindme tomorrow 6:50 second")
-    h.rooms.joined[TEACHER_DM] = {TEACHER_A, BOT, LEARNER_B}  # now nowhere is private: a new DM is started
+    h.matrix.joined[TEACHER_DM] = {TEACHER_A, BOT, LEARNER_B}  # now nowhere is private: a new DM is started
     await h.run(TEACHER_A, c.class_room, "!topic \"Springs\"\nWhat changes the stiffness?")
     h.clock.moment = datetime(2026, 12, 2, 7, 0, tzinfo=ZoneInfo("Pacific/Auckland"))
     sent = await _tick(h)
@@ -112,7 +112,7 @@ async def test_digests_and_personal_reminders_skip_a_dm_that_others_are_in_for_a
     assert any("second" in m.markdown for m in sent), "the reminder was dropped"
     assert len(private) == 1 and not private & {TEACHER_DM, GROUP}, private
     [new_dm] = private
-    made = [a[2] for a in h.rooms.actions if a[0] == "create" and a[1] == new_dm]
+    made = [a[2] for a in h.matrix.actions if a[0] == "create" and a[1] == new_dm]
     assert made and made[0]["invite"] == [TEACHER_A] and made[0]["direct"], made
 
 

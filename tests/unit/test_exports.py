@@ -53,7 +53,7 @@ async def test_without_a_dm_one_is_started_and_recorded(harness):
     h = harness
     c = await graded_class(h)
     out = await h.run(TEACHER_A, c.staff_room, "!export grades")
-    create = [a for a in h.rooms.actions if a[0] == "create" and a[2].get("direct")]
+    create = [a for a in h.matrix.actions if a[0] == "create" and a[2].get("direct")]
     assert len(create) == 1 and create[0][2]["invite"] == [TEACHER_A]
     dm = await h.repos.rooms.dm_of(TEACHER_A)
     assert dm.room_id == create[0][1] and dm.kind == "dm"

@@ -107,14 +107,14 @@ async def test_close_posts_in_the_thread_and_hides_it_reopen_and_pin(h):
     out = await h.run(TEACHER_A, c.class_room, "!topic reopen T1")
     assert any(m.thread_root == root and "open again" in m.markdown for m in out)
     # someone pinned a message of their own before: it stays through pin and unpin
-    await h.rooms.set_state(c.class_room, "m.room.pinned_events", "", {"pinned": ["$theirs"]})
+    await h.matrix.set_state(c.class_room, "m.room.pinned_events", "", {"pinned": ["$theirs"]})
     assert "among the room's pinned messages" in await h.say(TEACHER_A, c.class_room, "!topic pin T1")
-    assert (await h.rooms.state(c.class_room, "m.room.pinned_events"))["pinned"] == ["$theirs", root]
+    assert (await h.matrix.state(c.class_room, "m.room.pinned_events"))["pinned"] == ["$theirs", root]
     listing = await h.say(LEARNER_A, c.class_room, "!topics")
     assert listing.index("📌 **T1") < listing.index("T2 · Exam dates")
     assert "already pinned" in await h.say(TEACHER_A, c.class_room, "!topic pin T1")
     assert "out of the room's pinned messages" in await h.say(TEACHER_A, c.class_room, "!topic unpin T1")
-    assert (await h.rooms.state(c.class_room, "m.room.pinned_events"))["pinned"] == ["$theirs"]
+    assert (await h.matrix.state(c.class_room, "m.room.pinned_events"))["pinned"] == ["$theirs"]
     assert "📌" not in await h.say(LEARNER_A, c.class_room, "!topics")
     assert "has no topic T9" in await h.say(TEACHER_A, c.class_room, "!topic close T9")
     assert "is not a topic id" in await h.say(TEACHER_A, c.class_room, "!topic close A1")

@@ -69,7 +69,7 @@ async def test_grade_in_the_work_room_answers_there_with_grade_and_feedback(harn
     assert FEEDBACK in out[0].markdown and out[0].mentions == (LEARNER_B,)
     g = await h.repos.grades.latest(a.id, LEARNER_B)
     assert (g.score, g.max_score, g.feedback, g.version, g.graded_by) == (17, 20, FEEDBACK, 1, TEACHER_A)
-    assert h.rooms.redactions() == []
+    assert h.matrix.redactions() == []
 
 
 async def test_grade_from_the_class_room_goes_only_to_the_work_room_and_the_command_is_removed(harness):
@@ -83,7 +83,7 @@ async def test_grade_from_the_class_room_goes_only_to_the_work_room_and_the_comm
     assert "17/20" not in confirmation and FEEDBACK not in confirmation
     assert "removed it from there" in confirmation and "went to their work room only" in confirmation
     assert {m.room_id for m in out} == {c.work[LEARNER_B], c.staff_room}
-    assert (c.class_room, f"$ev{h._n}") in h.rooms.redactions()
+    assert (c.class_room, f"$ev{h._n}") in h.matrix.redactions()
 
 
 async def test_grade_from_the_staff_room_confirms_without_the_feedback(harness):
@@ -93,7 +93,7 @@ async def test_grade_from_the_staff_room_confirms_without_the_feedback(harness):
     assert FEEDBACK in texts(out, c.work[LEARNER_B])
     confirmation = texts(out, c.staff_room)
     assert "Recorded @ben:b.test's grade for A1; the grade and feedback went to their work room only." == confirmation
-    assert h.rooms.redactions() == []
+    assert h.matrix.redactions() == []
 
 
 async def test_learners_and_strangers_cannot_grade_or_see_every_submission(harness):
@@ -104,7 +104,7 @@ async def test_learners_and_strangers_cannot_grade_or_see_every_submission(harne
     # a user of a server of no school, in the class room: removed, and told so there without a word of it
     # (Ako opens no direct message with a server it does not work with)
     assert "`!grade` is answered only in private" in await h.say(LEARNER_C, c.class_room, f"!grade A1 {LEARNER_B} 0")
-    assert (c.class_room, f"$ev{h._n}") in h.rooms.redactions()
+    assert (c.class_room, f"$ev{h._n}") in h.matrix.redactions()
     assert "Only a teacher of Physics 12 can use !submissions." in await h.say(LEARNER_A, c.class_room, "!submissions A1")
     assert await h.repos.grades.latest(a.id, LEARNER_B) is None
 
@@ -134,7 +134,7 @@ async def test_grading_a_learner_in_another_learners_work_room_keeps_it_private(
     out = await h.run(TEACHER_A, c.work[LEARNER_A], f"!grade A1 {LEARNER_B} 12 {FEEDBACK}")
     assert FEEDBACK in texts(out, c.work[LEARNER_B])
     assert FEEDBACK not in texts(out, c.work[LEARNER_A]) and "12/20" not in texts(out, c.work[LEARNER_A])
-    assert (c.work[LEARNER_A], f"$ev{h._n}") in h.rooms.redactions()
+    assert (c.work[LEARNER_A], f"$ev{h._n}") in h.matrix.redactions()
 
 
 async def test_return_asks_for_a_new_version(harness):

@@ -24,7 +24,7 @@ async def marking_class(h):
     await h.run(TEACHER_A, c.class_room, f'!assign new "Essay" due {DUE} points 20')
     await h.run(LEARNER_A, c.work[LEARNER_A], "!submit A1 Rivers carry *water* to the sea.")
     h.clock.advance(hours=1)
-    file_event = h.rooms.post(c.work[LEARNER_B], LEARNER_B, ESSAY)
+    file_event = h.matrix.post(c.work[LEARNER_B], LEARNER_B, ESSAY)
     await h.run(LEARNER_B, c.work[LEARNER_B], "!submit A1", reply_to=file_event)
     a = await h.repos.assignments.by_number(c.klass.id, 1)
     return c, a
@@ -188,7 +188,7 @@ async def test_work_moved_out_of_the_class_room_is_in_the_work_room(harness):
     h = harness
     c, a = await marking_class(h)
     notes = {**ESSAY, "body": "notes.txt", "filename": "notes.txt", "url": "mxc://a.test/notes", "info": {"mimetype": "text/plain", "size": 560}}
-    file_event = h.rooms.post(c.class_room, LEARNER_A, notes)
+    file_event = h.matrix.post(c.class_room, LEARNER_A, notes)
     out = await h.run(LEARNER_A, c.class_room, "!submit A1 My notes on the Waikato.", reply_to=file_event)
     work = [m for m in out if m.room_id == c.work[LEARNER_A]]
     assert "Recorded: your text (24 characters) and the file notes.txt, 560 bytes." in work[0].markdown
@@ -217,7 +217,7 @@ async def test_overview_is_a_picture_with_the_same_in_words(harness):
     assert len(out) == 1 and out[0].room_id == c.staff_room
     image = out[0].media
     assert (image.msgtype, image.mimetype, image.name) == ("m.image", "image/png", "overview-PHYS12.png")
-    upload = [x for x in h.rooms.actions if x[0] == "upload"][-1]
+    upload = [x for x in h.matrix.actions if x[0] == "upload"][-1]
     assert upload[1:3] == ("overview-PHYS12.png", "image/png") and upload[3] == image.size
     words = out[0].markdown
     assert "**Overview of Physics 12** — 3 learners × 2 assignments" in words
@@ -225,7 +225,7 @@ async def test_overview_is_a_picture_with_the_same_in_words(harness):
     assert f"- {LEARNER_D} — A1 not due · A2 extension" in words  # A1 is due on Friday
     assert f"- {LEARNER_B} — A1 graded 17/20 · A2 missing" in words
     assert words.index("**Kura A (a.test)**") < words.index(LEARNER_A) < words.index("**Kura B (b.test)**") < words.index(LEARNER_B)
-    png = h.rooms.uploaded[image.url]
+    png = h.matrix.uploaded[image.url]
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     pixels = mpimg.imread(io.BytesIO(png), format="png")
     assert (pixels.shape[1], pixels.shape[0]) == (image.width, image.height)

@@ -105,7 +105,7 @@ async def test_forget_deletes_every_record_and_redacts_the_bots_events_about_the
     ask = await h.say(ADMIN_A, dm, f"!forget {LEARNER_A}")
     assert "cannot be undone" in ask and "!confirm" in ask
     assert await h.repos.classes.role_of(c.klass.id, LEARNER_A) == "learner", "nothing happens before !confirm"
-    h.rooms.actions.clear()
+    h.matrix.actions.clear()
     done = await h.say(ADMIN_A, dm, "!confirm")
     assert f"Forgot {LEARNER_A}" in done and "What I cannot delete" in done
 
@@ -123,13 +123,13 @@ async def test_forget_deletes_every_record_and_redacts_the_bots_events_about_the
     assert set(await h.repos.submissions.latest_of_assignment(1)) == {LEARNER_B}
 
     # the bot's events about Ana are redacted, and her own submissions; Ben's are untouched
-    redacted = {event for _, event in h.rooms.redactions()}
+    redacted = {event for _, event in h.matrix.redactions()}
     assert about_ana <= redacted
     assert not (about_ben - about_ana) & redacted
     assert her_work <= redacted, "her !submit in her work room is redacted too"
-    kicked = {(a[1], a[2]) for a in h.rooms.actions if a[0] == "kick"}
+    kicked = {(a[1], a[2]) for a in h.matrix.actions if a[0] == "kick"}
     assert (c.class_room, LEARNER_A) in kicked and (c.work[LEARNER_A], LEARNER_A) in kicked
-    assert ("leave", c.work[LEARNER_A]) in h.rooms.actions
+    assert ("leave", c.work[LEARNER_A]) in h.matrix.actions
 
     # Ben's work and grade are as they were
     assert (await h.repos.grades.latest(1, LEARNER_B)).score == 15
@@ -204,4 +204,4 @@ async def test_private_answers_never_go_to_someone_elses_direct_message(h):
     assert "redone" not in texts(out, bens_room)
     assert texts(out, bens_room) == "" and "went to their work room only" in texts(out, c.staff_room)
     command = f"$ev{h._n}"
-    assert (bens_room, command) in h.rooms.redactions(), "the teacher's !grade is taken out of Ben's room"
+    assert (bens_room, command) in h.matrix.redactions(), "the teacher's !grade is taken out of Ben's room"

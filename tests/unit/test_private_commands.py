@@ -34,13 +34,13 @@ def _public(out, room_id):
 async def _typed_in_public(h, c, sender, line, public_room=None, **kw):
     """Run the command in a public room; check it was taken out and nothing was said there. Returns what was sent."""
     public_room = public_room or c.class_room
-    before = len(h.rooms.redactions())
+    before = len(h.matrix.redactions())
     out = await h.run(sender, public_room, line, **kw)
     event = f"$ev{h._n}"
     FIGURES["cases"] += 1
     public = _public(out, public_room)
     FIGURES["public traces"] += len(public)
-    redacted = (public_room, event) in h.rooms.redactions()[before:]
+    redacted = (public_room, event) in h.matrix.redactions()[before:]
     FIGURES["left unredacted"] += 0 if redacted else 1
     assert public == [], f"the public room was answered: {[m.markdown for m in public]}"
     assert redacted, "the command was left in the public room"
@@ -113,12 +113,12 @@ async def test_a_learners_refused_private_command_in_the_class_room_is_removed_a
 async def test_the_message_a_submit_replies_to_is_removed_too_even_when_the_submit_is_refused(harness):
     h = harness
     c = await lab(h)
-    mine = h.rooms.post(c.class_room, LEARNER_A, {"msgtype": "m.text", "body": "my answer: 42"})
-    theirs = h.rooms.post(c.class_room, LEARNER_B, {"msgtype": "m.text", "body": "hello"})
+    mine = h.matrix.post(c.class_room, LEARNER_A, {"msgtype": "m.text", "body": "my answer: 42"})
+    theirs = h.matrix.post(c.class_room, LEARNER_B, {"msgtype": "m.text", "body": "hello"})
     await _typed_in_public(h, c, LEARNER_A, "!submit A9", reply_to=mine)
-    assert (c.class_room, mine) in h.rooms.redactions()
+    assert (c.class_room, mine) in h.matrix.redactions()
     await _typed_in_public(h, c, LEARNER_A, "!submit A1", reply_to=theirs)
-    assert (c.class_room, theirs) not in h.rooms.redactions()  # someone else's message is not the caller's to hide
+    assert (c.class_room, theirs) not in h.matrix.redactions()  # someone else's message is not the caller's to hide
 
 
 async def test_a_bug_in_a_private_command_still_takes_it_out_of_the_class_room(harness, monkeypatch):
@@ -143,8 +143,8 @@ async def test_a_learner_without_a_work_room_gets_one_for_the_answer(harness):
     out = await _typed_in_public(h, c, newcomer, "!submit A9 my essay")
     room = await h.repos.rooms.work_room(c.klass.id, newcomer)
     assert room is not None and [m.room_id for m in out] == [room.room_id]
-    assert newcomer in h.rooms.invites_of(room.room_id) or any(
-        a[0] == "create" and a[1] == room.room_id and newcomer in a[2]["invite"] for a in h.rooms.actions
+    assert newcomer in h.matrix.invites_of(room.room_id) or any(
+        a[0] == "create" and a[1] == room.room_id and newcomer in a[2]["invite"] for a in h.matrix.actions
     )
 
 
@@ -163,7 +163,7 @@ async def test_a_private_command_in_a_shared_direct_message_is_taken_out_of_it(h
     c = await lab(h)
     group = "!group:a.test"  # the teacher invited Ako "as direct" to a room with a learner in it
     await h.repos.rooms.add(group, "dm", None, TEACHER_A, h.clock.now())
-    h.rooms.joined[group] = {TEACHER_A, BOT, LEARNER_A}
+    h.matrix.joined[group] = {TEACHER_A, BOT, LEARNER_A}
     out = await _typed_in_public(h, c, TEACHER_A, f"!grade PHYS12 A1 {LEARNER_B} 25 {SECRET}", public_room=group)
     assert [m.room_id for m in out] == [c.staff_room]
     assert "25 is more than the 20 points" in out[0].markdown
@@ -172,14 +172,14 @@ async def test_a_private_command_in_a_shared_direct_message_is_taken_out_of_it(h
 async def test_in_private_rooms_nothing_is_removed(harness):
     h = harness
     c = await lab(h)
-    before = len(h.rooms.redactions())
+    before = len(h.matrix.redactions())
     out = await h.run(TEACHER_A, c.staff_room, f"!grade A1 {LEARNER_B} 25 {SECRET}")
     assert [m.room_id for m in out] == [c.staff_room] and "25 is more than" in out[0].markdown
     out = await h.run(LEARNER_B, c.work[LEARNER_B], "!submit A9 x")
     assert [m.room_id for m in out] == [c.work[LEARNER_B]]
     out = await h.run(TEACHER_A, c.work[LEARNER_B], "!grade A1 25")
     assert [m.room_id for m in out] == [c.work[LEARNER_B]] and "25 is more than" in out[0].markdown
-    assert h.rooms.redactions()[before:] == []
+    assert h.matrix.redactions()[before:] == []
 
 
 async def test_a_grade_typed_in_another_learners_work_room_is_taken_out_of_it(harness):

@@ -3,8 +3,9 @@
 import json
 from datetime import datetime, timezone
 
-from commands.assignments import STATE_ASSIGNMENT
-from commands.programmes import STATE_ITEM, STATE_LIBRARY, STATE_PROGRAMME, STATE_USE
+from commands.publishing import STATE_ASSIGNMENT
+from commands.programme_record import STATE_ITEM, STATE_LIBRARY, STATE_PROGRAMME
+from commands.programme_use import STATE_USE
 from storage.models import to_text
 
 from .fakes import (
@@ -36,7 +37,7 @@ async def new_programme(h, title="Forces and motion") -> tuple[int, str]:
 
 def state(h, event_type, key=None):
     """The latest content written for the state event (type, key), or all of that type."""
-    found = [(a[3], a[4]) for a in h.rooms.states(event_type)]
+    found = [(a[3], a[4]) for a in h.matrix.states(event_type)]
     if key is None:
         return found
     return [content for k, content in found if k == key][-1]
@@ -50,23 +51,23 @@ async def test_named_staff_are_invited_to_the_staffroom_and_removed_staff_are_ki
     await classroom(h)
     space = await h.repos.cluster_rooms.get("staffroom space")
     general = await h.repos.cluster_rooms.get("staffroom")
-    creates = {a[1]: a[2] for a in h.rooms.actions if a[0] == "create"}
+    creates = {a[1]: a[2] for a in h.matrix.actions if a[0] == "create"}
     assert creates[space]["space"] is True and creates[general]["parent"] == space
-    assert ("child", space, general) in h.rooms.actions
+    assert ("child", space, general) in h.matrix.actions
     for teacher in (TEACHER_A, TEACHER_B):
-        assert {space, general} <= set(h.rooms.invites_of(teacher))
+        assert {space, general} <= set(h.matrix.invites_of(teacher))
     # made once, on the first !staff add; the second school's staff join the same one
     assert [c for c in creates.values() if c.get("name") == "Ako staffroom"] == [creates[space]]
 
     reply = await h.say(ADMIN_B, SHARED_DM, "!staff add @dana:b.test")
     assert "@dana:b.test is now staff." in reply and "I've invited @dana:b.test to the cluster's staffroom" in reply
-    assert {space, general} <= set(h.rooms.invites_of("@dana:b.test"))
+    assert {space, general} <= set(h.matrix.invites_of("@dana:b.test"))
 
     await h.say("@dana:b.test", SHARED_DM, '!staffroom subject "Physics"')
     physics = (await h.repos.subjects.by_name("physics")).room_id
     reply = await h.say(ADMIN_B, SHARED_DM, "!staff remove @dana:b.test")
     assert "is no longer staff, and I've removed them from the staffroom" in reply
-    kicked = {a[1] for a in h.rooms.actions if a[0] == "kick" and a[2] == "@dana:b.test"}
+    kicked = {a[1] for a in h.matrix.actions if a[0] == "kick" and a[2] == "@dana:b.test"}
     assert kicked == {space, general, physics}
     assert "Only staff" in await h.say("@dana:b.test", SHARED_DM, "!staffroom")
 
@@ -79,7 +80,7 @@ async def test_a_failed_invite_does_not_undo_naming_staff(harness):
     async def refuse(room_id, user_id):
         raise GatewayError("403")
 
-    h.rooms.invite = refuse
+    h.matrix.invite = refuse
     reply = await h.say(ADMIN_A, SHARED_DM, "!staff add @eru:a.test")
     assert "@eru:a.test is now staff." in reply and "could not invite @eru:a.test to the staffroom" in reply
     assert await h.repos.staff.is_staff("@eru:a.test")
@@ -92,13 +93,13 @@ async def test_subject_rooms_let_teachers_of_different_schools_find_each_other(h
     reply = await h.say(TEACHER_A, SHARED_DM, '!staffroom subject "Physics"')
     assert reply.startswith("Started the **Physics** room in the staffroom and invited you.")
     physics = await h.repos.subjects.by_name("Physics")
-    create = next(a[2] for a in h.rooms.actions if a[0] == "create" and a[1] == physics.room_id)
+    create = next(a[2] for a in h.matrix.actions if a[0] == "create" and a[1] == physics.room_id)
     assert create["parent"] == space and create["invite"] == [TEACHER_A]
-    assert ("child", space, physics.room_id) in h.rooms.actions
+    assert ("child", space, physics.room_id) in h.matrix.actions
 
     reply = await h.say(TEACHER_B, SHARED_DM, '!staffroom subject "physics"')  # any case
     assert reply == f"I've invited you to the **Physics** room of the staffroom with {TEACHER_A}."
-    assert physics.room_id in h.rooms.invites_of(TEACHER_B)
+    assert physics.room_id in h.matrix.invites_of(TEACHER_B)
     assert "already in the **Physics** room" in await h.say(TEACHER_B, SHARED_DM, '!staffroom subject "Physics"')
     listing = await h.say(TEACHER_B, SHARED_DM, "!staffroom")
     assert "- **Physics** — 2 staff" in listing
@@ -116,13 +117,13 @@ async def test_co_authoring_records_every_change_as_a_version_in_the_room(harnes
     h = harness
     await setup(h)
     pid, room = await new_programme(h)
-    create = next(a[2] for a in h.rooms.actions if a[0] == "create" and a[1] == room)
+    create = next(a[2] for a in h.matrix.actions if a[0] == "create" and a[1] == room)
     assert create["invite"] == [TEACHER_A] and create["history_visibility"] == "shared"
     assert "power" not in create or not create["power"]  # only Ako writes the programme's state
 
     reply = await ask(h, TEACHER_A, SHARED_DM, f"!programme author add P{pid} {TEACHER_B}")
     assert reply == f"**P{pid} v2** · {TEACHER_A} added {TEACHER_B} as an author"
-    assert room in h.rooms.invites_of(TEACHER_B)
+    assert room in h.matrix.invites_of(TEACHER_B)
 
     out = await h.run(TEACHER_B, room, f'!programme add P{pid} "Forces lab" due week 1 fri 17:00 points 20\nMeasure *F = ma*.')
     assert texts(out) == f"**P{pid} v3** · {TEACHER_B} added I1 “Forces lab” — assignment, due week 1 fri 17:00, 20 points"
@@ -138,7 +139,7 @@ async def test_co_authoring_records_every_change_as_a_version_in_the_room(harnes
     whole = state(h, STATE_PROGRAMME, "")
     assert whole["items"] == ["I3", "I1", "I2"] and whole["version"] == 6
     assert whole["authors"] == [TEACHER_A, TEACHER_B]
-    assert all(a[1] == room for a in h.rooms.states(STATE_ITEM) + h.rooms.states(STATE_PROGRAMME))
+    assert all(a[1] == room for a in h.matrix.states(STATE_ITEM) + h.matrix.states(STATE_PROGRAMME))
 
     await ask(h, TEACHER_B, SHARED_DM, f"!programme remove P{pid} I2")
     assert state(h, STATE_ITEM, "I2") == {}
@@ -213,7 +214,7 @@ async def test_bad_offsets_and_ids_are_named(harness):
 
 
 async def test_a_programme_holds_a_bounded_number_of_items(harness, monkeypatch):
-    import commands.programmes as programmes
+    import commands.programme_refs as programmes
 
     h = harness
     await setup(h)
@@ -271,7 +272,7 @@ async def test_use_in_a_class_gives_due_dates_on_the_class_clock_across_dst(harn
     assert a2.due_at.astimezone(timezone.utc) == datetime(2027, 4, 9, 5, 0, tzinfo=timezone.utc)
     assert a1.description == "Measure it." and a1.points == 20 and a1.published
     # posted like !assign new: the class room's state events and announcements
-    written = {a[3]: a[4] for a in h.rooms.states(STATE_ASSIGNMENT) if a[1] == b_room}
+    written = {a[3]: a[4] for a in h.matrix.states(STATE_ASSIGNMENT) if a[1] == b_room}
     assert written["A1"]["due"] == to_text(a1.due_at) and written["A2"]["title"] == "Motion test"
     posts = texts(out, b_room)
     assert "**A1 — Forces lab** · 20 points" in posts and "**Resource — Reading**" in posts
@@ -334,14 +335,14 @@ async def test_publish_lists_materials_in_a_world_readable_library_and_no_learne
     assert f"**P{pid} v6** · {TEACHER_B} listed it in the library" in texts(out)
     assert "It is in the library room #ako-library:a.test: anyone can read it there" in texts(out)
     library = await h.repos.cluster_rooms.get("library")
-    create = next(a[2] for a in h.rooms.actions if a[0] == "create" and a[1] == library)
+    create = next(a[2] for a in h.matrix.actions if a[0] == "create" and a[1] == library)
     assert create["history_visibility"] == "world_readable" and create["join_rule"] == "public"
     assert create["directory"] is True and create["alias"] == "ako-library" and create["events_default"] == 50
     entry = state(h, STATE_LIBRARY, f"P{pid}")
     assert [i["title"] for i in entry["items"]] == ["Forces lab", "Reading", "Motion test"]
     post = texts(out, library)
     assert "**P1 — Forces and motion** · version 6" in post and "Measure it." in post
-    everything = post + json.dumps([a for a in h.rooms.actions if a[1] == library], ensure_ascii=False)
+    everything = post + json.dumps([a for a in h.matrix.actions if a[1] == library], ensure_ascii=False)
     for learner in (LEARNER_A, LEARNER_B, "ana", "ben", "my essay", "17/20", "Good work", "PHYSB", "PHYS12"):
         assert learner not in everything
 
@@ -360,4 +361,4 @@ async def test_publish_lists_materials_in_a_world_readable_library_and_no_learne
     assert "The library is empty." in await ask(h, LEARNER_C, SHARED_DM, "!library")
     # a second publish reuses the same library room
     await ask(h, TEACHER_A, SHARED_DM, f"!programme publish P{pid}")
-    assert len([a for a in h.rooms.actions if a[0] == "create" and a[2].get("name") == "Ako library"]) == 1
+    assert len([a for a in h.matrix.actions if a[0] == "create" and a[2].get("name") == "Ako library"]) == 1

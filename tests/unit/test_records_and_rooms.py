@@ -29,12 +29,12 @@ async def test_removing_a_teacher_lowers_their_power_in_every_room(harness):
     c = await classroom(h)
     await h.run(TEACHER_A, c.class_room, f"!class teacher add {TEACHER_B}")
     rooms = {r.room_id for r in await h.repos.rooms.all_of_class(c.klass.id)}
-    h.rooms.actions.clear()
+    h.matrix.actions.clear()
     await h.run(TEACHER_A, c.class_room, f"!class remove {TEACHER_B}")
-    lowered = {a[1] for a in h.rooms.actions if a[0] == "power" and a[2] == TEACHER_B and a[3] == 0}
+    lowered = {a[1] for a in h.matrix.actions if a[0] == "power" and a[2] == TEACHER_B and a[3] == 0}
     assert lowered == rooms and len(rooms) >= 5  # space, class room, staff room, two work rooms
-    first = {a[1]: i for i, a in reversed(list(enumerate(h.rooms.actions))) if a[0] == "power"}
-    kicked = {a[1]: i for i, a in enumerate(h.rooms.actions) if a[0] == "kick"}
+    first = {a[1]: i for i, a in reversed(list(enumerate(h.matrix.actions))) if a[0] == "power"}
+    kicked = {a[1]: i for i, a in enumerate(h.matrix.actions) if a[0] == "kick"}
     assert all(first[r] < kicked[r] for r in rooms)  # lowered while Ako can still see them there
 
 
@@ -43,15 +43,15 @@ async def test_class_code_and_zone_changes_reach_the_class_room(harness):
     c = await classroom(h)
     await h.run(TEACHER_A, c.class_room, "!class code reset")
     code = (await h.repos.classes.get(c.klass.id)).code
-    record = h.rooms.states("nz.ako.class")[-1]
+    record = h.matrix.states("nz.ako.class")[-1]
     assert record[1] == c.class_room and record[4]["code"] == code and record[4]["code_enabled"] is True
-    topic = h.rooms.states("m.room.topic")[-1]
+    topic = h.matrix.states("m.room.topic")[-1]
     assert topic[1] == c.class_room and f"Class code {code}." in topic[4]["topic"] and "PHYS12" not in topic[4]["topic"]
     await h.run(TEACHER_A, c.class_room, "!class code off")
-    assert h.rooms.states("nz.ako.class")[-1][4]["code_enabled"] is False
-    assert "Joining by code is off." in h.rooms.states("m.room.topic")[-1][4]["topic"]
+    assert h.matrix.states("nz.ako.class")[-1][4]["code_enabled"] is False
+    assert "Joining by code is off." in h.matrix.states("m.room.topic")[-1][4]["topic"]
     await h.run(TEACHER_A, c.class_room, "!class timezone Europe/London")
-    assert h.rooms.states("nz.ako.class")[-1][4]["timezone"] == "Europe/London"
+    assert h.matrix.states("nz.ako.class")[-1][4]["timezone"] == "Europe/London"
 
 
 async def test_programme_commands_in_the_programmes_room_need_no_id(harness):

@@ -52,11 +52,11 @@ async def test_admin_must_be_on_the_schools_server(harness):
 async def test_class_new_creates_space_class_and_staff_rooms(harness):
     h = harness
     await cluster(h)
-    h.rooms.actions.clear()  # the staffroom, made at !staff add, is not the class's
+    h.matrix.actions.clear()  # the staffroom, made at !staff add, is not the class's
     klass, class_room = await new_class(h)
     kinds = {r.kind for r in await h.repos.rooms.all_of_class(klass.id)}
     assert kinds == {"space", "class", "staff"}
-    creates = [a for a in h.rooms.actions if a[0] == "create"]
+    creates = [a for a in h.matrix.actions if a[0] == "create"]
     assert all(a[2]["power"] == {TEACHER_A: 50} for a in creates)
     assert await h.repos.classes.role_of(klass.id, TEACHER_A) == "teacher"
 
@@ -69,10 +69,10 @@ async def test_learner_joins_by_code_and_gets_a_private_work_room(harness):
     assert "Welcome to **Physics 12**" in reply
     work = await h.repos.rooms.work_room(klass.id, LEARNER_B)
     assert work is not None
-    create = next(a for a in h.rooms.actions if a[0] == "create" and a[1] == work.room_id)[2]
+    create = next(a for a in h.matrix.actions if a[0] == "create" and a[1] == work.room_id)[2]
     assert create["history_visibility"] == "joined" and create["join_rule"] == "invite"
     assert set(create["invite"]) == {LEARNER_B, TEACHER_A}
-    assert class_room in h.rooms.invites_of(LEARNER_B)
+    assert class_room in h.matrix.invites_of(LEARNER_B)
     again = await h.say(LEARNER_B, "!dm-b:b.test", "!join PHYS12")
     assert "already in" in again
     assert len([r for r in await h.repos.rooms.all_of_class(klass.id) if r.kind == "work"]) == 1
@@ -122,8 +122,8 @@ async def test_teacher_from_another_school_and_archive(harness):
     await h.say(LEARNER_B, DM, "!join PHYS12")
     assert "now teaches" in await h.say(TEACHER_A, class_room, f"!class teacher add {TEACHER_B}")
     work = await h.repos.rooms.work_room(klass.id, LEARNER_B)
-    assert work.room_id in h.rooms.invites_of(TEACHER_B)
-    assert ("power", work.room_id, TEACHER_B, 50) in h.rooms.actions
+    assert work.room_id in h.matrix.invites_of(TEACHER_B)
+    assert ("power", work.room_id, TEACHER_B, 50) in h.matrix.actions
     assert "is archived" in await h.say(TEACHER_B, class_room, "!class archive")
     assert "archived" in await h.say(TEACHER_A, class_room, "!class timezone Europe/London")
     assert "Roster" in await h.say(TEACHER_A, class_room, "!roster")
@@ -134,11 +134,11 @@ async def test_replayed_event_is_not_acted_on_twice(harness):
 
     h = harness
     await cluster(h)
-    h.rooms.actions.clear()  # the staffroom, made at !staff add, is not the class's
+    h.matrix.actions.clear()  # the staffroom, made at !staff add, is not the class's
     ev = CommandEvent(TEACHER_A, DM, "$same", 'class new "Chem" CHEM1')
     assert await h.dispatcher.handle(ev) is Outcome.DONE
     assert await h.dispatcher.handle(ev) is Outcome.ALREADY_HANDLED
-    assert len([a for a in h.rooms.actions if a[0] == "create"]) == 3
+    assert len([a for a in h.matrix.actions if a[0] == "create"]) == 3
 
 
 async def test_a_bug_is_logged_with_a_reference_and_nothing_is_kept(harness, caplog):
@@ -148,7 +148,7 @@ async def test_a_bug_is_logged_with_a_reference_and_nothing_is_kept(harness, cap
     async def boom(**kwargs):
         raise KeyError("internal detail")
 
-    h.rooms.create_room = boom
+    h.matrix.create_room = boom
     reply = await h.say(TEACHER_A, DM, '!class new "Chem" CHEM1')
     assert reply.startswith("Something went wrong (ref ") and "internal detail" not in reply
     assert await h.repos.classes.by_code("CHEM1") is None
@@ -173,6 +173,6 @@ async def test_power_level_drift_is_restored(harness):
     drifted = {"users": {TEACHER_A: 100, LEARNER_A: 50, "@stranger:c.test": 100}, "events_default": 0}
     changed = await h.dispatcher.power_changed("@someone:a.test", class_room, drifted)
     assert set(changed) == {TEACHER_A, LEARNER_A, "@stranger:c.test"}
-    restored = [a for a in h.rooms.actions if a[0] == "state" and a[2] == "m.room.power_levels"][-1][4]
+    restored = [a for a in h.matrix.actions if a[0] == "state" and a[2] == "m.room.power_levels"][-1][4]
     assert restored["users"] == {TEACHER_A: 50} and restored["events_default"] == 0
     assert await h.dispatcher.power_changed("@someone:a.test", class_room, restored) == []

@@ -36,7 +36,7 @@ async def test_text_then_a_file_as_a_reply_make_versions_1_and_2(harness):
     assert "your text (22 characters)" in receipt
 
     h.clock.advance(hours=1)
-    file_event = h.rooms.post(work, LEARNER_B, PDF)
+    file_event = h.matrix.post(work, LEARNER_B, PDF)
     receipt = await h.say(LEARNER_B, work, "!submit A1", reply_to=file_event)
     assert "version 2, at Mon 30 Nov 2026, 17:00 NZDT" in receipt and "the file report.pdf, 1.4 MB" in receipt
     sub = await h.repos.submissions.latest(a.id, LEARNER_B)
@@ -45,7 +45,7 @@ async def test_text_then_a_file_as_a_reply_make_versions_1_and_2(harness):
     assert recorded == ("mxc://b.test/abc123", "report.pdf", "application/pdf", 1_500_000)
     assert sub.received_at == h.clock.now()  # the bot's clock, not the sender's origin_server_ts
 
-    text_event = h.rooms.post(work, LEARNER_B, {"msgtype": "m.text", "body": "My conclusion: g = 9.8"})
+    text_event = h.matrix.post(work, LEARNER_B, {"msgtype": "m.text", "body": "My conclusion: g = 9.8"})
     await h.say(LEARNER_B, work, "!submit A1 (final)", reply_to=text_event)
     sub = await h.repos.submissions.latest(a.id, LEARNER_B)
     assert sub.version == 3 and sub.text == "My conclusion: g = 9.8\n\n(final)"
@@ -91,7 +91,7 @@ async def test_a_file_over_the_limit_is_refused_naming_the_limit(harness):
     c, a = await lab(h)
     big = {**PDF, "info": {"mimetype": "video/mp4", "size": 25 * 1024 * 1024}, "msgtype": "m.video", "body": "film.mp4"}
     del big["filename"]
-    event = h.rooms.post(c.work[LEARNER_A], LEARNER_A, big)
+    event = h.matrix.post(c.work[LEARNER_A], LEARNER_A, big)
     reply = await h.say(LEARNER_A, c.work[LEARNER_A], "!submit A1", reply_to=event)
     assert "film.mp4 is 25.0 MB; files up to 20 MB are accepted, so nothing was recorded" in reply
     assert await h.repos.submissions.latest(a.id, LEARNER_A) is None
@@ -100,10 +100,10 @@ async def test_a_file_over_the_limit_is_refused_naming_the_limit(harness):
 async def test_submit_in_the_class_room_is_removed_there_and_recorded_privately(harness):
     h = harness
     c, a = await lab(h)
-    file_event = h.rooms.post(c.class_room, LEARNER_A, PDF)
+    file_event = h.matrix.post(c.class_room, LEARNER_A, PDF)
     out = await h.run(LEARNER_A, c.class_room, "!submit A1 here is my report", reply_to=file_event)
     command_event = f"$ev{h._n}"
-    assert set(h.rooms.redactions()) == {(c.class_room, command_event), (c.class_room, file_event)}
+    assert set(h.matrix.redactions()) == {(c.class_room, command_event), (c.class_room, file_event)}
     assert texts(out, c.class_room) == ""  # nothing about the work is said in public
     note = texts(out, c.work[LEARNER_A])
     assert "removed it from there" in note and "version 1" in note and "the file report.pdf" in note
@@ -115,7 +115,7 @@ async def test_a_refused_submit_in_the_class_room_is_still_removed_and_explained
     h = harness
     c, a = await lab(h)
     out = await h.run(LEARNER_A, c.class_room, "!submit A7 my answer")
-    assert (c.class_room, f"$ev{h._n}") in h.rooms.redactions()
+    assert (c.class_room, f"$ev{h._n}") in h.matrix.redactions()
     assert texts(out, c.class_room) == ""
     assert "Nothing was recorded: Physics 12 has no assignment A7" in texts(out, c.work[LEARNER_A])
 
@@ -124,7 +124,7 @@ async def test_only_your_own_messages_and_readable_ones_can_be_handed_in(harness
     h = harness
     c, a = await lab(h)
     work = c.work[LEARNER_A]
-    teacher_msg = h.rooms.post(work, TEACHER_A, {"msgtype": "m.text", "body": "the model answer"})
+    teacher_msg = h.matrix.post(work, TEACHER_A, {"msgtype": "m.text", "body": "the model answer"})
     assert "only your own messages" in await h.say(LEARNER_A, work, "!submit A1", reply_to=teacher_msg)
     assert "couldn't read the message you replied to" in await h.say(LEARNER_A, work, "!submit A1", reply_to="$gone")
     assert await h.repos.submissions.latest(a.id, LEARNER_A) is None
