@@ -25,6 +25,7 @@ import re
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import quote
@@ -34,6 +35,7 @@ import nio
 from storage import export, record_format
 from storage.db import Database
 
+from .encryption import client_config, store_dir
 from .identity import _request
 
 JOURNAL = "record_log"
@@ -364,8 +366,6 @@ class Rebuilt:
 
 async def run(homeserver: str, data_dir: Path, progress: Callable[[str], None]) -> Rebuilt:
     """With the restored device (session.json, crypto/) and its keys: the database, written whole or not at all."""
-    from .encryption import client_config, store_dir
-
     session = json.loads((data_dir / "session.json").read_text())
     client = nio.AsyncClient(
         homeserver, session["user_id"], device_id=session["device_id"], store_path=str(store_dir(data_dir)),
@@ -417,8 +417,6 @@ def _handled(path: Path) -> dict[str, set[str]]:
 
 def _place(path: Path, rooms: list[str], token: str | None) -> None:
     """Where this device is in the event stream: every room joined (so its events count), and the sync position."""
-    from datetime import datetime, timezone
-
     now = datetime.now(timezone.utc).isoformat()
     conn = sqlite3.connect(path, isolation_level=None)
     try:
