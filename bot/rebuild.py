@@ -35,6 +35,7 @@ import nio
 from storage import export, record_format
 from storage.db import Database
 
+from . import secret_storage
 from .encryption import client_config, store_dir
 from .identity import _request
 
@@ -261,7 +262,7 @@ async def walk(client: nio.AsyncClient, progress: Callable[[str], None]) -> Walk
                 found.changes.extend(changes)
         await _history(client, room_id, found, auth)
         progress(f"  rooms walked: {i}/{len(found.rooms)} ({found.events} events so far, {found.objects} record objects)")
-    await _account_data(client, found, auth)
+    await _account_data(client, found)
     return found
 
 
@@ -305,20 +306,18 @@ def _decrypt(client: nio.AsyncClient, room_id: str, raw: dict) -> dict | None:
     return clear.source
 
 
-async def _account_data(client: nio.AsyncClient, found: Walk, auth: dict) -> None:
+async def _account_data(client: nio.AsyncClient, found: Walk) -> None:
     """Records of tables no room carries, in Ako's account data (one object per table)."""
     for table in await record_tables():
-        path = f"/_matrix/client/v3/user/{quote(client.user_id)}/account_data/{quote(record_format.ACCOUNT_DATA_PREFIX + table)}"
-        resp = await client.send("GET", path, headers=auth)
-        if resp.status == 404:
-            continue
-        if resp.status != 200:
-            raise RebuildError(f"The homeserver did not give Ako's account data {record_format.ACCOUNT_DATA_PREFIX}{table}: {resp.status}.")
-        content = await resp.json(content_type=None)
+        kind = record_format.ACCOUNT_DATA_PREFIX + table
         try:
-            changes = record_format.decode(content)
+            content = await secret_storage.get_account_data(client, kind)
+        except secret_storage.SecretStorageError as e:
+            raise RebuildError(str(e)) from None
+        try:
+            changes = record_format.decode(content or {})
         except record_format.RecordFormatError as e:
-            raise RebuildError(f"Ako's account data {record_format.ACCOUNT_DATA_PREFIX}{table} holds a record Ako cannot read: {e}") from None
+            raise RebuildError(f"Ako's account data {kind} holds a record Ako cannot read: {e}") from None
         if changes:
             found.objects += 1
             found.changes.extend(changes)
