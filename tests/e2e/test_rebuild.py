@@ -4,8 +4,8 @@ A second Ako runs here with the product defaults (encryption on, work and staff 
 account and data folder on A). Schools A and B with an admin each; a teacher on each school; a class
 across both (a learner on A, a learner on B, both with encryption-capable clients, so their work rooms
 are encrypted); three assignments (A2 with an extension for the learner on B, A3 put in from a
-programme); a text and a file handed in; grades, a return; a topic with replies; reminders pending
-(the class's in three days, and a learner's own, due about two minutes on). An Element-mode learner
+programme); a text and a file handed in; grades, a return; a topic with replies; a learner's reminder
+already sent, and reminders pending (the class's in three days, the learner's own due a minute on). An Element-mode learner
 (matrix-js-sdk, only devices signed by their owner) talks to Ako in an encrypted DM.
 
 Then `ako export --all`, Ako stopped, its whole data folder deleted (database, session, crypto store,
@@ -40,6 +40,7 @@ from .test_key_backup import backed_up, recovery_key_in, wait_until
 
 PASSWORD = "ako-rebuild-password"
 REMINDER = "water the seedlings"
+SENT_REMINDER = "stretch your legs"
 REMINDER_IN = 60  # seconds: due after the rebuild (or, on a slow machine, caught up at Ako's start, once all the same)
 
 
@@ -167,6 +168,10 @@ async def term(hs_a, hs_b, tmp_path_factory, element_client):  # noqa: F811
         el_dm = await learner.dm(bot_id)
         assert "!join" in await ask(learner, el_dm, "!help")
 
+        # one reminder already sent before the loss (it must not come again), one still to come
+        await ok(ana, ana_dm, f"!remindme in 3 seconds {SENT_REMINDER}", "I'll remind you here")
+        await ana.wait_for(ana_dm, lambda e: e["sender"] == bot_id and SENT_REMINDER in e["content"]["body"]
+                           and "I'll remind you" not in e["content"]["body"], timeout=40)
         await ok(ana, ana_dm, f"!remindme in {REMINDER_IN} seconds {REMINDER}", "I'll remind you here")
         due = time.monotonic() + REMINDER_IN
         yield SimpleNamespace(
@@ -238,6 +243,7 @@ async def test_a_term_lost_with_its_disk_comes_back_from_the_rooms(term):
     await wait_until(lambda: len(reminders()) >= 1, max(30, t.due - time.monotonic() + 40), f"the reminder never came:\n{t.proc.log_tail()}")
     await asyncio.sleep(5)  # time for a second copy, or a second answer, to show
     assert len(reminders()) == 1
+    assert [e for e in ako_messages(t.ana, t.ana_dm, bot_id, since=marks[t.ana_dm]) if SENT_REMINDER in e["content"]["body"]] == []
     assert len(answers_to(t.ana, t.ana_work, bot_id, mywork)) == 1
     assert len(answers_to(t.teacher_a, t.tdm, bot_id, assignments)) == 1
     submitted = t.ana_submit["m.relates_to"]["m.in_reply_to"]["event_id"]
