@@ -28,11 +28,20 @@ with ``i`` from 1 to ``n``. Parts go in seq order like any change, possibly in s
 of the same room. :func:`join` gathers the parts of each seq, checks all ``n`` are there, concatenates
 their texts in order and parses the whole change back, exactly as it was.
 
-Account data. Rows with no room that may carry them (see ``storage.record_rooms``) are kept in Ako's own
-account data on its own server, type ``nz.ako.records.<table>``, content
-``{"nz.ako.record": {"v": 1, "changes": [...]}}`` holding the latest ``put`` of every row of that table
-(a deleted row is simply absent; a delete's seq does not matter since no room carries that table).
-The reader treats that object exactly like one found in a room.
+No account data: every record has a room (``storage.record_rooms``), so the reader needs only the
+rooms' events. ``ACCOUNT_DATA_PREFIX`` is reserved and unused.
+
+For the reader (``ako rebuild``):
+- Numbers: Matrix events carry no floats, so Ako's sender (``bot.gateway.canonical``) writes a REAL
+  20.0 as ``20`` and 20.5 as ``"20.5"``. Every REAL column has REAL affinity, so a plain
+  ``INSERT OR REPLACE`` of the row stores 20.0 and 20.5 again; do not compare rows before inserting.
+- Order: apply by seq across all rooms; seq order is the order the changes were made, so foreign keys
+  hold, but a change still waiting in another database's ``record_log`` when the disk was lost (see
+  ``storage.record_journal``) can leave a child without its parent: apply with foreign keys off.
+- Apply with the journal off (``db.journal = None``) or empty ``record_log`` in the same transaction
+  before it commits: the triggers journal every applied row, and a journal left there at COMMIT would
+  be written into the rooms again.
+- Redacted events (``!forget``) have no content and carry nothing; that is intended.
 """
 
 from __future__ import annotations

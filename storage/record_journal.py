@@ -63,12 +63,13 @@ class RecordJournal:
             self._ready = bool(await self.db.fetchval("SELECT 1 FROM sqlite_master WHERE name = 'record_log'"))
         if not self._ready:
             return
-        rows = await self.db.fetchall("SELECT seq, table_name, op, key, row FROM record_log ORDER BY seq")
-        if not rows:
+        top = await self.db.fetchval("SELECT MAX(seq) FROM record_log")
+        if top is None:
             return
         new_messages = await self._messages()
-        if rows[-1]["seq"] <= self._waiting_up_to and not new_messages:
+        if top <= self._waiting_up_to and not new_messages:
             return  # nothing new since the last try, and no message to carry what waits
+        rows = await self.db.fetchall("SELECT seq, table_name, op, key, row FROM record_log ORDER BY seq")
         changes = [(r["seq"], r["table_name"], r["op"], json.loads(r["key"]), json.loads(r["row"])) for r in rows]
         gone: dict[str, list[dict]] = defaultdict(list)  # rows deleted (in this or an earlier transaction)
         for _, table, op, _, row in changes:
@@ -103,9 +104,7 @@ class RecordJournal:
                 sent += [change["seq"] for change, _ in items]
                 continue
             messages = [m for m in new_messages if m["room_id"] == room]
-            if kind == "dm" and not messages:
-                continue  # waits for the next message Ako sends there
-            sent += await self._write(room, owner, items, messages)
+            sent += await self._write(room, owner, items, messages, waits=kind == "dm")
         if sent:
             marks = ",".join("?" * len(sent))
             await self.db.execute(f"DELETE FROM record_log WHERE seq IN ({marks})", sent)
@@ -127,23 +126,38 @@ class RecordJournal:
             found.append({"id": r["id"], "room_id": r["room_id"], "content": content, "about": about})
         return found
 
-    async def _write(self, room: str, owner: str | None, items: list[tuple], messages: list[dict]) -> list[int]:
-        """Queue the room's changes: grouped by whom they are about, each group on a message about the
-        same people when one fits, else in events of their own. The seqs written."""
-        groups: dict[frozenset, list[dict]] = defaultdict(list)
+    async def _write(self, room: str, owner: str | None, items: list[tuple], messages: list[dict], waits: bool) -> list[int]:
+        """Queue the room's changes: grouped by whom they are about, each group on a message about no
+        one else when one fits, else in events of their own (``waits``: else not yet). The seqs written."""
+        groups: dict[frozenset, list[tuple]] = defaultdict(list)
         for change, about in items:
-            groups[about - {owner}].append(change)
+            groups[about - {owner}].append((change, about))
+        # staff and school admins cannot be forgotten (``!forget`` refuses them): a message naming a
+        # teacher ("your grade, from @t") can carry a learner's records
+        unforgettable = {u for (u,) in await self.db.fetchall("SELECT user_id FROM staff UNION SELECT user_id FROM school_admins")}
         now = datetime.now(timezone.utc)
-        for about, changes in groups.items():
-            for obj in record_format.split(changes):
+        written: list[int] = []
+        for about, group in groups.items():
+            changes = [c for c, _ in group]
+            objects = record_format.split(changes)
+            carriers = []
+            for obj in objects:
                 # a message about no one else: it is now about these people too, and goes with them
-                carrier = next(
-                    (m for m in messages if not m.get("taken") and m["about"] - {owner} <= about
+                carriers.append(next(
+                    (m for m in messages if not m.get("taken") and m["about"] - {owner} - unforgettable <= about
                      and record_format.fits(m["content"], obj)),
                     None,
-                )
+                ))
+                if carriers[-1] is not None:
+                    carriers[-1]["taken"] = True
+            if waits and None in carriers:
+                for m in carriers:  # all of the group or none: it waits whole for a message that carries it
+                    if m is not None:
+                        m["taken"] = False
+                continue
+            written += [c["seq"] for c in changes]
+            for obj, carrier in zip(objects, carriers):
                 if carrier is not None:
-                    carrier["taken"] = True
                     carrier["content"][record_format.CONTENT_KEY] = obj
                     await self.db.execute(
                         "UPDATE outbox SET content = ? WHERE id = ?",
@@ -159,7 +173,7 @@ class RecordJournal:
                 )
                 outbox_id = await self.db.fetchval("SELECT id FROM outbox WHERE txn_id = ?", (txn_id,))
                 await self._note(outbox_id, about | ({owner} if owner else set()))
-        return [change["seq"] for change, _ in items]
+        return written
 
     async def _note(self, outbox_id: int, users: set[str]) -> None:
         """The message carries records about these people: ``!forget`` redacts it with theirs."""

@@ -225,3 +225,26 @@ async def test_a_private_command_typed_in_the_class_room_leaves_its_mark_with_th
     marks = [(r["room_id"], ch) for r in queued for ch in record_format.decode(json.loads(r["content"]))
              if ch["table"] == "processed_events"]
     assert [(room, ch["row"]["event_id"]) for room, ch in marks] == [(c.work[LEARNER_A], event_id)]
+
+
+async def test_a_submission_and_a_grade_ride_on_the_messages_ako_sends_anyway(h):
+    c = await classroom(h)
+    await h.say(TEACHER_A, c.class_room, '!assign new "Essay" due 2026-12-11 17:00 points 10')
+    for who, line, table in ((LEARNER_A, "!submit A1 my essay", "submissions"), (TEACHER_A, "!grade A1 8/10 Well argued.", "grades")):
+        before = await h.db.fetchval("SELECT MAX(id) FROM outbox")
+        await h.run(who, c.work[LEARNER_A], line)
+        queued = await h.db.fetchall("SELECT event_type, content FROM outbox WHERE id > ? AND room_id = ?", (before, c.work[LEARNER_A]))
+        assert [r["event_type"] for r in queued] == ["m.room.message"], f"{line}: no event of its own for the record"
+        assert table in {ch["table"] for ch in record_format.decode(json.loads(queued[0]["content"]))}
+
+
+async def test_in_a_direct_message_records_wait_for_a_message_about_no_one_else(h):
+    dm = "!ana-dm:a.test"
+    await classroom(h)
+    await h.repos.rooms.add(dm, "dm", None, LEARNER_A, NOW)
+    async with h.db.transaction():  # as a handler queues its replies
+        await h.repos.outbox.put(dm, "m.room.message", {"msgtype": "m.notice", "body": f"About {LEARNER_B}."}, NOW)
+    assert await h.db.fetchval("SELECT COUNT(*) FROM record_log WHERE table_name = 'rooms'") == 1, "Ben's forget would take it"
+    assert await h.db.fetchval("SELECT COUNT(*) FROM outbox WHERE room_id = ? AND event_type = 'nz.ako.record'", (dm,)) == 0
+    await h.say(LEARNER_A, dm, "!tz")
+    assert await h.db.fetchval("SELECT COUNT(*) FROM record_log") == 0
