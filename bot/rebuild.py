@@ -3,7 +3,7 @@
 After the identity and room keys are restored (``ako restore-keys``' work), walk every room Ako is in
 (its current state and its whole history, decrypting with the restored keys), gather the record
 objects (``storage.record_format``) from every event **Ako's own user id** sent — nobody else's count —
-and the ones kept in Ako's account data, and apply them in ``seq`` order into a fresh database at the
+and apply them in ``seq`` order into a fresh database at the
 newest schema, in one transaction. The journal (``record_log``) is left empty with its counter at the
 highest seq, so new changes continue the sequence and nothing applied is written to the rooms again.
 
@@ -35,7 +35,6 @@ import nio
 from storage import export, record_format
 from storage.db import Database
 
-from . import secret_storage
 from .encryption import client_config, store_dir
 from .identity import _request
 
@@ -54,8 +53,8 @@ class Walk:
     encrypted: int = 0
     decrypted: int = 0  # with the restored room keys
     own_unreadable: Counter = field(default_factory=Counter)  # room → Ako's own encrypted events it cannot decrypt
-    changes: list[dict] = field(default_factory=list)  # from Ako's own events and account data (parts not yet joined)
-    objects: int = 0  # record objects read (events and account data)
+    changes: list[dict] = field(default_factory=list)  # from Ako's own events (parts not yet joined)
+    objects: int = 0  # record objects read
     others: int = 0  # record objects in events someone else sent: never applied
     timelines: dict[str, list[str]] = field(default_factory=dict)  # room → event ids, newest first
     own_joins: dict[str, str] = field(default_factory=dict)  # room → Ako's latest join, by event id
@@ -66,6 +65,7 @@ class Applied:
     changes: int
     highest_seq: int
     tables: Counter  # rows per record table after the rebuild
+    orphans: list[str] = field(default_factory=list)  # rows whose parent no record holds
 
 
 # --- reading the record objects out of events (pure)
@@ -128,8 +128,7 @@ def apply(path: Path, changes: list[dict]) -> Applied:
     whole = record_format.join(changes)  # raises RecordFormatError: a part missing, two changes with one seq
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        # Off while applying: an INSERT OR REPLACE of a row others refer to would cascade into them, and
-        # rows kept in account data carry the seq of their last change, not of their first. Checked after.
+        # Off while applying: an INSERT OR REPLACE of a row others refer to would cascade into them. Checked after.
         conn.execute("PRAGMA foreign_keys=OFF")
         record_tables = set(export.tables(conn)) - set(export.NOT_RECORDS)
         shapes: dict[str, tuple[list[str], list[str]]] = {}
@@ -141,10 +140,9 @@ def apply(path: Path, changes: list[dict]) -> Applied:
                     _one(conn, change, record_tables, shapes, highest_ids)
                 except sqlite3.IntegrityError as e:
                     raise RebuildError(f"Change {change['seq']} ({change['op']} in {change['table']}) breaks the database's rules: {e}.") from None
-            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
-            if broken:
-                sample = "; ".join(f"{t} row {r} refers to a missing {p} row" for t, r, p, _ in broken[:5])
-                raise RebuildError(f"The records do not fit together: {len(broken)} row(s) refer to rows no record holds ({sample}).")
+            # A change still waiting in the lost database's journal (storage.record_journal) can leave a row
+            # whose parent never reached a room: kept, and named in the summary, rather than dropped unseen.
+            orphans = [f"{t} row {r} refers to a missing {p} row" for t, r, p, _ in conn.execute("PRAGMA foreign_key_check")]
             highest = whole[-1]["seq"] if whole else 0
             if JOURNAL in export.tables(conn):
                 conn.execute(f'DELETE FROM "{JOURNAL}"')
@@ -160,7 +158,7 @@ def apply(path: Path, changes: list[dict]) -> Applied:
         tables = Counter({t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in sorted(record_tables)})
     finally:
         conn.close()
-    return Applied(changes=len(whole), highest_seq=whole[-1]["seq"] if whole else 0, tables=tables)
+    return Applied(changes=len(whole), highest_seq=whole[-1]["seq"] if whole else 0, tables=tables, orphans=orphans)
 
 
 def _one(conn: sqlite3.Connection, change: dict, record_tables: set[str], shapes: dict, highest_ids: Counter) -> None:
@@ -244,7 +242,8 @@ def resume_token(context_tokens: list[str]) -> str | None:
 
 async def walk(client: nio.AsyncClient, progress: Callable[[str], None]) -> Walk:
     """Every joined room: its current state and its whole history back to the start, each encrypted
-    event decrypted with the restored room keys where they allow; then Ako's account data."""
+    event decrypted with the restored room keys where they allow. (Every record has a room: nothing is
+    kept in account data, see storage.record_format.)"""
     me = client.user_id
     status, data = await _request(client, "GET", "/_matrix/client/v3/joined_rooms", {})
     if status != 200:
@@ -262,7 +261,6 @@ async def walk(client: nio.AsyncClient, progress: Callable[[str], None]) -> Walk
                 found.changes.extend(changes)
         await _history(client, room_id, found, auth)
         progress(f"  rooms walked: {i}/{len(found.rooms)} ({found.events} events so far, {found.objects} record objects)")
-    await _account_data(client, found)
     return found
 
 
@@ -304,23 +302,6 @@ def _decrypt(client: nio.AsyncClient, room_id: str, raw: dict) -> dict | None:
     if isinstance(clear, (nio.BadEvent, nio.UnknownBadEvent)):
         return None
     return clear.source
-
-
-async def _account_data(client: nio.AsyncClient, found: Walk) -> None:
-    """Records of tables no room carries, in Ako's account data (one object per table)."""
-    for table in await record_tables():
-        kind = record_format.ACCOUNT_DATA_PREFIX + table
-        try:
-            content = await secret_storage.get_account_data(client, kind)
-        except secret_storage.SecretStorageError as e:
-            raise RebuildError(str(e)) from None
-        try:
-            changes = record_format.decode(content or {})
-        except record_format.RecordFormatError as e:
-            raise RebuildError(f"Ako's account data {kind} holds a record Ako cannot read: {e}") from None
-        if changes:
-            found.objects += 1
-            found.changes.extend(changes)
 
 
 async def record_tables() -> list[str]:
@@ -377,7 +358,7 @@ async def run(homeserver: str, data_dir: Path, progress: Callable[[str], None]) 
         found = await walk(client, progress)
         if found.rooms and not found.changes:
             raise RebuildError(
-                f"Ako is in {len(found.rooms)} room(s) but none of them, nor its account data, holds a record it wrote "
+                f"Ako is in {len(found.rooms)} room(s) but none of them holds a record it wrote "
                 f"({found.decrypted} of {found.encrypted} encrypted events could be read)."
             )
         progress(f"Applying {len(found.changes)} change(s) in seq order…")
@@ -432,7 +413,7 @@ def report(done: Rebuilt, database: Path) -> str:
     w, a = done.walk, done.applied
     tables = ", ".join(f"{t} {n}" for t, n in sorted(a.tables.items()) if n) or "none"
     lines = [
-        f"Rebuilt {database} from {len(w.rooms)} room(s) and Ako's account data: {a.changes} change(s) applied in seq order "
+        f"Rebuilt {database} from {len(w.rooms)} room(s): {a.changes} change(s) applied in seq order "
         f"(the highest seq {a.highest_seq}), from {w.objects} record object(s).",
         f"Rows per table: {tables}.",
         f"History read: {w.events} events, {w.encrypted} of them encrypted, {w.decrypted} of those decrypted with the restored room keys"
@@ -445,6 +426,11 @@ def report(done: Rebuilt, database: Path) -> str:
             f"WARNING: {sum(w.own_unreadable.values())} event(s) Ako itself sent could not be decrypted (their room keys are not "
             f"in the key backup), in {', '.join(sorted(w.own_unreadable))}: any records they carried are missing from the "
             "rebuilt database. Compare it with the last `ako export --all` or `ako backup` if there is one."
+        )
+    if a.orphans:
+        lines.append(
+            f"WARNING: {len(a.orphans)} row(s) refer to rows no record in the rooms holds (changes that had not reached a room "
+            f"when the disk was lost): {'; '.join(a.orphans[:5])}{' …' if len(a.orphans) > 5 else ''}."
         )
     lines += [
         "Ako resumes after the last event it handled in each room: what was sent to it while it was down is answered at its next start."

@@ -191,10 +191,26 @@ def test_the_summary_warns_when_some_of_ako_s_own_events_cannot_be_read(tmp_path
     walk = rebuild.Walk(rooms=["!a", "!b"], events=40, encrypted=10, decrypted=8, objects=5, others=1)
     applied = rebuild.Applied(changes=12, highest_seq=15, tables=Counter({"schools": 2, "classes": 1, "grades": 0}))
     text = rebuild.report(rebuild.Rebuilt(walk, applied, resumes=True), tmp_path / "ako.db")
-    assert "from 2 room(s) and Ako's account data: 12 change(s) applied in seq order (the highest seq 15)" in text
+    assert "from 2 room(s): 12 change(s) applied in seq order (the highest seq 15)" in text
     assert "Rows per table: classes 1, schools 2." in text and "1 record object(s) in events others sent were ignored" in text
     assert "WARNING" not in text and "Ako resumes after the last event it handled" in text
     walk.own_unreadable = Counter({"!b": 2})
     text = rebuild.report(rebuild.Rebuilt(walk, applied, resumes=False), tmp_path / "ako.db")
     assert "WARNING: 2 event(s) Ako itself sent could not be decrypted" in text and "in !b:" in text
     assert "acts only on what arrives from then on" in text
+
+
+async def test_a_row_whose_parent_never_reached_a_room_is_kept_and_named(tmp_path):
+    """A change still waiting in the lost database's journal can leave a child without its parent."""
+    target = await fresh(tmp_path / "rebuilt.db")
+    conn = sqlite3.connect(target)
+    columns = [c[1] for c in conn.execute("PRAGMA table_info(class_members)")]
+    conn.close()
+    member = {c: None for c in columns}
+    member.update({"class_id": 7, "user_id": LEARNER_A, "role": "learner", "added_by": TEACHER_A, "added_at": "2026-11-30T03:00:00+00:00"})
+    member = {k: v for k, v in member.items() if k in columns}
+    applied = rebuild.apply(target, [record_format.put(3, "class_members", member)])
+    assert rows_of(target)["class_members"] == [member]
+    assert applied.orphans == ["class_members row 1 refers to a missing classes row"]
+    text = rebuild.report(rebuild.Rebuilt(rebuild.Walk(rooms=["!a"]), applied, resumes=True), tmp_path / "ako.db")
+    assert "WARNING: 1 row(s) refer to rows no record in the rooms holds" in text
