@@ -13,6 +13,8 @@ from typing import Any, AsyncIterator, Iterable
 
 import aiosqlite
 
+from .record_journal import RecordJournal
+
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -62,8 +64,6 @@ class Database:
         await conn.execute("PRAGMA busy_timeout=5000")
         db = cls(conn, path)
         await db.migrate()
-        from .record_journal import RecordJournal  # it uses the outbox, which uses this module
-
         db.journal = RecordJournal(db)
         return db
 

@@ -8,8 +8,10 @@ must say how a learner's right to be forgotten reaches it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .db import Database
+if TYPE_CHECKING:  # storage.db journals records with FORGOTTEN below, so it imports this module
+    from .db import Database
 
 # (table, column): rows whose column is the person are deleted by !forget, and exported by !export me.
 FORGOTTEN: tuple[tuple[str, str], ...] = (

@@ -25,27 +25,24 @@ import logging
 import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from . import record_format, record_rooms
-from .db import Database
+from .privacy import FORGOTTEN
+
+if TYPE_CHECKING:
+    from .db import Database
 
 log = logging.getLogger("ako.records")
 
-_PERSONAL = defaultdict(set)
-
-
-def _personal_columns() -> dict[str, set[str]]:
-    if not _PERSONAL:
-        from .privacy import FORGOTTEN
-
-        for table, column in FORGOTTEN:
-            _PERSONAL[table].add(column)
-    return _PERSONAL
+_PERSONAL: dict[str, set[str]] = defaultdict(set)  # table → the columns that say whose a row is
+for _table, _column in FORGOTTEN:
+    _PERSONAL[_table].add(_column)
 
 
 def people(change_table: str, row: dict) -> frozenset[str]:
     """Whom a change is about, in the sense of ``!forget``."""
-    return frozenset(row[c] for c in _personal_columns().get(change_table, ()) if isinstance(row.get(c), str))
+    return frozenset(row[c] for c in _PERSONAL.get(change_table, ()) if isinstance(row.get(c), str))
 
 
 class RecordJournal:
