@@ -56,13 +56,23 @@ class RecordJournal:
         self._outbox_before = await self.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox")
 
     async def before_commit(self) -> None:
+        """Write what waits in ``record_log`` into the rooms. A fault here never costs the classroom
+        its change: it is logged, everything this step did is undone, and the records wait in
+        ``record_log`` for the next commit."""
         if self._ready is None:  # a database kept at an older schema (tests of old migrations)
             self._ready = bool(await self.db.fetchval("SELECT 1 FROM sqlite_master WHERE name = 'record_log'"))
-        if not self._ready:
-            return
+        if not self._ready or await self.db.fetchval("SELECT MAX(seq) FROM record_log") is None:
+            return  # most commits (a message marked sent, a sync token) change no record
+        await self.db.conn.execute("SAVEPOINT record_journal")
+        try:
+            await self._write_waiting()
+        except Exception:
+            log.exception("Could not write the records into their rooms; they wait in record_log for the next commit")
+            await self.db.conn.execute("ROLLBACK TO record_journal")
+        await self.db.conn.execute("RELEASE record_journal")
+
+    async def _write_waiting(self) -> None:
         top = await self.db.fetchval("SELECT MAX(seq) FROM record_log")
-        if top is None:
-            return
         new_messages = await self._messages()
         if top <= self._waiting_up_to and not new_messages:
             return  # nothing new since the last try, and no message to carry what waits

@@ -248,3 +248,24 @@ async def test_in_a_direct_message_records_wait_for_a_message_about_no_one_else(
     assert await h.db.fetchval("SELECT COUNT(*) FROM outbox WHERE room_id = ? AND event_type = 'nz.ako.record'", (dm,)) == 0
     await h.say(LEARNER_A, dm, "!tz")
     assert await h.db.fetchval("SELECT COUNT(*) FROM record_log") == 0
+
+
+async def test_a_fault_in_the_journal_never_costs_the_classroom_its_change(h, monkeypatch, caplog):
+    c = await classroom(h)
+    before = await h.db.fetchval("SELECT MAX(id) FROM outbox")
+
+    def broken(table, row):
+        raise RuntimeError("a bug in the routing")
+
+    monkeypatch.setattr(record_rooms, "where", broken)
+    reply = await h.say(TEACHER_A, c.class_room, '!assign new "Essay" due 2026-12-11 17:00 points 10')
+    assert "Posted **A1" in reply
+    assert await h.repos.assignments.by_number(c.klass.id, 1) is not None
+    assert "Could not write the records" in caplog.text
+    waiting = {r["table_name"] for r in await h.db.fetchall("SELECT table_name FROM record_log")}
+    assert {"assignments", "processed_events"} <= waiting
+    assert not [r for r in await h.db.fetchall("SELECT content FROM outbox WHERE id > ?", (before,))
+                if record_format.CONTENT_KEY in json.loads(r["content"])], "nothing half-written"
+    monkeypatch.undo()
+    await h.say(TEACHER_A, c.class_room, "!assignments")
+    assert await h.db.fetchval("SELECT COUNT(*) FROM record_log") == 0
