@@ -1,4 +1,5 @@
-"""Ako running: login, the sync loop, invites, turning events into commands, the outbox."""
+"""Ako's I/O: login, the sync loop, answering invites, the outbox. What each event is, and what
+Ako does about it, is decided in bot/routing.py; replies become outbox rows in bot/replies.py."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 import logging
 import random
+import enum
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,6 +16,7 @@ from pathlib import Path
 import nio
 
 import commands
+from commands import admission
 from commands.context import Message, Redaction, RoomChange, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher, Outcome
 from storage.db import Database
@@ -21,13 +24,28 @@ from storage.models import RoomKind, server_of
 from storage.repositories import Repositories
 
 from . import encryption as e2ee
-from . import render
+from . import replies
 from .config import Config
 from .client import Client
 from .fault_points import crash_point
 from .flood import FloodGate, flood_notice
 from .gateway import CREATOR_POWER_VERSIONS, MatrixGateway, canonical
-from .mentions import command_text
+from .routing import (
+    IGNORE,
+    Action,
+    AnswerInvite,
+    AwaitKey,
+    Ignore,
+    Known,
+    RestorePower,
+    RunCommand,
+    ShowListeners,
+    after_own_join,
+    carrier,
+    own_join_at,
+    route,
+    route_invite,
+)
 from .scheduler import Scheduler
 from .sender import RETRY_CAP, OutboxSender
 
@@ -36,6 +54,9 @@ log = logging.getLogger("ako")
 READY_FILE = "ako.ready"
 SYNC_TIMEOUT_MS = 30_000
 JOIN_WAIT = 10.0  # seconds the sync loop waits for a join before it carries on without it
+# A batch with nothing to record (ordinary chat) moves the saved position at most this often: a
+# crash replays at most that much, harmlessly, and a quiet stream costs no fsync per sync.
+QUIET_POSITION_EVERY = 30.0
 # Lazy-loaded members and no presence: the bot needs timelines, not every member list.
 SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
@@ -55,6 +76,14 @@ class RoomChangeDone:
     """A kick or leave carried out: it makes no event of its own to record."""
 
     event_id = ""
+
+
+class Batch(enum.Enum):
+    """What became of a sync batch, for saving its position."""
+
+    POSITION_SAVED = "its position was committed with the last event that recorded anything"
+    CHANGED = "something happened whose position must be saved alone"
+    NOTHING = "nothing in it to act on"
 
 
 class GapNotFilled(RuntimeError):
@@ -95,7 +124,11 @@ class Ako:
         self._syncing: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self._joining: dict[str, asyncio.Task] = {}  # invites being accepted, by room
+        self._unsaved_position: str | None = None  # of a quiet batch, saved later or at stop
+        self._position_saved_at = time.monotonic()
         self.flood = FloodGate()
+        self.settings: Settings | None = None
+        self.known = Known(self.user_id, self.prefix)
 
     # --- start-up
 
@@ -189,12 +222,19 @@ class Ako:
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / READY_FILE).unlink(missing_ok=True)
-        self.db = await Database.open(self.data_dir / "ako.db")
-        self.repos = Repositories.over(self.db)
-        self.client = await self.login()
-        self.gateway = MatrixGateway(self.client, self.user_id, server_of(self.user_id), await self._creator_power())
+        db = await Database.open(self.data_dir / "ako.db")
+        self.db = db  # closed by close() even if logging in fails
+        client = await self.login()
+        self.client = client
+        gateway = MatrixGateway(client, self.user_id, server_of(self.user_id), await self._creator_power())
+        self.assemble(db, client, gateway)
+
+    def assemble(self, db: Database, client, gateway) -> None:
+        """Wire the parts around a database, a logged-in client and the room gateway (no I/O)."""
+        self.db, self.client, self.gateway = db, client, gateway
+        self.repos = Repositories.over(db)
         b = self.config.bot
-        settings = Settings(
+        self.settings = Settings(
             prefix=b.command_prefix,
             operators=frozenset(b.operators),
             timezone=b.timezone,
@@ -205,8 +245,9 @@ class Ako:
             reminder_offsets=tuple(b.offsets()),
             reminder_grace=b.grace(),
         )
-        services = Services(self.repos, self.gateway, self.clock, settings)
+        services = Services(self.repos, gateway, self.clock, self.settings)
         registry = commands.load()
+        self.known = Known(self.user_id, self.prefix, wanted=lambda event, root: bool(registry.wanting(event, root)))
         self.dispatcher = Dispatcher(registry, services, self.enqueue)
         self.scheduler = Scheduler(services, self.enqueue)
         services.timetable = self.scheduler  # handlers tell the clock when they change what is due
@@ -231,6 +272,8 @@ class Ako:
             self.scheduler.shutdown()
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+            if self._unsaved_position is not None:  # every event before it was handled
+                await self.repos.sync.save_next_batch(self._unsaved_position)
             await self.close()
 
     def stop(self) -> None:
@@ -257,6 +300,7 @@ class Ako:
             new_store=self.new_crypto_store,
         )
         await self.e2ee.start()
+        await self.repos.sync.load_joined()
         token = await self.repos.sync.next_batch()
         first_start = token is None
         if first_start:
@@ -276,9 +320,7 @@ class Ako:
                 timeout = min(timeout, max(1000, int(give_up_in * 1000) + 100))
             try:
                 resp = await self.client.sync(timeout=timeout, since=token, sync_filter=SYNC_FILTER)
-            except (asyncio.TimeoutError, OSError, nio.exceptions.RemoteTransportError, Exception) as e:  # noqa: B014
-                if isinstance(e, asyncio.CancelledError):
-                    raise
+            except Exception as e:  # a timeout, a reset connection: the same as an error response
                 resp = e
             if isinstance(resp, (nio.SyncError, Exception)):
                 message = resp.message if isinstance(resp, nio.SyncError) else f"{type(resp).__name__}: {resp}"
@@ -291,14 +333,13 @@ class Ako:
                 self.sender.reconnected.set()  # the outbox stops waiting
             delay = 1.0
             try:
-                await self._process(resp, token, skip_timeline=first_start)
+                await self.handle_sync(resp, token, first_start=first_start)
             except Exception as e:  # a gap that could not be filled, a timeout: the same batch again later
                 log.warning("Could not process a sync (%s: %s); trying it again in %.0f s", type(e).__name__, e, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RETRY_CAP) * random.uniform(0.9, 1.1)
                 continue
             token = resp.next_batch
-            await self.repos.sync.save_next_batch(token)
             first_start = False
             self._synced.set()
             if not ready.exists():
@@ -311,55 +352,105 @@ class Ako:
         except asyncio.TimeoutError:
             pass
 
-    async def _process(self, resp: nio.SyncResponse, since: str | None, skip_timeline: bool) -> None:
+    async def handle_sync(self, resp: nio.SyncResponse, since: str | None, first_start: bool = False) -> Batch:
+        """Act on one sync batch, then keep its position. On the first start only the rooms are
+        taken in, not their backlog."""
+        batch = await self._act_on_batch(resp, since, skip_timeline=first_start)
+        token = resp.next_batch
+        if batch is Batch.POSITION_SAVED:
+            self._position_saved_at = time.monotonic()
+            self._unsaved_position = None
+        elif batch is Batch.CHANGED or first_start or time.monotonic() - self._position_saved_at >= QUIET_POSITION_EVERY:
+            await self.repos.sync.save_next_batch(token)
+            self._position_saved_at = time.monotonic()
+            self._unsaved_position = None
+        else:  # nothing in it to record: replaying it after a crash costs nothing, saving it an fsync
+            self._unsaved_position = token
+        return batch
+
+    async def _act_on_batch(self, resp: nio.SyncResponse, since: str | None, skip_timeline: bool) -> Batch:
+        """Invites, leaves, then every new timeline event in order. The batch's position is
+        committed with the last event that records anything (see routing.carrier)."""
+        changed = False
         for room_id, info in resp.rooms.invite.items():
-            await self._on_invite(room_id, info)
+            invited = route_invite(room_id, info.invite_state, self.known)
+            if isinstance(invited, AnswerInvite):
+                await self.answer_invite(invited)
+                changed = True
         for room_id in resp.rooms.leave:
-            await self.repos.sync.mark_left(room_id)
+            changed |= await self.repos.sync.mark_left(room_id)
+        timeline: list[tuple[str, dict]] = []
         for room_id, info in resp.rooms.join.items():
-            events = [e.source for e in info.timeline.events]
-            known = await self.repos.sync.is_joined(room_id)
-            # a new room's gap matters only when it hides the bot's join (and what came after it)
-            gap_counts = known or self._own_join_at(events) is None
-            if info.timeline.limited and since and not skip_timeline and gap_counts:
-                events = await self._fill_gap(room_id, info.timeline.prev_batch, since, find_own_join=not known) + events
-            if not known or self._own_join_at(events) is not None:
-                # Only what happened after the bot joined counts, also when this batch is handled
-                # again after a crash (the room is then already recorded as joined).
-                events = self._after_own_join(events)
-            if not known:
-                await self.repos.sync.mark_joined(room_id, self.clock.now())
-                crash_point("room-recorded")
-            if skip_timeline:
-                continue
-            for event in events:
-                if event.get("type") == "m.room.encrypted":  # nio decrypted what it could; this it could not
-                    await self._handle(room_id, event, self.e2ee.cannot_decrypt)
-                else:
-                    await self._handle(room_id, event, self._on_event)
-        if not skip_timeline:
-            await self.e2ee.retry_waiting(lambda room_id, event: self._handle(room_id, event, self._on_event))
+            events, new_room = await self._new_events(room_id, info, since, skip_timeline)
+            changed |= new_room
+            timeline += [(room_id, event) for event in events]
+        if skip_timeline:
+            return Batch.CHANGED
+        actions = [route(room_id, event, self.known) for room_id, event in timeline]
+        for i, action in enumerate(actions):  # a thread reply under no topic: read, not written
+            if isinstance(action, ShowListeners) and not await self.dispatcher.concerned(action.room_id, action.event, action.thread_root):
+                actions[i] = IGNORE
+        last = carrier(actions)
+        for i, action in enumerate(actions):
+            if not isinstance(action, Ignore):
+                await self._act(action, resp.next_batch if i == last else None)
+        await self.e2ee.retry_waiting(self._act_on)
+        if last is not None and await self.repos.sync.next_batch() == resp.next_batch:
+            return Batch.POSITION_SAVED
+        return Batch.CHANGED if changed or any(not isinstance(a, Ignore) for a in actions) else Batch.NOTHING
 
-    async def _handle(self, room_id: str, event: dict, handler) -> None:
+    async def _new_events(self, room_id: str, info, since: str | None, skip_timeline: bool) -> tuple[list[dict], bool]:
+        """A joined room's events in this batch that Ako should see (a gap filled, only what came
+        after its own join), and whether the room is new to it (recorded as joined now)."""
+        events = [e.source for e in info.timeline.events]
+        known = self.repos.sync.is_joined(room_id)
+        # a new room's gap matters only when it hides the bot's join (and what came after it)
+        gap_counts = known or own_join_at(events, self.user_id) is None
+        if info.timeline.limited and since and not skip_timeline and gap_counts:
+            events = await self._fill_gap(room_id, info.timeline.prev_batch, since, find_own_join=not known) + events
+        if not known or own_join_at(events, self.user_id) is not None:
+            # Only what happened after the bot joined counts, also when this batch is handled
+            # again after a crash (the room is then already recorded as joined).
+            events = after_own_join(events, self.user_id)
+        if not known:
+            await self.repos.sync.mark_joined(room_id, self.clock.now())
+            crash_point("room-recorded")
+        return events, not known
+
+    async def _act_on(self, room_id: str, event: dict) -> None:
+        """An event from outside a sync batch (a message decrypted once its key came)."""
+        action = route(room_id, event, self.known)
+        if not isinstance(action, Ignore):
+            await self._act(action, None)
+
+    async def _act(self, action: Action, position: str | None) -> None:
+        """Carry out one routed event; ``position``, when given, is committed with its records."""
+        also = None if position is None else (lambda: self.repos.sync.save_next_batch(position))
         try:
-            await handler(room_id, event)
+            if isinstance(action, RunCommand):
+                await self._run_command(action.command, also)
+            elif isinstance(action, ShowListeners):
+                await self.dispatcher.observe(action.sender, action.room_id, action.event, action.thread_root, also=also)
+            elif isinstance(action, RestorePower):
+                await self.dispatcher.power_changed(action.sender, action.room_id, action.content)
+            elif isinstance(action, AwaitKey):
+                await self.e2ee.cannot_decrypt(action.room_id, action.event)
         except Exception:
-            log.exception("Event %s in %s could not be handled", event.get("event_id"), room_id)
+            event_id = action.command.event_id if isinstance(action, RunCommand) else (getattr(action, "event", None) or {}).get("event_id")
+            log.exception("%s: event %s could not be handled", type(action).__name__, event_id)
 
-    def _own_join_at(self, events: list[dict]) -> int | None:
-        """Where the bot's latest join is among ``events`` (a profile change is not a join)."""
-        for i in range(len(events) - 1, -1, -1):
-            e = events[i]
-            if e.get("type") == "m.room.member" and e.get("state_key") == self.user_id and (e.get("content") or {}).get("membership") == "join":
-                before = ((e.get("unsigned") or {}).get("prev_content") or {}).get("membership")
-                if before != "join":
-                    return i
-        return None
-
-    def _after_own_join(self, events: list[dict]) -> list[dict]:
-        """Only what happened after the bot joined counts; without our join in view, nothing does."""
-        i = self._own_join_at(events)
-        return [] if i is None else events[i + 1 :]
+    async def _run_command(self, command: CommandEvent, also) -> None:
+        if self.flood.ignoring(command.sender, time.monotonic()):
+            log.info("Ignoring command %s from %s: too many failed commands in a row", command.event_id, command.sender)
+            return
+        crash_point("received")
+        outcome = await self.dispatcher.handle(command, also=also)
+        crash_point("committed")
+        if outcome in (Outcome.REFUSED, Outcome.USER_ERROR, Outcome.BUG) and self.flood.failed(command.sender, time.monotonic()):
+            log.warning("%s sent %d commands in %.0f s that could not be acted on; ignoring theirs for %.0f s",
+                        command.sender, self.flood.limit, self.flood.window, self.flood.quiet)
+            async with self.db.transaction():
+                await self.enqueue([Message(command.room_id, flood_notice(self.flood, self.prefix), reply_to=command.event_id)])
 
     async def _fill_gap(self, room_id: str, prev_batch: str, since: str, find_own_join: bool = False) -> list[dict]:
         """A limited timeline skipped events: fetch them from /messages back to where we were (for a
@@ -377,26 +468,20 @@ class Ako:
             fetched.extend(e.source for e in resp.chunk)
             if not resp.chunk or not resp.end or resp.end == start:
                 break
-            if find_own_join and self._own_join_at(list(reversed(fetched))) is not None:
+            if find_own_join and own_join_at(list(reversed(fetched)), self.user_id) is not None:
                 break
             start = resp.end
         fetched.reverse()
         log.info("Filled a gap of %d events in %s", len(fetched), room_id)
         return fetched
 
-    async def _on_invite(self, room_id: str, info) -> None:
-        inviter, direct = None, False
-        for ev in info.invite_state:
-            if getattr(ev, "state_key", None) == self.user_id and getattr(ev, "membership", None) == "invite":
-                inviter = ev.sender
-                direct = bool(getattr(ev, "content", {}).get("is_direct"))
-        if inviter is None:
-            return
-        trusted = inviter in self.config.bot.operators or await self.repos.staff.is_staff(inviter)
-        school_user = self.config.bot.allow_guests or await self.repos.schools.get(server_of(inviter)) is not None
-        if await self.repos.blocked.is_blocked(server_of(inviter)):  # !school block
-            trusted = school_user = False
-        if not (trusted or (direct and school_user)):
+    # --- invites
+
+    async def answer_invite(self, invited: AnswerInvite) -> None:
+        """Join, or decline a moment later, as the classroom's admission rule says."""
+        room_id, inviter, direct = invited.room_id, invited.inviter, invited.direct
+        who = await admission.standing(self.repos, self.settings, inviter)
+        if not admission.accepts_invite(who, direct, self.config.bot.allow_guests):
             log.info("Declining invite to %s from %s (direct=%s): not an operator, staff or a school's user", room_id, inviter, direct)
             self._decline_later(room_id)
             return
@@ -444,110 +529,41 @@ class Ako:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _on_event(self, room_id: str, event: dict) -> None:
-        if event.get("sender") == self.user_id:
-            return
-        if event.get("type") == "m.room.power_levels" and event.get("state_key") == "":
-            await self.dispatcher.power_changed(event["sender"], room_id, event.get("content") or {})
-            return
-        if event.get("type") != "m.room.message":
-            return
-        content = event.get("content") or {}
-        if content.get("msgtype") == "m.notice" or content.get("m.new_content") is not None:
-            return
-        relates = content.get("m.relates_to") or {}
-        if relates.get("rel_type") == "m.replace":
-            return
-        body = command_text(content)
-        thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
-        if not body.startswith(self.prefix) or len(body) <= len(self.prefix):
-            await self.dispatcher.observe(event["sender"], room_id, event, thread_root)
-            return
-        reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
-        if relates.get("is_falling_back"):
-            reply_to = None
-        if self.flood.ignoring(event["sender"], time.monotonic()):
-            log.info("Ignoring command %s from %s: too many failed commands in a row", event["event_id"], event["sender"])
-            return
-        crash_point("received")
-        outcome = await self.dispatcher.handle(
-            CommandEvent(
-                sender=event["sender"],
-                room_id=room_id,
-                event_id=event["event_id"],
-                body=body[len(self.prefix) :],
-                thread_root=thread_root,
-                reply_to=reply_to,
-            )
-        )
-        crash_point("committed")
-        if outcome in (Outcome.REFUSED, Outcome.USER_ERROR, Outcome.BUG) and self.flood.failed(event["sender"], time.monotonic()):
-            log.warning("%s sent %d commands in %.0f s that could not be acted on; ignoring theirs for %.0f s",
-                        event["sender"], self.flood.limit, self.flood.window, self.flood.quiet)
-            async with self.db.transaction():
-                await self.enqueue([Message(room_id, flood_notice(self.flood, self.prefix), reply_to=event["event_id"])])
-
     # --- sending
 
-    async def enqueue(self, messages: list[Message | Redaction]) -> None:
+    async def enqueue(self, messages: list[Message | Redaction | RoomChange]) -> None:
         """Called inside the handler's transaction: the replies commit with the records."""
-        now = self.clock.now()
-        for message in messages:
-            if isinstance(message, Redaction):
-                content = {"redacts": message.event_id, "reason": message.reason}
-                await self.repos.outbox.put(message.room_id, "m.room.redaction", content, now)
-                continue
-            if isinstance(message, RoomChange):
-                content = {
-                    "kick": {"user_id": message.user_id, "reason": message.reason},
-                    "leave": {},
-                    "state": {"type": message.event_type, "state_key": "", "content": message.content},
-                }[message.kind]
-                await self.repos.outbox.put(message.room_id, f"ako.{message.kind}", content, now)
-                continue
-            if message.file is not None:
-                data, filename, mimetype = message.file
-                mxc = await self.gateway.upload(data, filename, mimetype)
-                content = {"msgtype": "m.file", "body": filename, "filename": filename, "url": mxc, "info": {"mimetype": mimetype, "size": len(data)}}
-                key = message.txn_key
-                if message.markdown:
-                    await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(message), now, txn_id=key)
-                    key = key and f"{key}.file"
-                await self.repos.outbox.put(message.room_id, "m.room.message", content, now, txn_id=key)
-                continue
-            if message.media is not None:
-                await self.repos.outbox.put(message.room_id, "m.room.message", render.media_content(message), now, txn_id=message.txn_key)
-                continue
-            for i, piece in enumerate(render.split_markdown(message.markdown)):
-                part = Message(**{**message.__dict__, "markdown": piece})
-                # a stable key makes the send idempotent; the first event carries it as is (outbox.sent_event)
-                key = message.txn_key and (message.txn_key if i == 0 else f"{message.txn_key}.{i + 1}")
-                await self.repos.outbox.put(message.room_id, "m.room.message", render.content_for(part), now, txn_id=key)
+        await replies.queue(self.repos.outbox, messages, self.gateway.upload, self.clock.now())
         self.sender.wake.set()
 
     async def _send(self, item) -> object:
-        """One queued event to the homeserver; encrypted rooms get encrypted events (see
-        bot/encryption.py for whose devices get the keys), redactions are never encrypted."""
-        c = item.content
-        if item.event_type == "m.room.redaction":
-            return await self.client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
-        if item.event_type == "ako.state":  # refused (403): recorded as undeliverable, with the reason
-            resp = await self.client.room_put_state(item.room_id, c["type"], c["content"], state_key=c["state_key"])
-            return resp if isinstance(resp, nio.ErrorResponse) else RoomChangeDone()
-        if item.event_type in ("ako.kick", "ako.leave"):
-            if item.event_type == "ako.kick":
-                resp = await self.client.room_kick(item.room_id, c["user_id"], c.get("reason"))
-            else:
-                resp = await self.client.room_leave(item.room_id)
-            if isinstance(resp, nio.ErrorResponse) and resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):
-                # not (or no longer) there: nothing left to do
-                log.info("%s in %s: nothing to do (%s %s)", item.event_type, item.room_id, resp.status_code, resp.message)
-            elif isinstance(resp, nio.ErrorResponse):
-                return resp
-            return RoomChangeDone()
-        return await self.e2ee.send(item.room_id, item.event_type, canonical(item.content), item.txn_id)
+        return await send_queued(self.client, self.e2ee.send, item)
 
     async def _send_outbox(self) -> None:
         await self._synced.wait()  # nio knows the rooms
         await self.sender.run()
 
+
+
+async def send_queued(client: nio.AsyncClient, send_message, item) -> object:
+    """One outbox row to the homeserver: a message through ``send_message`` (which encrypts for an
+    encrypted room), a redaction never encrypted, a room change (``ako.kick``, ``ako.leave``,
+    ``ako.state``) as its request. A room change returns RoomChangeDone, having no event of its own."""
+    c = item.content
+    if item.event_type == "m.room.redaction":
+        return await client.room_redact(item.room_id, c["redacts"], reason=c.get("reason"), tx_id=item.txn_id)
+    if item.event_type == "ako.state":  # refused (403): recorded as undeliverable, with the reason
+        resp = await client.room_put_state(item.room_id, c["type"], c["content"], state_key=c["state_key"])
+        return resp if isinstance(resp, nio.ErrorResponse) else RoomChangeDone()
+    if item.event_type in ("ako.kick", "ako.leave"):
+        if item.event_type == "ako.kick":
+            resp = await client.room_kick(item.room_id, c["user_id"], c.get("reason"))
+        else:
+            resp = await client.room_leave(item.room_id)
+        if isinstance(resp, nio.ErrorResponse) and resp.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):
+            # not (or no longer) there: nothing left to do
+            log.info("%s in %s: nothing to do (%s %s)", item.event_type, item.room_id, resp.status_code, resp.message)
+        elif isinstance(resp, nio.ErrorResponse):
+            return resp
+        return RoomChangeDone()
+    return await send_message(item.room_id, item.event_type, canonical(item.content), item.txn_id)

@@ -17,6 +17,7 @@ from typing import Awaitable, Callable
 
 from storage.models import Class, Room, server_of
 
+from . import admission
 from .checks import refusal
 from .context import Caller, Context, Message, Redaction, Services
 from .converters import class_by_code
@@ -29,6 +30,7 @@ from .tokens import tokenize
 log = logging.getLogger("ako.commands")
 
 Enqueue = Callable[[list[Message | Redaction]], Awaitable[None]]
+Also = Callable[[], Awaitable[None]]  # more to commit with the event: the bot's place in the event stream
 ECHO_LIMIT = 80  # characters of the user's own text quoted back in a refusal
 
 
@@ -85,13 +87,16 @@ class Dispatcher:
             class_role=await repos.classes.role_of(class_id, user_id) if class_id is not None else None,
         )
 
-    async def handle(self, event: CommandEvent) -> Outcome:
-        """Act on one command event, once. Returns what became of it."""
+    async def handle(self, event: CommandEvent, also: Also | None = None) -> Outcome:
+        """Act on one command event, once. Returns what became of it; whatever it returns, ``also``
+        was committed with it (also when the event had been handled before)."""
         repos = self.services.repos
         db = repos.db
         progress = _Progress(command=self._named(event.body))
         try:
             async with db.transaction():
+                if also is not None:
+                    await also()
                 if not await repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now()):
                     return Outcome.ALREADY_HANDLED
                 ctx = await self._run(event, progress)
@@ -107,12 +112,12 @@ class Dispatcher:
                 text += f"\nUsage: `{cmd.usage(self.services.settings.prefix)}`"
                 if cmd.params:
                     text += f" · `{self.services.settings.prefix}help {cmd.name}` explains it."
-            await self._answer_only(event, text, progress)
+            await self._answer_only(event, text, progress, also)
             return Outcome.REFUSED if isinstance(e, NotAllowed) else Outcome.USER_ERROR
         except Exception:
             ref = secrets.token_hex(2)
             log.exception("Command failed (ref %s) in %s from %s: %r", ref, event.room_id, event.sender, event.body[:200])
-            await self._answer_only(event, f"Something went wrong (ref {ref}) — the admins have the details.", progress)
+            await self._answer_only(event, f"Something went wrong (ref {ref}) — the admins have the details.", progress, also)
             return Outcome.BUG
 
     def _named(self, body: str) -> Command | None:
@@ -124,13 +129,24 @@ class Dispatcher:
                 return found
         return None
 
-    async def observe(self, sender: str, room_id: str, event: dict, thread_root: str | None) -> bool:
-        """Let the listeners see an ordinary message, once (its id is marked processed with their records)."""
-        if not self.registry.listeners:
+    async def concerned(self, room_id: str, event: dict, thread_root: str | None) -> bool:
+        """Whether a listener wants this ordinary message, its records consulted (reads only)."""
+        for listener in self.registry.wanting(event, thread_root):
+            if listener.concerns is None or await listener.concerns(self.services.repos, room_id, thread_root):
+                return True
+        return False
+
+    async def observe(self, sender: str, room_id: str, event: dict, thread_root: str | None, also: Also | None = None) -> bool:
+        """Let the listeners that want an ordinary message see it, once (its id is marked processed
+        with their records, and ``also`` committed with them). False when none acted on it now."""
+        listeners = self.registry.wanting(event, thread_root)
+        if not listeners:
             return False
         repos = self.services.repos
         try:
             async with repos.db.transaction():
+                if also is not None:
+                    await also()
                 if not await repos.sync.mark_processed(event["event_id"], room_id, self.services.clock.now()):
                     return False
                 room = await repos.rooms.get(room_id)
@@ -146,8 +162,8 @@ class Dispatcher:
                     services=self.services,
                     event=event,
                 )
-                for listener in self.registry.listeners:
-                    await listener(ctx)
+                for listener in listeners:
+                    await listener.handler(ctx)
                 await self.enqueue(ctx.outgoing)
             return True
         except Exception:
@@ -168,9 +184,11 @@ class Dispatcher:
             log.warning("%s changed power levels in %s; restored %s to what Ako's records say", sender, room_id, ", ".join(changed))
         return changed
 
-    async def _answer_only(self, event: CommandEvent, text: str, progress: _Progress) -> None:
+    async def _answer_only(self, event: CommandEvent, text: str, progress: _Progress, also: Also | None) -> None:
         """The refusal (or bug notice), in a transaction of its own: the command's was rolled back."""
         async with self.services.repos.db.transaction():
+            if also is not None:
+                await also()
             await self.services.repos.sync.mark_processed(event.event_id, event.room_id, self.services.clock.now())
             answer: list[Message | Redaction] = [Message(event.room_id, text, reply_to=event.event_id, thread_root=event.thread_root)]
             if progress.command is not None and progress.command.private:
@@ -209,9 +227,9 @@ class Dispatcher:
     async def _run(self, event: CommandEvent, progress: _Progress) -> Context:
         repos = self.services.repos
         prefix = self.services.settings.prefix
-        sender_server = server_of(event.sender)
-        if await repos.blocked.is_blocked(sender_server) and event.sender not in self.services.settings.operators:
-            raise NotAllowed(f"{sender_server} is blocked in this cluster; I take no commands from its users.")
+        blocked = await admission.refused(repos, self.services.settings, event.sender)
+        if blocked:
+            raise NotAllowed(blocked)
         line, body = split_message(event.body)
         tokens = tokenize(line)
         cmd, used = self.registry.resolve(tokens, prefix)

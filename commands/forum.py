@@ -22,7 +22,7 @@ from . import when
 from .context import Context, GatewayError, Role, Where
 from .converters import Choice, Converter, Markdown, Text
 from .errors import BadArgument, Conflict, NotFound, id_ranges
-from .registry import Body, Rest, registry
+from .registry import Body, Rest, registry, thread_replies
 from .zones import shown_tz
 
 log = logging.getLogger("ako.forum")
@@ -100,7 +100,11 @@ async def topic_new(
         ctx.reply(f"Started **{topic.label}** in the class room of {ctx.klass.name}.")
 
 
-@registry.listener
+async def under_a_topic(repos, room_id: str, thread_root: str | None) -> bool:
+    return thread_root is not None and await repos.topics.by_root(room_id, thread_root) is not None
+
+
+@registry.listener(wants=thread_replies, concerns=under_a_topic)
 async def count_thread_reply(ctx: Context) -> None:
     """A thread reply under a topic's root counts once: who, when, and whether a teacher answered."""
     if ctx.thread_root is None or ctx.room is None or ctx.room.kind != RoomKind.CLASS:

@@ -109,17 +109,49 @@ class Command:
         }[self.who]
 
 
+Wants = Callable[[dict, "str | None"], bool]  # (the raw event, its thread root) → whether a listener wants it
+
+
+def thread_replies(event: dict, thread_root: str | None) -> bool:
+    """A listener's want: messages in a thread."""
+    return thread_root is not None
+
+
+def every_message(event: dict, thread_root: str | None) -> bool:
+    return True
+
+
+Concerns = Callable[[Any, str, "str | None"], Awaitable[bool]]  # (repositories, room, thread root) → read-only check
+
+
+@dataclass(frozen=True)
+class Listener:
+    handler: Handler
+    wants: Wants  # from the event alone
+    concerns: Concerns | None = None  # then from the records, read only: no transaction for what it will not record
+
+
 @dataclass
 class Registry:
     commands: dict[str, Command] = field(default_factory=dict)
     _by_alias: dict[str, Command] = field(default_factory=dict)
-    listeners: list[Handler] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
 
-    def listener(self, handler: Handler) -> Handler:
-        """Declare a handler for ordinary (non-command) messages in rooms the bot is in,
-        such as thread replies to count. It receives a Context whose ``event`` is the raw event."""
-        self.listeners.append(handler)
-        return handler
+    def listener(self, wants: Wants = every_message, concerns: Concerns | None = None) -> Callable[[Handler], Handler]:
+        """Declare a handler for ordinary (non-command) messages in rooms the bot is in, such as
+        thread replies to count, and which messages it wants: from the event alone (a message no
+        listener wants costs nothing: no transaction, no query, no record), then, with
+        ``concerns``, from the records (a read, no write). It receives a Context whose ``event`` is the raw event."""
+
+        def register(handler: Handler) -> Handler:
+            self.listeners.append(Listener(handler, wants, concerns))
+            return handler
+
+        return register
+
+    def wanting(self, event: dict, thread_root: str | None) -> list[Listener]:
+        """The listeners that want this ordinary message."""
+        return [li for li in self.listeners if li.wants(event, thread_root)]
 
     def command(
         self,

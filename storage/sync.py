@@ -11,6 +11,7 @@ from .models import to_text
 class SyncState:
     def __init__(self, db: Database):
         self.db = db
+        self._joined: set[str] | None = None  # the joined rooms, once loaded
 
     async def next_batch(self) -> str | None:
         return await self.db.fetchval("SELECT value FROM sync_state WHERE key = 'next_batch'")
@@ -32,13 +33,31 @@ class SyncState:
         )
         return cur.rowcount > 0
 
-    async def is_joined(self, room_id: str) -> bool:
-        return await self.db.fetchval("SELECT 1 FROM joined_rooms WHERE room_id = ?", (room_id,)) is not None
+    async def load_joined(self) -> set[str]:
+        """Read the joined rooms once; from then on :meth:`is_joined` answers from memory, kept
+        right by :meth:`mark_joined` and :meth:`mark_left` (no query per room per sync)."""
+        self._joined = {r[0] for r in await self.db.fetchall("SELECT room_id FROM joined_rooms")}
+        return set(self._joined)
 
-    async def mark_joined(self, room_id: str, at: datetime) -> None:
-        await self.db.execute(
-            "INSERT OR IGNORE INTO joined_rooms (room_id, joined_at) VALUES (?, ?)", (room_id, to_text(at))
-        )
+    def is_joined(self, room_id: str) -> bool:
+        if self._joined is None:
+            raise RuntimeError("SyncState.load_joined() first")
+        return room_id in self._joined
 
-    async def mark_left(self, room_id: str) -> None:
-        await self.db.execute("DELETE FROM joined_rooms WHERE room_id = ?", (room_id,))
+    async def mark_joined(self, room_id: str, at: datetime) -> bool:
+        """Record the room as joined; True when it was not before."""
+        async with self.db.transaction():
+            cur = await self.db.execute(
+                "INSERT OR IGNORE INTO joined_rooms (room_id, joined_at) VALUES (?, ?)", (room_id, to_text(at))
+            )
+        if self._joined is not None:  # committed: memory follows the records
+            self._joined.add(room_id)
+        return cur.rowcount > 0
+
+    async def mark_left(self, room_id: str) -> bool:
+        """Forget the room as joined; True when it was joined."""
+        async with self.db.transaction():
+            cur = await self.db.execute("DELETE FROM joined_rooms WHERE room_id = ?", (room_id,))
+        if self._joined is not None:
+            self._joined.discard(room_id)
+        return cur.rowcount > 0

@@ -205,3 +205,30 @@ async def classroom(h: Harness, code: str = "PHYS12", name: str = "Physics 12") 
 def texts(messages, room_id=None) -> str:
     """The markdown of the messages (to one room), joined."""
     return "\n".join(m.markdown for m in messages if room_id is None or m.room_id == room_id)
+
+
+class StatementCounter:
+    """Counts what reaches SQLite on a database's connection: statements, and write transactions
+    (each BEGIN IMMEDIATE … COMMIT is an fsync with synchronous=FULL). ``with counter:`` counts."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.statements: list[str] = []
+        self.transactions = 0
+        self._execute = None
+
+    def __enter__(self) -> "StatementCounter":
+        self._execute = original = self.db.conn.execute
+
+        def counting(sql, *args, **kwargs):
+            if sql.startswith("BEGIN"):
+                self.transactions += 1
+            elif sql not in ("COMMIT", "ROLLBACK"):
+                self.statements.append(" ".join(sql.split())[:80])
+            return original(sql, *args, **kwargs)
+
+        self.db.conn.execute = counting
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.db.conn.execute = self._execute

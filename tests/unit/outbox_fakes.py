@@ -1,11 +1,12 @@
-"""A harness whose replies also land in the real outbox (as the runtime's ``enqueue`` puts them),
+"""A harness whose replies also land in the real outbox (through bot.replies, as the runtime puts them),
 and a pretend sender that gives each queued event an event id: for topics, whose thread root is
 found through the outbox, and for proving a scheduled send is queued once."""
 
 from __future__ import annotations
 
-from bot import render
-from commands.context import Message
+import json
+
+from bot import replies
 
 from .fakes import FakeRooms, FrozenClock, Harness
 
@@ -16,11 +17,9 @@ class OutboxHarness(Harness):
         self._sent_ids = 0
 
     async def _enqueue(self, messages):
-        """Like ``Ako.enqueue``: each message into the outbox, under its stable key when it has one."""
+        """Kept as sent, and queued in the outbox as the runtime queues them."""
         await super()._enqueue(messages)
-        for m in messages:
-            if isinstance(m, Message):
-                await self.repos.outbox.put(m.room_id, "m.room.message", render.content_for(m), self.clock.now(), txn_id=m.txn_key)
+        await replies.queue(self.repos.outbox, messages, self.matrix.upload, self.clock.now())
 
     async def deliver(self) -> dict[str, str]:
         """Pretend the outbox sent everything: txn id → the event id the server gave it."""
@@ -33,11 +32,9 @@ class OutboxHarness(Harness):
         return given
 
     async def outbox_rows(self) -> list[tuple[str, str, str]]:
-        """(txn id, room, body) of everything ever queued."""
-        rows = await self.db.fetchall("SELECT txn_id, room_id, content FROM outbox ORDER BY id")
-        import json
-
-        return [(r["txn_id"], r["room_id"], json.loads(r["content"]).get("body")) for r in rows]
+        """(txn id, room, body) of every message ever queued."""
+        rows = await self.db.fetchall("SELECT txn_id, room_id, content FROM outbox WHERE event_type = 'm.room.message' ORDER BY id")
+        return [(r["txn_id"], r["room_id"], json.loads(r["content"])["body"]) for r in rows]
 
     async def reply_in_thread(self, sender: str, room_id: str, root: str, text: str = "a reply", event_id: str | None = None, ts=None):
         """An ordinary thread reply, as the runtime hands it to the listeners."""

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import Config
+from bot.routing import route_invite
 from bot.runtime import Ako
 from commands.server_acl import acl_allows, host_of, server_acl
-from storage.repositories import Repositories
 
-from .fakes import BOT, LEARNER_A, LEARNER_B, OPERATOR, SHARED_DM, TEACHER_A, classroom
+from .fakes import BOT, LEARNER_A, LEARNER_B, OPERATOR, SHARED_DM, TEACHER_A, FakeRooms, classroom
 
 ROGUE = "@eve:c.test"
 ACL = "m.room.server_acl"
@@ -139,7 +139,7 @@ def test_acl_matching_follows_the_spec():
 
 
 class _FloodClient:
-    """What _on_invite may ask of the homeserver: counts joins and rejections."""
+    """What answering an invite may ask of the homeserver: counts joins and rejections."""
 
     def __init__(self):
         self.joins = 0
@@ -173,9 +173,13 @@ def _bot(db, client) -> Ako:
         }
     )
     ako = Ako(config)
-    ako.repos = Repositories.over(db)
-    ako.client = client
+    ako.assemble(db, client, FakeRooms())
     return ako
+
+
+async def invite(ako: Ako, room_id: str, info) -> None:
+    """An invite as the sync loop hands it on: routed, then answered."""
+    await ako.answer_invite(route_invite(room_id, info.invite_state, ako.known))
 
 
 async def test_a_thousand_invites_from_unknown_users_in_a_minute_join_nothing(harness):
@@ -189,7 +193,7 @@ async def test_a_thousand_invites_from_unknown_users_in_a_minute_join_nothing(ha
     tracemalloc.start()
     started = time.perf_counter()
     for i in range(1000):
-        await ako._on_invite(f"!flood{i}:c.test", _invite(i, f"@spam{i}:c.test", direct=i % 2 == 0, claims_class=i % 3 == 0))
+        await invite(ako, f"!flood{i}:c.test", _invite(i, f"@spam{i}:c.test", direct=i % 2 == 0, claims_class=i % 3 == 0))
     handled = time.perf_counter() - started
     _, peak_while_handling = tracemalloc.get_traced_memory()
     await asyncio.gather(*list(ako._background))  # the delayed rejections (2 s each, concurrently)
@@ -210,15 +214,15 @@ async def test_an_invite_that_claims_to_be_a_class_room_is_not_trusted(harness):
     c = await classroom(h)
     client = _FloodClient()
     ako = _bot(h.db, client)
-    await ako._on_invite("!fake-class:b.test", _invite(1, LEARNER_B, direct=False, claims_class=True))
+    await invite(ako, "!fake-class:b.test", _invite(1, LEARNER_B, direct=False, claims_class=True))
     await asyncio.gather(*list(ako._background))
     assert client.joins == 0 and client.leaves == 1
-    await ako._on_invite("!fake-dm:b.test", _invite(2, LEARNER_B, direct=True, claims_class=True))
+    await invite(ako, "!fake-dm:b.test", _invite(2, LEARNER_B, direct=True, claims_class=True))
     room = await h.repos.rooms.get("!fake-dm:b.test")
     assert client.joins == 1 and room.kind == "dm" and room.class_id is None and room.owner == LEARNER_B
     # a teacher command in it needs the class code: the room is not the class
     assert "name the class by its code" in await h.say(TEACHER_A, "!fake-dm:b.test", "!roster")
-    await ako._on_invite("!blocked:c.test", _invite(3, ROGUE, direct=True))
+    await invite(ako, "!blocked:c.test", _invite(3, ROGUE, direct=True))
     assert client.joins == 1
     assert c.klass.code == "PHYS12"
 

@@ -4,13 +4,13 @@ each once — so the database's write lock is never held across a rate-limited h
 
 from __future__ import annotations
 
-import asyncio
 import json
 from types import SimpleNamespace
 
 import nio
 
-from bot.runtime import Ako
+from bot import replies
+from bot.runtime import send_queued
 
 from .conftest import NOW
 from .fakes import ADMIN_A, LEARNER_A, FakeRooms, FrozenClock, Harness, classroom
@@ -21,15 +21,9 @@ DM = "!admin-a-dm:a.test"
 class RuntimeQueueHarness(Harness):
     """Replies, redactions and room changes go where the runtime puts them: the outbox."""
 
-    def __init__(self, db, clock, rooms):
-        super().__init__(db, clock, rooms)
-        self.ako = Ako.__new__(Ako)
-        self.ako.repos, self.ako.clock, self.ako.gateway = self.repos, clock, rooms
-        self.ako.sender = SimpleNamespace(wake=asyncio.Event())
-
     async def _enqueue(self, messages):
         await super()._enqueue([m for m in messages if type(m).__name__ == "Message"])
-        await self.ako.enqueue(messages)
+        await replies.queue(self.repos.outbox, messages, self.matrix.upload, self.clock.now())
 
 
 class RecordingClient:
@@ -75,11 +69,10 @@ async def test_forget_queues_its_redactions_kicks_and_leaves_and_the_outbox_carr
         (t, c_) for room, t, c_ in queued if room == c.class_room]
 
     client = RecordingClient()
-    h.ako.client = client
     sent = 0
     for item in await h.repos.outbox.unsent():
         if item.event_type.startswith("ako.") or item.event_type == "m.room.redaction":
-            resp = await h.ako._send(item)
+            resp = await send_queued(client, None, item)
             assert not isinstance(resp, nio.ErrorResponse)
             sent += 1
     assert [c_ for c_ in client.calls if c_[0] == "kick"] == [("kick", r, LEARNER_A) for r, t, _ in queued if t == "ako.kick"]
@@ -88,8 +81,6 @@ async def test_forget_queues_its_redactions_kicks_and_leaves_and_the_outbox_carr
 
 
 async def test_a_kick_of_someone_no_longer_in_the_room_counts_as_done(db):
-    ako = Ako.__new__(Ako)
-    ako.client = RecordingClient()
     item = SimpleNamespace(room_id="!gone:a.test", event_type="ako.kick", content={"user_id": LEARNER_A, "reason": "r"}, txn_id="t")
-    resp = await ako._send(item)
+    resp = await send_queued(RecordingClient(), None, item)
     assert not isinstance(resp, nio.ErrorResponse) and resp.event_id == ""
