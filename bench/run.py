@@ -230,6 +230,7 @@ async def rush(world: World, probe: Probe, read: Probe, learners_total: int, win
         "setup_s": round(setup_s), "echo": echo, "echo_first": echo1, "echo_after": echo2, "ako": ako,
         "ratio_p95": round(ratio(ako["p95_ms"], echo["p95_ms"]), 3),
         "ratio_median": round(ratio(ako["median_ms"], echo["median_ms"]), 3),
+        "ratio_rate": round(ratio(ako["per_s"], echo["per_s"]), 3),  # receipts a second, Ako's ÷ echo's
     }
 
 
@@ -295,6 +296,33 @@ async def reminders(world: World, count: int, budget: Budget, profiler: Profiler
     return await due_in_one_minute(world, count, budget, log, profiler)
 
 
+async def peer_reminders(world: World, count: int, workdir: Path) -> dict:
+    """``count`` reminders due at once to Ako and to matrix-reminder-bot (bench/peer.py)."""
+    from .peer import PeerBot, find_peer
+    from .reminders import ten_at_once
+
+    executable = find_peer()
+    if executable is None:
+        return {"why_not": "matrix-reminder-bot is not installed here: pip install -e '.[bench]' (or pip install matrix-reminder-bot; "
+                           "or name its script in AKO_BENCH_PEER)"}
+    peer = PeerBot(executable, world.hs_a, workdir / "peer")
+    peer.workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        await asyncio.to_thread(peer.start)
+        return await ten_at_once(world, peer, count, log)
+    finally:
+        await asyncio.to_thread(peer.stop)
+
+
+# --- 5. handled events: memory and database size ------------------------------------------------
+
+
+async def steady(world: World, total: int, read: Probe, budget: Budget) -> dict:
+    from .steady import handled_events
+
+    return await handled_events(world, total, lambda l: read.line(0, l.klass.code), read.expect, budget, log)
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -332,11 +360,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rooms", help="scale targets, comma-separated (default 100,1000; quick 100); add 3200 if time allows")
     p.add_argument("--scale-n", type=int, help="round trips at each scale point (default 30; quick 10)")
     p.add_argument("--reminders", type=int, help="reminders due in the same minute (default 1000; quick 200)")
+    p.add_argument("--peer-reminders", type=int, default=10, help="reminders due at once, to Ako and to matrix-reminder-bot (default 10)")
+    p.add_argument("--events", type=int, help="ordinary handled events for the memory and database figure (default 100000; quick 3000)")
     p.add_argument("--gradebook", default=None, help="LEARNERSxASSIGNMENTS for the export (default 1000x50)")
-    p.add_argument("--skip", default="", help="phases to leave out: roundtrip,rush,scale,reminders,gradebook")
+    p.add_argument("--skip", default="", help="phases to leave out: roundtrip,rush,scale,reminders,peer,steady,gradebook")
     p.add_argument("--encryption", choices=("default", "on", "off"), default="default", help="Ako's bot.encryption (default: as tests/botproc.py writes it)")
     p.add_argument("--profile", action="store_true", help="py-spy profiles of Ako during the round trips, the rush and the largest restart")
-    p.add_argument("--time-limit", type=float, help="minutes for the whole run (default 40; quick 15); phases past it are skipped")
+    p.add_argument("--time-limit", type=float, help="minutes for the whole run (default 75; quick 20); phases past it are skipped or cut short")
     p.add_argument("--workdir", type=Path, help="where homeservers and bots keep their state (default: a new temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the work dir (it is always kept when the run fails)")
     p.add_argument("--out", type=Path, help="results JSON (default bench/results.json; quick bench/results-quick.json)")
@@ -348,7 +378,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     a.reminders = a.reminders if a.reminders is not None else (200 if q else 1000)
     a.rooms = [int(x) for x in (a.rooms or ("100" if q else "100,1000")).split(",") if x.strip()]
     a.gradebook = a.gradebook or "1000x50"
-    a.time_limit = a.time_limit or (15 if q else 40)
+    a.events = a.events if a.events is not None else (3000 if q else 100_000)
+    a.time_limit = a.time_limit or (20 if q else 75)
     a.skip = {s.strip() for s in a.skip.split(",") if s.strip()}
     a.out = a.out or HERE / ("results-quick.json" if q else "results.json")
     return a
@@ -436,11 +467,23 @@ async def bench(args, workdir: Path, results: dict) -> None:
                     p["ratio_vs_empty_raw"] = round(ratio(p["median_ms"], base["median_ms"]), 3)
                 results["filler"] = {"created": filler.created, "seconds": round(filler.seconds, 1)}
 
+        if "peer" not in args.skip:
+            if budget.allows(240):
+                results["peer_reminders"] = await guarded("peer", peer_reminders(world, args.peer_reminders, workdir))
+            else:
+                results["peer_reminders"] = {"skipped": "time limit"}
+
         if "reminders" not in args.skip:
             if budget.allows(240):
                 results["reminders"] = await guarded("reminders", reminders(world, args.reminders, budget, profiler))
             else:
                 results["reminders"] = {"skipped": "time limit"}
+
+        if "steady" not in args.skip:
+            if budget.allows(180):
+                results["retention"] = await guarded("steady", steady(world, args.events, read, budget))
+            else:
+                results["retention"] = {"skipped": "time limit"}
     finally:
         if filler is not None:
             await filler.close()

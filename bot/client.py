@@ -8,20 +8,49 @@ become it, and nio waits exactly as long as the server asked.
 
 nio reads only the device keys of a ``/keys/query`` answer; the master and self-signing keys in it
 decide whose devices get room keys (bot/device_trust.py), so the answer is kept for that.
+
+Every try of a message send (an event, a redaction, a state event: what the homeserver's
+message rate limit counts) goes through ``rate_limit`` when one is set (bot/sender.py's
+``RateLimit``): while the server refuses for rate, the tries go one at a time.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import nio
 
 
+_MESSAGE_SEND = re.compile(r"/rooms/[^/]+/(send|redact|state)/")
+
+
 class Client(nio.AsyncClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._key_queries: list[dict] = []
+        self.rate_limit = None  # bot/sender.py's RateLimit, when messages are sent through the outbox
+
+    async def send(self, method, path, data=None, headers=None, trace_context=None, timeout=None):
+        gate = self.rate_limit if method == "PUT" and _MESSAGE_SEND.search(path) else None
+        if gate is None:
+            return await super().send(method, path, data, headers, trace_context, timeout)
+        await gate.before()
+        try:
+            resp = await super().send(method, path, data, headers, trace_context, timeout)
+        except BaseException:
+            gate.after(None)
+            raise
+        wait = None
+        if resp.status == 429:
+            try:
+                wait = (await resp.json()).get("retry_after_ms")  # aiohttp keeps the body for nio
+            except Exception:
+                pass
+            wait = wait or retry_after_ms(resp.headers.get("Retry-After"))
+        gate.after(resp.status, wait)
+        return resp
 
     def take_key_queries(self) -> list[dict]:
         """The /keys/query answers nio received since the last call, whole."""

@@ -19,6 +19,7 @@ import commands
 from commands import admission
 from commands.context import Message, Redaction, RoomChange, Services, Settings
 from commands.dispatch import CommandEvent, Dispatcher, Outcome
+from storage import retention
 from storage.db import Database
 from storage.models import RoomKind, server_of
 from storage.repositories import Repositories
@@ -252,6 +253,8 @@ class Ako:
         self.scheduler = Scheduler(services, self.enqueue)
         services.timetable = self.scheduler  # handlers tell the clock when they change what is due
         self.sender = OutboxSender(self.repos.outbox, self._send, self.clock)
+        if client is not None:  # tests assemble Ako around no client
+            client.rate_limit = self.sender.rate_limit  # a 429 is per user: every send waits its turn
 
     async def close(self) -> None:
         if self.client:
@@ -262,6 +265,7 @@ class Ako:
     async def run(self) -> None:
         await self.start()
         sender = asyncio.create_task(self._send_outbox(), name="outbox")
+        sweeping = asyncio.create_task(retention.keep_sweeping(self.db, self.clock), name="retention")
         self.scheduler.start()  # first catches up on what fell due while the bot was down
         self._syncing = asyncio.create_task(self._sync_forever(), name="sync")
         try:
@@ -271,7 +275,8 @@ class Ako:
         finally:
             self.scheduler.shutdown()
             sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+            sweeping.cancel()
+            await asyncio.gather(sender, sweeping, return_exceptions=True)
             if self._unsaved_position is not None:  # every event before it was handled
                 await self.repos.sync.save_next_batch(self._unsaved_position)
             await self.close()

@@ -10,7 +10,6 @@ event was processed.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -20,25 +19,20 @@ from storage.outbox import fresh_txn_id
 
 from . import when
 from .context import Context, GatewayError, Role, Where
-from .converters import Choice, Converter, Markdown, Text
-from .errors import BadArgument, Conflict, NotFound, id_ranges
+from .converters import Choice, Markdown, ShortId, Text
+from .errors import Conflict, NotFound, id_ranges
 from .registry import Body, Rest, registry, thread_replies
 from .zones import shown_tz
 
 log = logging.getLogger("ako.forum")
 
 PINNED = "m.room.pinned_events"
-_TOPIC_ID = re.compile(r"^[Tt](\d{1,6})$")
 
 
-class TopicId(Converter):
+class TopicId(ShortId):
     metavar = "topic"
-
-    def parse(self, text, env) -> int:
-        m = _TOPIC_ID.match(text.strip())
-        if not m:
-            raise BadArgument(f"“{text}” is not a topic id; they look like T1, T2, …")
-        return int(m.group(1))
+    letter = "T"
+    what = "a topic id"
 
 
 def root_txn(class_id: int, number: int) -> str:

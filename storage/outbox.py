@@ -151,6 +151,16 @@ class Outbox:
         )
         return cur.rowcount > 0
 
+    async def mark_sent_many(self, sent: list[tuple[int, str]], at: datetime) -> set[int]:
+        """Mark a batch of sent rows (id, event id) in one transaction; returns the ids that were
+        withdrawn while they were being sent (their events are out, their rows are not)."""
+        withdrawn = set()
+        async with self.db.transaction():
+            for outgoing_id, event_id in sent:
+                if not await self.mark_sent(outgoing_id, event_id, at):
+                    withdrawn.add(outgoing_id)
+        return withdrawn
+
     async def mark_failed(self, outgoing_id: int, error: str, at: datetime) -> None:
         """A try that failed for a reason that may pass: the row stays waiting."""
         await self.db.execute(
@@ -169,6 +179,3 @@ class Outbox:
         """How many messages could not be delivered, and the newest ``limit`` of them."""
         count = await self.db.fetchval(UNDELIVERABLE_COUNT)
         return count, [Undeliverable(*r) for r in await self.db.fetchall(UNDELIVERABLE_NEWEST, (limit,))]
-
-    async def sent_event(self, txn_id: str) -> str | None:
-        return await self.db.fetchval("SELECT event_id FROM outbox WHERE txn_id = ?", (txn_id,))

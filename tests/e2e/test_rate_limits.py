@@ -165,9 +165,10 @@ async def test_a_class_of_30_submitting_at_once_under_default_rate_limits_is_ans
     for places, bodies in result["order"]:
         assert places[0] < places[1] and "version 1" in bodies[0] and "version 2" in bodies[1], (places, bodies)
     waits = result["waits"]
-    # the limit bit, and the bot waited as told (retry_after_ms): about one refusal per throttled send
+    # the limit bit, and the bot waited as told (retry_after_ms); a 429 is per user, so the rooms
+    # sending side by side collapse to one sender: refusals never exceed the messages beyond the burst
     assert waits, "the homeserver never refused a send: the rate limit was not tested"
-    assert len(waits) <= 2 * (total + len(IN_CLASS) - burst), waits
+    assert len(waits) <= total + len(IN_CLASS) - burst, waits
     # handling kept pace while sending waited: everything was recorded long before the last receipt
     assert result["recorded_after"] < result["delivered_after"] / 2, (result["recorded_after"], result["delivered_after"])
     reliability_doc.record("rate_limits", {

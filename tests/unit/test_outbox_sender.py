@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import nio
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -184,12 +185,12 @@ async def test_one_rooms_burst_does_not_hold_up_another_classes_receipts(db):
     await outbox.put("!other-class:a.test", "m.room.message", {"msgtype": "m.notice", "body": "Received A2."}, NOW)
     send = Recorder()
     sender = OutboxSender(outbox, send, FrozenClock(NOW), cap=0.01)
-    while await outbox.unsent():
-        await sender.send_batch(await outbox.unsent(per_room=20))
+    await sender.drain()
     receipts = [i for i, (room, _) in enumerate(send.sent) if room == "!other-class:a.test"]
-    assert receipts == [1, 3]  # second and fourth, not 61st and 62nd
+    assert receipts[-1] < 6, receipts  # among the first few sent, not 61st and 62nd
     assert [b for r, b in send.sent if r == "!flooded:a.test"] == [f"error {i}" for i in range(60)]  # each room's order kept
     assert [b for r, b in send.sent if r == "!other-class:a.test"] == ["Received A1.", "Received A2."]
+    assert await outbox.unsent() == []
 
 
 async def test_a_room_whose_sends_keep_failing_does_not_hold_up_the_others(db):
@@ -201,12 +202,67 @@ async def test_a_room_whose_sends_keep_failing_does_not_hold_up_the_others(db):
     await outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "Received A1."}, NOW)
     send = Recorder(failing="!broken:a.test")
     sender = OutboxSender(outbox, send, FrozenClock(NOW), cap=0.01)
-    assert await sender.send_batch(await outbox.unsent(per_room=20)) is False
+    await sender.load()
+    await asyncio.gather(*sender._rooms.values())
+    await sender.flush()
     assert send.sent == [(ROOM, "Received A1.")]
     assert [i.content["body"] for i in await outbox.unsent()] == ["first", "second"]  # kept, in order, tried again later
     send.failing = None
-    assert await sender.send_batch(await outbox.unsent(per_room=20)) is True
+    await sender.drain()
     assert [b for r, b in send.sent if r == "!broken:a.test"] == ["first", "second"]
+
+
+class Slow:
+    """A homeserver that takes a while for each send: counts how many rooms were being sent to at once."""
+
+    def __init__(self, seconds: float = 0.02):
+        self.seconds = seconds
+        self.sent: list[tuple[str, str]] = []
+        self.now = 0
+        self.most = 0
+
+    async def __call__(self, item):
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.now -= 1
+        self.sent.append((item.room_id, item.content["body"]))
+        return nio.RoomSendResponse(f"$e{len(self.sent)}", item.room_id)
+
+
+async def test_rooms_are_sent_to_side_by_side_up_to_the_bound_each_in_its_own_order_and_marked_in_batches(db, monkeypatch):
+    from storage.outbox import Outbox
+
+    outbox = Outbox(db)
+    rooms = [f"!r{n}:a.test" for n in range(12)]
+    for i in range(10):
+        for room in rooms:
+            await outbox.put(room, "m.room.message", {"msgtype": "m.notice", "body": f"{room} {i}"}, NOW)
+    commits = 0
+    real = outbox.mark_sent_many
+
+    async def counting(sent, at):
+        nonlocal commits
+        commits += 1
+        return await real(sent, at)
+
+    monkeypatch.setattr(outbox, "mark_sent_many", counting)
+    send = Slow()
+    sender = OutboxSender(outbox, send, FrozenClock(NOW), cap=0.01, rooms_at_once=5)
+    task = asyncio.create_task(sender.run())
+    try:
+        await until(lambda: _all_out(outbox), timeout=10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert send.most == 5  # five rooms at once: no more, no fewer
+    for room in rooms:
+        assert [b for r, b in send.sent if r == room] == [f"{room} {i}" for i in range(10)]
+    assert len(send.sent) == 120  # each once
+    assert commits < 120 / 2, commits  # marked in batches, not a commit per message
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE event_id IS NOT NULL") == 120
 
 
 async def test_a_room_with_more_than_one_batch_of_replies_gets_them_all_without_another_wake_up(db):
@@ -227,3 +283,81 @@ async def test_a_room_with_more_than_one_batch_of_replies_gets_them_all_without_
 
 async def _all_out(outbox) -> bool:
     return not await outbox.unsent()
+
+
+class RateLimited:
+    """A homeserver with Synapse's kind of message limit for one user: ``burst`` sends, then one
+    every ``interval`` seconds; a send beyond it gets 429 with the wait in ``retry_after_ms``."""
+
+    def __init__(self, burst: int, interval: float, asks: float = 1.0):
+        self.burst, self.interval = burst, interval
+        self.asks = asks  # the share of the real wait it names (Synapse names ~2 s of 5)
+        self.level = 0.0  # sends counted against the burst, draining at 1 per interval
+        self.at = None
+        self.accepted: list[tuple[str, str, str]] = []  # (room, txn, body)
+        self.refused = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        room, txn = request.match_info["room"], request.match_info["txn"]
+        body = await request.json()
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.005)
+        finally:
+            self.in_flight -= 1
+        now = asyncio.get_running_loop().time()
+        if self.at is not None:
+            self.level = max(0.0, self.level - (now - self.at) / self.interval)
+        self.at = now
+        if self.level + 1 > self.burst:
+            self.refused += 1
+            wait = (self.level + 1 - self.burst) * self.interval * self.asks
+            return web.json_response({"errcode": "M_LIMIT_EXCEEDED", "error": "Too Many Requests", "retry_after_ms": int(wait * 1000) + 1}, status=429)
+        self.level += 1
+        if txn not in [t for _, t, _ in self.accepted]:
+            self.accepted.append((room, txn, body["body"]))
+        return web.json_response({"event_id": f"$e{len(self.accepted)}"})
+
+
+@pytest.mark.parametrize("asks", [1.0, 0.4])  # names the whole wait; names less than it lets pass (as Synapse)
+async def test_while_the_homeserver_rate_limits_sends_go_one_at_a_time_and_refusals_never_multiply(db, asks):
+    hs = RateLimited(burst=4, interval=0.1, asks=asks)
+    app = web.Application()
+    app.router.add_put("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", hs.handle)
+    test_server = TestServer(app)
+    await test_server.start_server()
+    client = Client(str(test_server.make_url("")), "@ako:a.test", config=nio.AsyncClientConfig(encryption_enabled=False, max_timeouts=1))
+    client.access_token = "token"
+    sender = sender_for(db, client)
+    client.rate_limit = sender.rate_limit  # as the runtime wires it
+    rooms = [f"!r{n}:a.test" for n in range(8)]
+    for i in range(3):
+        for room in rooms:
+            await sender.outbox.put(room, "m.room.message", {"msgtype": "m.notice", "body": f"{room} {i}"}, NOW)
+    task = asyncio.create_task(sender.run())
+    try:
+        await until(lambda: _all_out(sender.outbox), timeout=20)
+        limited_at_end = sender.rate_limit.limited
+        # the limit has eased (more than a burst's worth of time later): sends go side by side again
+        await asyncio.sleep(hs.interval * (hs.burst + 1))
+        hs.most_in_flight = 0
+        for room in rooms[:4]:
+            await sender.outbox.put(room, "m.room.message", {"msgtype": "m.notice", "body": f"{room} later"}, NOW)
+        sender.wake.set()
+        await until(lambda: _all_out(sender.outbox), timeout=20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+        await test_server.close()
+    beyond_burst = 3 * len(rooms) - hs.burst
+    assert len(hs.accepted) == 3 * len(rooms) + 4  # each once
+    for room in rooms:
+        assert [b for r, _, b in hs.accepted if r == room][:3] == [f"{room} {i}" for i in range(3)]
+    assert limited_at_end
+    assert 0 < hs.refused <= beyond_burst / 2, (hs.refused, beyond_burst)  # the first refusals, not one per message
+    assert sender.rate_limit.refusals == hs.refused
+    assert hs.most_in_flight > 1 and not sender.rate_limit.limited
