@@ -375,13 +375,14 @@ def cmd_recovery_key_new(args) -> int:
 
 
 def cmd_rebuild(args) -> int:
-    """Restore identity and room keys, walk the rooms, and say plainly which records cannot be rebuilt yet."""
+    """On an empty data folder: identity and room keys back, then the database from the records in the rooms."""
     cfg = _load(args.config)
     if cfg is None:
         return 2
-    database = cfg.bot.data_dir / "ako.db"
-    if database.exists():
-        print(f"{database} exists: a rebuild starts from an empty data folder and never replaces a database.", file=sys.stderr)
+    data_dir = cfg.bot.data_dir
+    if data_dir.exists() and any(data_dir.iterdir()):
+        print(f"{data_dir} (bot.data_dir) is not empty: a rebuild starts from an empty data folder and never replaces "
+              "what is there. Move its contents away first.", file=sys.stderr)
         return 1
     _logging("WARNING")
     code = asyncio.run(_restore(cfg, args.recovery_key))
@@ -389,15 +390,19 @@ def cmd_rebuild(args) -> int:
         return code
     from . import rebuild
 
+    database = data_dir / "ako.db"
     print(f"Walking the rooms {cfg.matrix.user_id} is in…", file=sys.stderr)
     try:
-        found, kinds = asyncio.run(rebuild.run(cfg.matrix.homeserver, cfg.bot.data_dir, lambda line: print(line, file=sys.stderr)))
-    except (RuntimeError, OSError, asyncio.TimeoutError) as e:
-        print(f"Walking the rooms failed: {e}. The identity and room keys are restored; run `ako rebuild` again later "
-              "after moving them away, or start Ako with a database from `ako backup`.", file=sys.stderr)
+        done = asyncio.run(rebuild.run(cfg.matrix.homeserver, data_dir, lambda line: print(line, file=sys.stderr)))
+    except (rebuild.RebuildError, RuntimeError, OSError, asyncio.TimeoutError) as e:
+        text = str(e) if isinstance(e, rebuild.RebuildError) else f"Walking the rooms failed: {type(e).__name__}: {e}"
+        print(f"{text} No database was written. The identity and room keys are restored in {data_dir}; move its contents "
+              "away and run `ako rebuild` again, or start Ako on a database from `ako backup` copied to "
+              f"{database}.", file=sys.stderr)
         return 1
-    print(rebuild.report(found, kinds, database))
-    return 1  # not rebuilt: a script running `ako rebuild && ako run` must not start Ako without its records
+    print(rebuild.report(done, database))
+    print("Start Ako (`ako run --config …`): it runs on the rebuilt database as before.")
+    return 0
 
 
 def cmd_dev(args) -> int:
@@ -472,9 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     rnew.set_defaults(func=cmd_recovery_key_new)
     rebuild = sub.add_parser(
         "rebuild",
-        help="a new Ako from the rooms and the recovery key (so far: identity and room keys only)",
-        description="On an empty data folder: restore identity and room keys as restore-keys does, create the database, and "
-        "say which records cannot be recovered from the rooms yet (so far: all of them; restore `ako backup` for those).",
+        help="a new Ako from the rooms and the recovery key: identity, room keys and every record",
+        description="On an empty data folder: restore identity and room keys as restore-keys does, walk every room Ako is in "
+        "(state and whole history, decrypted), and recreate the database from the records Ako wrote there, in one go. "
+        "A wrong recovery key writes nothing.",
     )
     rebuild.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes")
     _config_option(rebuild)

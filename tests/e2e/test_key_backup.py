@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import stat
 import time
@@ -182,21 +183,20 @@ async def test_a_lost_data_folder_keeps_its_identity_and_history_with_the_recove
         assert master_of(await server_view(hs_a, bot_id, token), bot_id) == master
         proc.stop()
 
-        # `ako rebuild`, so far: the same restore, a walk of the rooms, and a plain statement of what it cannot rebuild
+        # `ako rebuild`: the same restore, a walk of the rooms, and the database from Ako's records in them
         shutil.rmtree(data)
         wrong = ako_cli("rebuild", "--config", str(cfg), "--recovery-key", other)
         assert wrong.returncode == 1 and "does not open the secret storage" in wrong.stderr
         assert not data.exists() or not any(data.iterdir())
         rebuilt = ako_cli("rebuild", "--config", str(cfg), "--recovery-key", recovery_text)
-        assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr
+        assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
         assert identity.fingerprint(master) in rebuilt.stdout
-        assert "Walked 1 room(s)" in rebuilt.stdout and "rooms walked: 1/1" in rebuilt.stderr
-        # the four messages and Ako's answer, each decrypted with the restored keys
-        assert "5 of them encrypted, 5 of those decrypted with the restored room keys." in rebuilt.stdout, rebuilt.stdout
-        assert "The database was NOT rebuilt" in rebuilt.stdout
-        for kind in ("schools", "classes", "submissions", "grades", "reminders", "processed_events"):
-            assert kind in rebuilt.stdout
-        assert not (data / "ako.db").exists()
+        assert "from 1 room(s)" in rebuilt.stdout and "rooms walked: 1/1" in rebuilt.stderr
+        # the four messages, Ako's answer and its records, each decrypted with the restored room keys
+        read = re.search(r"(\d+) of them encrypted, (\d+) of those decrypted with the restored room keys\.", rebuilt.stdout)
+        assert read and int(read.group(1)) >= 5 and read.group(1) == read.group(2), rebuilt.stdout
+        exported = json.loads(ako_cli("export", "--all", "--config", str(cfg)).stdout)["tables"]
+        assert [row["room_id"] for row in exported["processed_events"]] == [room] * 4  # the three notes and !help
         assert json.loads(identity.identity_file(data).read_text())["master_public"] == master
         assert "Traceback" not in rebuilt.stdout + rebuilt.stderr
     finally:
@@ -267,7 +267,7 @@ async def test_an_element_learner_sees_no_identity_change_after_a_restore(elemen
         recovery_text = recovery_key_in(data)
         master = json.loads(identity.identity_file(data).read_text())["master_public"]
         mark = await learner.mark(dm)
-        # the database is not in the rooms yet: it comes back from `ako backup`, as the README says
+        # the database comes back here from `ako backup`, the fast restore the README describes
         saved = ako_cli("backup", str(tmp_path / "ako-backup.db"), "--config", str(cfg))
         assert saved.returncode == 0, saved.stdout + saved.stderr
         proc.stop()

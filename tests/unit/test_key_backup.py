@@ -234,4 +234,6 @@ def test_restore_says_what_is_wrong_before_touching_anything(tmp_path, capsys):
 
     (data / "ako.db").write_text("")
     assert ako(["rebuild", "--config", _config(tmp_path, data), "--recovery-key", key]) == 1
-    assert "never replaces a database" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is not empty: a rebuild starts from an empty data folder" in err and "Move its contents away" in err
+    assert (data / "ako.db").read_text() == ""
