@@ -148,6 +148,8 @@ class RecordJournal:
         # staff and school admins cannot be forgotten (``!forget`` refuses them): a message naming a
         # teacher ("your grade, from @t") can carry a learner's records
         unforgettable = {u for (u,) in await self.db.fetchall("SELECT user_id FROM staff UNION SELECT user_id FROM school_admins")}
+        for m in messages:  # a name Ako holds nothing about (help's "@user:server") has nothing to forget
+            m["about"] = {u for u in m["about"] if u == owner or await self._holds_records_about(u)}
         now = datetime.now(timezone.utc)
         written: list[int] = []
         for about, group in groups.items():
@@ -187,6 +189,11 @@ class RecordJournal:
                 outbox_id = await self.db.fetchval("SELECT id FROM outbox WHERE txn_id = ?", (txn_id,))
                 await self._note(outbox_id, about | ({owner} if owner else set()))
         return written
+
+    async def _holds_records_about(self, user_id: str) -> bool:
+        """Whether any row ``!forget`` would delete names this person."""
+        union = " UNION ALL ".join(f'SELECT 1 FROM "{table}" WHERE "{column}" = ?' for table, column in FORGOTTEN)
+        return await self.db.fetchval(f"SELECT EXISTS ({union})", (user_id,) * len(FORGOTTEN)) == 1
 
     async def _note(self, outbox_id: int, users: set[str]) -> None:
         """The message carries records about these people: ``!forget`` redacts it with theirs."""

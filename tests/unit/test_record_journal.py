@@ -251,6 +251,16 @@ async def test_in_a_direct_message_records_wait_for_a_message_about_no_one_else(
     assert await h.db.fetchval("SELECT COUNT(*) FROM record_log") == 0
 
 
+async def test_an_example_id_in_a_message_does_not_stop_it_carrying_records(h):
+    """!help shows "@user:server": nobody Ako holds records about, so nothing !forget could take."""
+    dm = "!ana-dm:a.test"
+    await classroom(h)
+    await h.repos.rooms.add(dm, "dm", None, LEARNER_A, NOW)
+    async with h.db.transaction():
+        await h.repos.outbox.put(dm, "m.room.message", {"msgtype": "m.notice", "body": "Write someone as @user:server."}, NOW)
+    assert await h.db.fetchval("SELECT COUNT(*) FROM record_log") == 0, "the room's record rides on the message"
+
+
 async def test_a_fault_in_the_journal_never_costs_the_classroom_its_change(h, monkeypatch, caplog):
     c = await classroom(h)
     before = await h.db.fetchval("SELECT MAX(id) FROM outbox")
