@@ -59,40 +59,36 @@ _CHAT = f"o.event_type IN ({','.join(repr(t) for t in CHAT_EVENTS)})"
 
 async def sweep(db: Database, now: datetime) -> Swept:
     """Delete what nothing needs any more (see the module's docstring)."""
-    done = Swept()
     processed_before = to_text(now - PROCESSED_FOR)
     sent_before = to_text(now - SENT_FOR)
+    return Swept(
+        processed_events=await _in_batches(
+            db, "DELETE FROM processed_events WHERE rowid IN (SELECT rowid FROM processed_events WHERE processed_at < ? LIMIT ?)",
+            processed_before,
+        ),
+        outbox_deleted=await _in_batches(
+            db, f"DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE {_SENT_BEFORE} AND {_CHAT}"
+            f" AND NOT {_KEEP_WHOLE} AND NOT {_FOR_FORGET} LIMIT ?)",
+            sent_before,
+        ),
+        outbox_emptied=await _in_batches(
+            db, f"UPDATE outbox SET content = '{_EMPTY}', last_error = NULL WHERE id IN (SELECT o.id FROM outbox o WHERE"
+            f" {_SENT_BEFORE} AND {_CHAT} AND NOT {_KEEP_WHOLE} AND {_FOR_FORGET} AND o.content != '{_EMPTY}'"
+            " AND o.content NOT LIKE '%\"redacted\": true%' LIMIT ?)",
+            sent_before,
+        ),
+    )
+
+
+async def _in_batches(db: Database, sql: str, before: str) -> int:
+    """Run ``sql`` (parameters: a moment, a batch size) a batch to a transaction until a batch comes short."""
+    total = 0
     while True:
         async with db.transaction():
-            cur = await db.execute(
-                "DELETE FROM processed_events WHERE rowid IN (SELECT rowid FROM processed_events WHERE processed_at < ? LIMIT ?)",
-                (processed_before, BATCH),
-            )
-        done.processed_events += cur.rowcount
+            cur = await db.execute(sql, (before, BATCH))
+        total += cur.rowcount
         if cur.rowcount < BATCH:
-            break
-    while True:
-        async with db.transaction():
-            cur = await db.execute(
-                f"DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE {_SENT_BEFORE} AND {_CHAT}"
-                f" AND NOT {_KEEP_WHOLE} AND NOT {_FOR_FORGET} LIMIT ?)",
-                (sent_before, BATCH),
-            )
-        done.outbox_deleted += cur.rowcount
-        if cur.rowcount < BATCH:
-            break
-    while True:
-        async with db.transaction():
-            cur = await db.execute(
-                f"UPDATE outbox SET content = '{_EMPTY}', last_error = NULL WHERE id IN (SELECT o.id FROM outbox o WHERE"
-                f" {_SENT_BEFORE} AND {_CHAT} AND NOT {_KEEP_WHOLE} AND {_FOR_FORGET} AND o.content != '{_EMPTY}'"
-                " AND o.content NOT LIKE '%\"redacted\": true%' LIMIT ?)",
-                (sent_before, BATCH),
-            )
-        done.outbox_emptied += cur.rowcount
-        if cur.rowcount < BATCH:
-            break
-    return done
+            return total
 
 
 async def keep_sweeping(db: Database, clock, every: timedelta = EVERY) -> None:
