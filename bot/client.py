@@ -30,7 +30,7 @@ class Client(nio.AsyncClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._key_queries: list[dict] = []
-        self.rate_limit = None  # bot/sender.py's RateLimit, when messages are sent through the outbox
+        self.rate_limit = None  # bot/rate_limit.py's RateLimit, when messages are sent through the outbox
 
     async def send(self, method, path, data=None, headers=None, trace_context=None, timeout=None):
         gate = self.rate_limit if method == "PUT" and _MESSAGE_SEND.search(path) else None
