@@ -11,8 +11,8 @@
   - a forum topic's root is kept whole (a thread reply finds its topic through it);
   - a message about someone (``outbox_about``), or in a work room or direct message, keeps its
     row without the content — `!forget` needs its room and event id to redact it;
-  - the rest of Ako's chat events (messages, redactions, kicks, leaves, state) are deleted.
-  Any other event type (records written to rooms) is kept: whoever queues it decides.
+  - the rest of Ako's events (messages, redactions, kicks, leaves, state, the records it writes
+    into rooms) are deleted: what they said is in the rooms, which is where `ako rebuild` reads it.
 
 So the database grows with the records and with an event id per message about a person, not with
 the traffic: RSS and size stay flat under ordinary chat (bench/RESULTS.md measures it).
@@ -33,7 +33,8 @@ log = logging.getLogger("ako")
 PROCESSED_FOR = timedelta(days=7)
 SENT_FOR = timedelta(days=30)
 EVERY = timedelta(hours=1)
-CHAT_EVENTS = ("m.room.message", "m.room.redaction", "ako.kick", "ako.leave", "ako.state")
+# Every event type Ako's outbox sends: once in the room, a row is only a receipt of the sending.
+CHAT_EVENTS = ("m.room.message", "m.room.redaction", "ako.kick", "ako.leave", "ako.state", "nz.ako.record")
 BATCH = 5000  # rows per transaction: a sweep never holds the writer for long
 _EMPTY = '{"body": "", "swept": true}'
 
