@@ -33,6 +33,8 @@ from .privacy import FORGOTTEN
 if TYPE_CHECKING:
     from .db import Database
 
+DELETE_BATCH = 500  # changes taken out of record_log a statement at a time (SQLite may take only 999 parameters)
+
 log = logging.getLogger("ako.records")
 
 _PERSONAL: dict[str, set[str]] = defaultdict(set)  # table → the columns that say whose a row is
@@ -118,9 +120,9 @@ class RecordJournal:
                 continue
             messages = [m for m in new_messages if m["room_id"] == room]
             sent += await self._write(room, owner, items, messages, waits=kind == "dm")
-        if sent:
-            marks = ",".join("?" * len(sent))
-            await self.db.execute(f"DELETE FROM record_log WHERE seq IN ({marks})", sent)
+        for i in range(0, len(sent), DELETE_BATCH):  # SQLite takes at most 32,766 parameters a statement
+            chunk = sent[i : i + DELETE_BATCH]
+            await self.db.execute(f"DELETE FROM record_log WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
         left = await self.db.fetchval("SELECT MAX(seq) FROM record_log")
         self._waiting_up_to = left or 0
 

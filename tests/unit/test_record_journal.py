@@ -162,6 +162,20 @@ async def test_a_change_whose_room_is_not_made_yet_waits_and_then_arrives(h):
     assert [ch["table"] for room, _, ch in found if room == "!chem-class:a.test"] == ["class_members", "rooms"]
 
 
+async def test_more_changes_in_one_commit_than_sqlite_takes_parameters_are_all_written(h):
+    """An old database migrating journals every row it holds at once. SQLite builds take 999 or
+    32,766 parameters a statement (or more): written with this build held to 999."""
+    await classroom(h)
+    await h.db.conn._execute(lambda: h.db.conn._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999))  # in its thread
+    room = await h.db.fetchval("SELECT room_id FROM rooms WHERE kind = 'class'")
+    async with h.db.transaction():
+        for n in range(3_000):
+            await h.db.execute("INSERT INTO processed_events (event_id, room_id, processed_at) VALUES (?, ?, 'x')", (f"$e{n}", room))
+    assert await h.db.fetchval("SELECT COUNT(*) FROM record_log") == 0
+    written = {ch["row"]["event_id"] for _, _, ch in await records_in_outbox(h.db) if ch["table"] == "processed_events"}
+    assert {f"$e{n}" for n in range(3_000)} <= written
+
+
 async def test_a_direct_message_gets_no_event_of_its_own_for_bookkeeping(h):
     """A two-person encrypted room rings for every event: records there wait for Ako's next message."""
     dm = "!ana-dm:a.test"
