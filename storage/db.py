@@ -123,9 +123,16 @@ class Database:
                     await self.journal.before_commit()
             except BaseException:
                 await self.conn.execute("ROLLBACK")
+                if self.journal is not None:
+                    self.journal.rolled_back()
                 raise
             else:
-                await self.conn.execute("COMMIT")
+                try:
+                    await self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.journal is not None:
+                        self.journal.rolled_back()
+                    raise
             finally:
                 self._in_tx = None
 

@@ -33,6 +33,8 @@ from .privacy import FORGOTTEN
 if TYPE_CHECKING:
     from .db import Database
 
+# The tables _room reads to find where a change goes: a change waiting for its room waits for one of these.
+PLACES = ("rooms", "cluster_rooms", "topics", "programmes", "programme_uses", "assignments", "class_members", "reminders", "user_settings")
 DELETE_BATCH = 500  # changes taken out of record_log a statement at a time (SQLite may take only 999 parameters)
 
 log = logging.getLogger("ako.records")
@@ -51,8 +53,13 @@ class RecordJournal:
     def __init__(self, db: Database):
         self.db = db
         self._outbox_before = 0
-        self._waiting_up_to = 0  # the highest seq that was left waiting at the last commit
+        self._seen_up_to = 0  # the highest seq examined by a commit that went through (0: examine all)
+        self._waiting_rooms: set[str] = set()  # rooms where changes wait for a message to carry them
         self._ready: bool | None = None
+
+    def rolled_back(self) -> None:
+        """The transaction was undone, seqs with it: the next commit examines every waiting change."""
+        self._seen_up_to = 0
 
     async def begin(self) -> None:
         self._outbox_before = await self.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox")
@@ -76,17 +83,31 @@ class RecordJournal:
     async def _write_waiting(self) -> None:
         top = await self.db.fetchval("SELECT MAX(seq) FROM record_log")
         new_messages = await self._messages()
-        if top <= self._waiting_up_to and not new_messages:
+        carriers_for_waiting = any(m["room_id"] in self._waiting_rooms for m in new_messages)
+        if top <= self._seen_up_to and not carriers_for_waiting:
             return  # nothing new since the last try, and no message to carry what waits
-        rows = await self.db.fetchall("SELECT seq, table_name, op, key, row FROM record_log ORDER BY seq")
+        # What waits from earlier commits waits for a room to be made (a row of PLACES) or for a
+        # message to its room: only then is it read again, so a commit costs what it changed, not
+        # what waits (a class whose rooms are never made must not slow every command)
+        marks = ",".join("?" * len(PLACES))
+        new_room = await self.db.fetchval(
+            f"SELECT 1 FROM record_log WHERE seq > ? AND op = ? AND table_name IN ({marks}) LIMIT 1",
+            (self._seen_up_to, record_format.PUT, *PLACES),
+        )
+        since = 0 if new_room or carriers_for_waiting else self._seen_up_to
+        rows = await self.db.fetchall(
+            "SELECT seq, table_name, op, key, row FROM record_log WHERE seq > ? OR op = ? ORDER BY seq", (since, record_format.DELETE)
+        )
         changes = [(r["seq"], r["table_name"], r["op"], json.loads(r["key"]), json.loads(r["row"])) for r in rows]
         gone: dict[str, list[dict]] = defaultdict(list)  # rows deleted (in this or an earlier transaction)
         for _, table, op, _, row in changes:
             if op == record_format.DELETE:
                 gone[table].append(row)
+        changes = [c for c in changes if c[0] > since]  # older deletes only tell where rows were
         places: dict[tuple, str | None] = {}
         by_room: dict[str, list[tuple]] = defaultdict(list)
         replied_in = [m["room_id"] for m in new_messages]
+        waiting_rooms: set[str] = set()
         for seq, table, op, key, row in changes:
             try:
                 place = record_rooms.where(table, row)
@@ -119,12 +140,15 @@ class RecordJournal:
                 sent += [change["seq"] for change, _ in items]
                 continue
             messages = [m for m in new_messages if m["room_id"] == room]
-            sent += await self._write(room, owner, items, messages, waits=kind == "dm")
+            written = await self._write(room, owner, items, messages, waits=kind == "dm")
+            sent += written
+            if len(written) < len(items):
+                waiting_rooms.add(room)
         for i in range(0, len(sent), DELETE_BATCH):  # SQLite takes at most 32,766 parameters a statement
             chunk = sent[i : i + DELETE_BATCH]
             await self.db.execute(f"DELETE FROM record_log WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
-        left = await self.db.fetchval("SELECT MAX(seq) FROM record_log")
-        self._waiting_up_to = left or 0
+        self._seen_up_to = top
+        self._waiting_rooms = waiting_rooms if since == 0 else self._waiting_rooms | waiting_rooms
 
     async def _messages(self) -> list[dict]:
         """Messages queued in this transaction (the sender cannot have read them yet)."""
