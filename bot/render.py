@@ -62,6 +62,19 @@ def _plain_html(text: str) -> str:
     return html_lib.escape(text, quote=False).replace("\n", "<br>")
 
 
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):", re.IGNORECASE)
+
+
+def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
+    """A message has no address of its own, so a relative link ("0:", "/x") leads nowhere: dropped.
+    (The sanitiser has already dropped every scheme not in URL_SCHEMES.)"""
+    if attribute in ("href", "src"):
+        found = _SCHEME.match(value.strip())
+        if not found or found.group(1).lower() not in URL_SCHEMES:
+            return None
+    return value
+
+
 def sanitise(html: str) -> str:
     clean = nh3.clean(
         html,
@@ -70,6 +83,7 @@ def sanitise(html: str) -> str:
         url_schemes=URL_SCHEMES,
         link_rel=None,
         strip_comments=True,
+        attribute_filter=_absolute_links_only,
     )
     # <img> may only show media from Matrix itself (spec: clients must not load other images).
     return re.sub(r'<img\b(?![^>]*\bsrc="mxc://)[^>]*>', "", clean)

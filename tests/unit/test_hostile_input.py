@@ -65,6 +65,7 @@ CONTROL = "\x00\x01\x07\x08\x0b\x0c\x0d\x1b\x7f\x85\u2028\u2029"
 SPECIAL = ZERO_WIDTH + BIDI + LOOKALIKES + MARKUP + CONTROL
 
 XSS = [
+    "<A HREF=0:>x</A>",  # a relative link ("0:" is no scheme) leads nowhere in a message: found by hypothesis
     "<script>alert(1)</script>",
     '<img src=x onerror="alert(1)">',
     '<img src="javascript:alert(1)">',
