@@ -32,6 +32,7 @@ class RateLimit:
         self.until = 0.0  # when the next send may go
         self.pace = 0.0  # how long a send waits after the last one got through
         self._through: float | None = None  # when the last held send that got through went
+        self._since = 0.0  # when the homeserver began refusing
         self._went: dict[asyncio.Task, float] = {}  # when each send's current try went
         self.refusals = 0
         self._turn: asyncio.Task | None = None  # the send whose turn it is while limited
@@ -65,6 +66,7 @@ class RateLimit:
             self.until = max(self.until, self.now() + asked)
             if not self.limited:
                 log.info("The homeserver is rate-limiting Ako's messages: sending one at a time, as it asks")
+                self._since = self.now()
             self.limited = True
             self._turn = me  # its retry, after the wait, goes first
             self._held.add(me)
@@ -79,8 +81,9 @@ class RateLimit:
                 self.limited, self.pace, self._through = False, 0.0, None
                 log.info("The homeserver takes Ako's messages again: sending side by side")
             else:
-                if refused and self._through is not None:  # it went as soon as the server let it: the server's pace
-                    self.pace = min(went - self._through, PACE_CAP)
+                if refused:  # it went as soon as the server let it: the server's pace, since the one before
+                    # (the first since the server began refusing, which it did with its bucket full)
+                    self.pace = min(went - (self._since if self._through is None else self._through), PACE_CAP)
                 self._through = went
                 self.until = max(self.until, went + self.pace)
         if self._turn is me or not self.limited:

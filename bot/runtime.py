@@ -400,7 +400,7 @@ class Ako:
             if not isinstance(action, Ignore):
                 await self._act(action, resp.next_batch if i == last else None)
         await self.e2ee.retry_waiting(self._act_on)
-        if last is not None and await self.repos.sync.next_batch() == resp.next_batch:
+        if last is not None and self.repos.sync.saved_position == resp.next_batch:  # committed with its carrier
             return Batch.POSITION_SAVED
         return Batch.CHANGED if changed or any(not isinstance(a, Ignore) for a in actions) else Batch.NOTHING
 

@@ -57,6 +57,7 @@ class OutboxSender:
         self._queues: dict[str, deque[Outgoing]] = {}  # per room: loaded, not yet sent
         self._rooms: dict[str, asyncio.Task] = {}  # rooms with a sender running
         self._taken: set[int] = set()  # rows loaded and not yet marked sent (queued, on their way, or sent)
+        self._loaded_with: dict[int, int] = {}  # loaded row → the outbox's count of withdrawals when it was loaded
         self._sent: list[tuple[Outgoing, str]] = []  # sent, to be marked in the next batch
         self._marks = asyncio.Event()
         self._delay: dict[str, float] = {}  # per room: the pause after its next failure
@@ -66,8 +67,10 @@ class OutboxSender:
         try:
             while True:
                 self.wake.clear()
-                if not await self.load():
-                    await self.wake.wait()
+                # then wait, also after finding rows: the room senders start sending at once, and a
+                # room that finishes, like anything queued, wakes this loop to load what is left
+                await self.load()
+                await self.wake.wait()
         finally:
             marker.cancel()
             for task in list(self._rooms.values()):
@@ -77,9 +80,11 @@ class OutboxSender:
     async def load(self) -> bool:
         """Queue what is waiting (up to PER_ROOM of each room beyond what is in hand) and start a
         sender for every room that has some; False when nothing new was found."""
+        withdrawals = self.outbox.withdrawals  # read before the rows: a withdrawal meanwhile is seen
         pending = [i for i in await self.outbox.unsent(limit=1000, per_room=PER_ROOM) if i.id not in self._taken]
         for item in pending:
             self._taken.add(item.id)
+            self._loaded_with[item.id] = withdrawals
             self._queues.setdefault(item.room_id, deque()).append(item)
         for room_id, queue in self._queues.items():
             if queue and room_id not in self._rooms:
@@ -104,6 +109,7 @@ class OutboxSender:
                     if not await self._send_one(queue.popleft()):
                         for item in queue:  # held back, to keep the room's order: loaded again later
                             self._taken.discard(item.id)
+                            self._loaded_with.pop(item.id, None)
                         queue.clear()
                         break
         finally:
@@ -116,7 +122,13 @@ class OutboxSender:
 
     async def _send_one(self, loaded: Outgoing) -> bool:
         """True when the room may go on; False after a failure that may pass (and a pause)."""
-        item = await self.outbox.still_unsent(loaded.id)
+        item = loaded
+        # read again only when rows were withdrawn since it was loaded: a reply goes out with no
+        # statement between its commit and its send but the load
+        if await self.outbox.withdrawn_since(self._loaded_with.pop(loaded.id, -1)):
+            item = await self.outbox.still_unsent(loaded.id)
+        else:
+            await asyncio.sleep(0)  # the other rooms' senders take their turns
         if item is None:  # withdrawn since it was loaded (!forget)
             self._taken.discard(loaded.id)
             return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.models import server_of
+from storage.people import Person
 from storage.repositories import Repositories
 
 from .context import Settings
@@ -23,14 +24,18 @@ class Standing:
     blocked: bool  # their server is blocked (`!school block`)
 
 
-async def standing(repos: Repositories, settings: Settings, user_id: str, *, staff: bool | None = None) -> Standing:
-    server = server_of(user_id)
+async def standing(repos: Repositories, settings: Settings, user_id: str) -> Standing:
+    return of_person(await repos.people.get(user_id), settings)
+
+
+def of_person(person: Person, settings: Settings) -> Standing:
+    """The admission side of what the records say of someone (read once per command)."""
     return Standing(
-        user_id=user_id,
-        operator=user_id in settings.operators,
-        staff=await repos.staff.is_staff(user_id) if staff is None else staff,
-        of_a_school=await repos.schools.get(server) is not None,
-        blocked=await repos.blocked.is_blocked(server),
+        user_id=person.user_id,
+        operator=person.user_id in settings.operators,
+        staff=person.staff,
+        of_a_school=person.school is not None,
+        blocked=person.blocked,
     )
 
 
@@ -39,13 +44,6 @@ def refusal(who: Standing) -> str | None:
     if who.blocked and not who.operator:
         return f"{server_of(who.user_id)} is blocked in this cluster; I take no commands from its users."
     return None
-
-
-async def refused(repos: Repositories, settings: Settings, user_id: str) -> str | None:
-    """:func:`refusal` for a command's sender, at the cost of one query (none for an operator)."""
-    operator = user_id in settings.operators
-    blocked = not operator and await repos.blocked.is_blocked(server_of(user_id))
-    return refusal(Standing(user_id, operator, staff=False, of_a_school=False, blocked=blocked))
 
 
 def accepts_invite(inviter: Standing, direct: bool, allow_guests: bool) -> bool:

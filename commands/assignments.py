@@ -18,7 +18,7 @@ from .finding import AssignmentRef, learner_in_class, learners_of, teaches, work
 from .private_answers import own_dm, reply_privately
 from .publishing import DEFAULT_POINTS, STATE_ASSIGNMENT, announcement, publish, write_state
 from .registry import Body, Keyword, registry
-from .standing import standing, standings
+from .standing import standing, standings, standings_of_learner
 
 
 @registry.command(
@@ -92,8 +92,9 @@ async def assignments(ctx: Context) -> None:
             )
         ctx.reply("\n".join(lines))
         return
+    mine_of = await standings_of_learner(ctx.repos, found, ctx.caller.user_id)
     for a in found:
-        mine = await standing(ctx.repos, a, ctx.caller.user_id)
+        mine = mine_of[a.id]
         lines.append(f"- **{a.label}** · due {when.show(mine.due, tz)}{_state_words(a, tz)} — {mine.text(tz, ctx.now)}")
     await reply_privately(ctx, "\n".join(lines))
 

@@ -15,7 +15,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from storage.models import Class, Room, server_of
+from storage.models import Class, Room
+from storage.people import Person
 
 from . import admission
 from .checks import refusal
@@ -76,15 +77,16 @@ class Dispatcher:
         self.services = services
         self.enqueue = enqueue
 
-    async def caller(self, user_id: str, class_id: int | None) -> Caller:
-        repos = self.services.repos
+    async def caller(self, user_id: str, class_id: int | None, person: Person | None = None) -> Caller:
+        """Who is asking, in the class: from ``person`` when it was read already (one query either way)."""
+        person = person or await self.services.repos.people.get(user_id)
         return Caller(
             user_id=user_id,
             is_operator=user_id in self.services.settings.operators,
-            admin_of=await repos.schools.admin_of(user_id),
-            is_staff=await repos.staff.is_staff(user_id),
-            school=await repos.schools.get(server_of(user_id)),
-            class_role=await repos.classes.role_of(class_id, user_id) if class_id is not None else None,
+            admin_of=person.admin_of,
+            is_staff=person.staff,
+            school=person.school,
+            class_role=person.role_in(class_id),
         )
 
     async def handle(self, event: CommandEvent, also: Also | None = None) -> Outcome:
@@ -227,7 +229,8 @@ class Dispatcher:
     async def _run(self, event: CommandEvent, progress: _Progress) -> Context:
         repos = self.services.repos
         prefix = self.services.settings.prefix
-        blocked = await admission.refused(repos, self.services.settings, event.sender)
+        person = await repos.people.get(event.sender)
+        blocked = admission.refusal(admission.of_person(person, self.services.settings))
         if blocked:
             raise NotAllowed(blocked)
         line, body = split_message(event.body)
@@ -250,7 +253,7 @@ class Dispatcher:
                 klass = await class_by_code(repos, event.sender, tokens[0].text)
                 tokens = tokens[1:]
             progress.klass = klass
-            caller = await self.caller(event.sender, klass.id if klass else None)
+            caller = await self.caller(event.sender, klass.id if klass else None, person)
             ctx = Context(
                 caller=caller,
                 room_id=event.room_id,

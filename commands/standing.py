@@ -61,11 +61,20 @@ def _returned_since(ret: Return | None, sub: Submission | None) -> Return | None
 
 
 async def standing(repos: Repositories, a: Assignment, learner: str) -> Standing:
-    sub = await repos.submissions.latest(a.id, learner)
-    return Standing(
-        a, learner, sub, await repos.extensions.get(a.id, learner), await repos.grades.latest(a.id, learner),
-        _returned_since(await repos.returns.latest(a.id, learner), sub),
-    )
+    return (await standings_of_learner(repos, [a], learner))[a.id]
+
+
+async def standings_of_learner(repos: Repositories, found: list[Assignment], learner: str) -> dict[int, Standing]:
+    """One learner's standing on each assignment (by id), in four queries however many there are."""
+    ids = [a.id for a in found]
+    subs = await repos.submissions.latest_of_learner(learner, ids)
+    exts = await repos.extensions.of_learner(learner, ids)
+    grades = await repos.grades.latest_of_learner(learner, ids)
+    rets = await repos.returns.latest_of_learner(learner, ids)
+    return {
+        a.id: Standing(a, learner, subs.get(a.id), exts.get(a.id), grades.get(a.id), _returned_since(rets.get(a.id), subs.get(a.id)))
+        for a in found
+    }
 
 
 async def standings(repos: Repositories, a: Assignment, learners: list[str]) -> dict[str, Standing]:

@@ -266,6 +266,20 @@ class Extensions:
         rows = await self.db.fetchall("SELECT * FROM extensions WHERE assignment_id = ?", (assignment_id,))
         return {r["learner"]: _extension(r) for r in rows}
 
+    async def of_learner(self, learner: str, assignment_ids: list[int]) -> dict[int, Extension]:
+        rows = await _latest_of_learner(self.db, "extensions", learner, assignment_ids, "learner")
+        return {a: _extension(r) for a, r in rows.items()}
+
+
+async def _latest_of_learner(db: Database, table: str, learner: str, assignment_ids: list[int], order: str, more: str = "") -> dict:
+    """One learner's rows of ``table`` for several assignments, in one query: the last by ``order`` wins."""
+    marks = ",".join("?" * len(assignment_ids))
+    rows = await db.fetchall(
+        f"SELECT * FROM {table} WHERE learner = ? AND assignment_id IN ({marks}){more} ORDER BY assignment_id, {order}",
+        (learner, *assignment_ids),
+    )
+    return {r["assignment_id"]: r for r in rows}
+
 
 def _extension(row) -> Extension:
     return Extension(row["assignment_id"], row["learner"], from_text(row["due_at"]), row["granted_by"], from_text(row["granted_at"]))
@@ -344,6 +358,11 @@ class Submissions:
         )
         return {r["learner"]: _submission(r) for r in rows}  # the last (highest) version wins
 
+    async def latest_of_learner(self, learner: str, assignment_ids: list[int]) -> dict[int, Submission]:
+        """One learner's current version of each of these assignments."""
+        rows = await _latest_of_learner(self.db, "submissions", learner, assignment_ids, "version", " AND withdrawn_at IS NULL")
+        return {a: _submission(r) for a, r in rows.items()}
+
     async def versions(self, assignment_id: int, learner: str) -> list[Submission]:
         rows = await self.db.fetchall(
             "SELECT * FROM submissions WHERE assignment_id = ? AND learner = ? ORDER BY version", (assignment_id, learner)
@@ -400,6 +419,10 @@ class Grades:
         rows = await self.db.fetchall("SELECT * FROM grades WHERE assignment_id = ? ORDER BY id", (assignment_id,))
         return {r["learner"]: _grade(r) for r in rows}  # the newest wins
 
+    async def latest_of_learner(self, learner: str, assignment_ids: list[int]) -> dict[int, Grade]:
+        rows = await _latest_of_learner(self.db, "grades", learner, assignment_ids, "id")
+        return {a: _grade(r) for a, r in rows.items()}
+
 
 def _return(row) -> Return:
     return Return(
@@ -429,3 +452,7 @@ class Returns:
     async def latest_of_assignment(self, assignment_id: int) -> dict[str, Return]:
         rows = await self.db.fetchall("SELECT * FROM returns WHERE assignment_id = ? ORDER BY id", (assignment_id,))
         return {r["learner"]: _return(r) for r in rows}
+
+    async def latest_of_learner(self, learner: str, assignment_ids: list[int]) -> dict[int, Return]:
+        rows = await _latest_of_learner(self.db, "returns", learner, assignment_ids, "id")
+        return {a: _return(r) for a, r in rows.items()}

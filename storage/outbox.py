@@ -73,18 +73,28 @@ def _outgoing(r) -> Outgoing:
 class Outbox:
     def __init__(self, db: Database):
         self.db = db
+        self.withdrawals = 0  # commits that withdrew waiting rows (``!forget``): a loaded row may be gone since
+
+    async def withdrawn_since(self, withdrawals: int) -> bool:
+        """Whether waiting rows may have been withdrawn since ``withdrawals`` was read (a transaction
+        under way is waited for: it may be one)."""
+        await self.db.settled()
+        return self.withdrawals != withdrawals
 
     async def put(self, room_id: str, event_type: str, content: dict, at: datetime, txn_id: str | None = None) -> str:
         txn_id = txn_id or f"ako.{uuid.uuid4().hex}"
-        cur = await self.db.execute(
-            "INSERT OR IGNORE INTO outbox (txn_id, room_id, event_type, content, created_at) VALUES (?, ?, ?, ?, ?)",
-            (txn_id, room_id, event_type, json.dumps(content, ensure_ascii=False), to_text(at)),
-        )
-        if cur.rowcount:
-            await self._note_whom_about(cur.lastrowid, room_id, content)
+        async with self.db.transaction():  # the caller's, usually
+            cur = await self.db.execute(
+                "INSERT OR IGNORE INTO outbox (txn_id, room_id, event_type, content, created_at) VALUES (?, ?, ?, ?, ?)",
+                (txn_id, room_id, event_type, json.dumps(content, ensure_ascii=False), to_text(at)),
+            )
+            if cur.rowcount:
+                about = await self._note_whom_about(cur.lastrowid, room_id, content)
+                if self.db.journal is not None:  # it may carry the records this transaction changes
+                    self.db.journal.queued(cur.lastrowid, room_id, event_type, content, about)
         return txn_id
 
-    async def _note_whom_about(self, outbox_id: int, room_id: str, content: dict) -> None:
+    async def _note_whom_about(self, outbox_id: int, room_id: str, content: dict) -> set[str]:
         """Whom the message is about: the users it names or mentions, the owner of the room it goes to."""
         about = set(named_users(str(content.get("body") or "")))
         mentions = (content.get("m.mentions") or {}).get("user_ids") or []
@@ -94,6 +104,7 @@ class Outbox:
             about.add(owner)
         for user in about:
             await self.db.execute("INSERT OR IGNORE INTO outbox_about (user_id, outbox_id) VALUES (?, ?)", (user, outbox_id))
+        return about
 
     async def about(self, user_id: str, rooms: list[str] = ()) -> list[SentAbout]:
         """Every message about the user, or sent to one of ``rooms``, oldest first."""
@@ -109,12 +120,19 @@ class Outbox:
     async def forget(self, outbox_ids: list[int]) -> None:
         """After their events are redacted: keep the rows (their transaction ids stop a resend) without
         the content; rows never sent are dropped so they never go out."""
-        for outbox_id in outbox_ids:
-            await self.db.execute("DELETE FROM outbox WHERE id = ? AND sent_at IS NULL", (outbox_id,))
-            await self.db.execute(
-                "UPDATE outbox SET content = '{\"body\": \"\", \"redacted\": true}', last_error = NULL WHERE id = ?", (outbox_id,)
-            )
-            await self.db.execute("DELETE FROM outbox_about WHERE outbox_id = ?", (outbox_id,))
+        async with self.db.transaction():  # the caller's, usually
+            for outbox_id in outbox_ids:
+                await self.db.execute("DELETE FROM outbox WHERE id = ? AND sent_at IS NULL", (outbox_id,))
+                if self.db.journal is not None:
+                    self.db.journal.withdrawn(outbox_id)
+                await self.db.execute(
+                    "UPDATE outbox SET content = '{\"body\": \"\", \"redacted\": true}', last_error = NULL WHERE id = ?", (outbox_id,)
+                )
+                await self.db.execute("DELETE FROM outbox_about WHERE outbox_id = ?", (outbox_id,))
+            self.db.after_commit(self._withdrew)
+
+    def _withdrew(self) -> None:
+        self.withdrawals += 1
 
     async def unsent(self, limit: int = 200, per_room: int | None = None) -> list[Outgoing]:
         """Waiting rows, oldest first; with ``per_room``, taken in turns: the first of every room,

@@ -52,7 +52,7 @@ def people(change_table: str, row: dict) -> frozenset[str]:
 class RecordJournal:
     def __init__(self, db: Database):
         self.db = db
-        self._outbox_before = 0
+        self._queued: dict[int, dict] = {}  # messages queued in this transaction (storage.outbox tells), by outbox id
         self._seen_up_to = 0  # the highest seq examined by a commit that went through (0: examine all)
         self._waiting_rooms: set[str] = set()  # rooms where changes wait for a message to carry them
         self._ready: bool | None = None
@@ -60,9 +60,20 @@ class RecordJournal:
     def rolled_back(self) -> None:
         """The transaction was undone, seqs with it: the next commit examines every waiting change."""
         self._seen_up_to = 0
+        self._queued = {}
 
     async def begin(self) -> None:
-        self._outbox_before = await self.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox")
+        self._queued = {}
+
+    def queued(self, outbox_id: int, room_id: str, event_type: str, content: dict, about: set[str]) -> None:
+        """A message went into the outbox in this transaction (the sender cannot have read it yet): it
+        may carry records. Told by storage.outbox, so that no commit has to look for them."""
+        if event_type == "m.room.message" and record_format.CONTENT_KEY not in content:
+            self._queued[outbox_id] = {"id": outbox_id, "room_id": room_id, "content": content, "about": set(about), "noted": set(about)}
+
+    def withdrawn(self, outbox_id: int) -> None:
+        """A message queued in this transaction was dropped again (``!forget``): it carries nothing."""
+        self._queued.pop(outbox_id, None)
 
     async def before_commit(self) -> None:
         """Write what waits in ``record_log`` into the rooms. A fault here never costs the classroom
@@ -70,34 +81,33 @@ class RecordJournal:
         ``record_log`` for the next commit."""
         if self._ready is None:  # a database kept at an older schema (tests of old migrations)
             self._ready = bool(await self.db.fetchval("SELECT 1 FROM sqlite_master WHERE name = 'record_log'"))
-        if not self._ready or await self.db.fetchval("SELECT MAX(seq) FROM record_log") is None:
+        top = await self.db.fetchval("SELECT MAX(seq) FROM record_log") if self._ready else None
+        if top is None:
             return  # most commits (a message marked sent, a sync token) change no record
         await self.db.conn.execute("SAVEPOINT record_journal")
         try:
-            await self._write_waiting()
+            await self._write_waiting(top)
         except Exception:
             log.exception("Could not write the records into their rooms; they wait in record_log for the next commit")
             await self.db.conn.execute("ROLLBACK TO record_journal")
         await self.db.conn.execute("RELEASE record_journal")
 
-    async def _write_waiting(self) -> None:
-        top = await self.db.fetchval("SELECT MAX(seq) FROM record_log")
-        new_messages = await self._messages()
+    async def _write_waiting(self, top: int) -> None:
+        new_messages = list(self._queued.values())
         carriers_for_waiting = any(m["room_id"] in self._waiting_rooms for m in new_messages)
         if top <= self._seen_up_to and not carriers_for_waiting:
             return  # nothing new since the last try, and no message to carry what waits
         # What waits from earlier commits waits for a room to be made (a row of PLACES) or for a
         # message to its room: only then is it read again, so a commit costs what it changed, not
         # what waits (a class whose rooms are never made must not slow every command)
-        marks = ",".join("?" * len(PLACES))
-        new_room = await self.db.fetchval(
-            f"SELECT 1 FROM record_log WHERE seq > ? AND op = ? AND table_name IN ({marks}) LIMIT 1",
-            (self._seen_up_to, record_format.PUT, *PLACES),
+        read = "SELECT seq, table_name, op, key, row FROM record_log WHERE seq > ? OR op = ? ORDER BY seq"
+        rows = await self.db.fetchall(read, (self._seen_up_to, record_format.DELETE))
+        new_room = any(
+            r["seq"] > self._seen_up_to and r["op"] == record_format.PUT and r["table_name"] in PLACES for r in rows
         )
         since = 0 if new_room or carriers_for_waiting else self._seen_up_to
-        rows = await self.db.fetchall(
-            "SELECT seq, table_name, op, key, row FROM record_log WHERE seq > ? OR op = ? ORDER BY seq", (since, record_format.DELETE)
-        )
+        if since < self._seen_up_to:  # what waits is read again
+            rows = await self.db.fetchall(read, (since, record_format.DELETE))
         changes = [(r["seq"], r["table_name"], r["op"], json.loads(r["key"]), json.loads(r["row"])) for r in rows]
         gone: dict[str, list[dict]] = defaultdict(list)  # rows deleted (in this or an earlier transaction)
         for _, table, op, _, row in changes:
@@ -150,21 +160,6 @@ class RecordJournal:
         self._seen_up_to = top
         self._waiting_rooms = waiting_rooms if since == 0 else self._waiting_rooms | waiting_rooms
 
-    async def _messages(self) -> list[dict]:
-        """Messages queued in this transaction (the sender cannot have read them yet)."""
-        rows = await self.db.fetchall(
-            "SELECT id, room_id, content FROM outbox WHERE id > ? AND sent_at IS NULL AND event_type = 'm.room.message' ORDER BY id",
-            (self._outbox_before,),
-        )
-        found = []
-        for r in rows:
-            content = json.loads(r["content"])
-            if record_format.CONTENT_KEY in content:
-                continue
-            about = {u for (u,) in await self.db.fetchall("SELECT user_id FROM outbox_about WHERE outbox_id = ?", (r["id"],))}
-            found.append({"id": r["id"], "room_id": r["room_id"], "content": content, "about": about})
-        return found
-
     async def _write(self, room: str, owner: str | None, items: list[tuple], messages: list[dict], waits: bool) -> list[int]:
         """Queue the room's changes: grouped by whom they are about, each group on a message about no
         one else when one fits, else in events of their own (``waits``: else not yet). The seqs written."""
@@ -173,7 +168,9 @@ class RecordJournal:
             groups[about - {owner}].append((change, about))
         # staff and school admins cannot be forgotten (``!forget`` refuses them): a message naming a
         # teacher ("your grade, from @t") can carry a learner's records
-        unforgettable = {u for (u,) in await self.db.fetchall("SELECT user_id FROM staff UNION SELECT user_id FROM school_admins")}
+        unforgettable: set[str] = set()
+        if any(m["about"] - {owner} for m in messages):
+            unforgettable = {u for (u,) in await self.db.fetchall("SELECT user_id FROM staff UNION SELECT user_id FROM school_admins")}
         for m in messages:  # a name Ako holds nothing about (help's "@user:server") has nothing to forget
             m["about"] = {u for u in m["about"] if u == owner or await self._holds_records_about(u)}
         now = datetime.now(timezone.utc)
@@ -204,7 +201,7 @@ class RecordJournal:
                         "UPDATE outbox SET content = ? WHERE id = ?",
                         (json.dumps(carrier["content"], ensure_ascii=False), carrier["id"]),
                     )
-                    await self._note(carrier["id"], about | ({owner} if owner else set()))
+                    await self._note(carrier["id"], about | ({owner} if owner else set()), carrier["noted"])
                     continue
                 txn_id = f"ako.record.{uuid.uuid4().hex}"
                 await self.db.execute(
@@ -221,9 +218,10 @@ class RecordJournal:
         union = " UNION ALL ".join(f'SELECT 1 FROM "{table}" WHERE "{column}" = ?' for table, column in FORGOTTEN)
         return await self.db.fetchval(f"SELECT EXISTS ({union})", (user_id,) * len(FORGOTTEN)) == 1
 
-    async def _note(self, outbox_id: int, users: set[str]) -> None:
-        """The message carries records about these people: ``!forget`` redacts it with theirs."""
-        for user in users:
+    async def _note(self, outbox_id: int, users: set[str], noted: set[str] = frozenset()) -> None:
+        """The message carries records about these people: ``!forget`` redacts it with theirs
+        (``noted``: already noted as about them, when it was queued)."""
+        for user in users - noted:
             await self.db.execute("INSERT OR IGNORE INTO outbox_about (user_id, outbox_id) VALUES (?, ?)", (user, outbox_id))
 
     # --- places to rooms

@@ -12,6 +12,7 @@ from .db import Database
 from .forum import Topics
 from .marking import MarkingSessions
 from .outbox import Outbox
+from .people import People
 from .privacy import PersonalData
 from .programmes import ClusterRooms, Programmes, Subjects
 from .reminders import Calendar, Ledger, Reminders
@@ -46,6 +47,7 @@ class Repositories:
     blocked: BlockedServers
     personal: PersonalData
     marking: MarkingSessions
+    people: People
 
     @classmethod
     def over(cls, db: Database) -> "Repositories":
@@ -68,4 +70,5 @@ class Repositories:
             blocked=BlockedServers(db),
             personal=PersonalData(db),
             marking=MarkingSessions(db),
+            people=People(db),
         )

@@ -12,16 +12,20 @@ class SyncState:
     def __init__(self, db: Database):
         self.db = db
         self._joined: set[str] | None = None  # the joined rooms, once loaded
+        self.saved_position: str | None = None  # the committed next_batch, once read or saved
 
     async def next_batch(self) -> str | None:
-        return await self.db.fetchval("SELECT value FROM sync_state WHERE key = 'next_batch'")
+        self.saved_position = await self.db.fetchval("SELECT value FROM sync_state WHERE key = 'next_batch'")
+        return self.saved_position
 
     async def save_next_batch(self, token: str) -> None:
-        await self.db.execute(
-            "INSERT INTO sync_state (key, value) VALUES ('next_batch', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (token,),
-        )
+        async with self.db.transaction():
+            await self.db.execute(
+                "INSERT INTO sync_state (key, value) VALUES ('next_batch', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (token,),
+            )
+            self.db.after_commit(lambda: setattr(self, "saved_position", token))
 
     async def is_processed(self, event_id: str) -> bool:
         return await self.db.fetchval("SELECT 1 FROM processed_events WHERE event_id = ?", (event_id,)) is not None

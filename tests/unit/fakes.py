@@ -215,20 +215,26 @@ class StatementCounter:
         self.db = db
         self.statements: list[str] = []
         self.transactions = 0
-        self._execute = None
+        self._originals: dict = {}
 
     def __enter__(self) -> "StatementCounter":
-        self._execute = original = self.db.conn.execute
+        conn = self.db.conn
+        self._originals = {name: getattr(conn, name) for name in ("execute", "execute_fetchall")}
 
-        def counting(sql, *args, **kwargs):
-            if sql.startswith("BEGIN"):
-                self.transactions += 1
-            elif sql not in ("COMMIT", "ROLLBACK"):
-                self.statements.append(" ".join(sql.split())[:80])
-            return original(sql, *args, **kwargs)
+        def counting(original):
+            def count(sql, *args, **kwargs):
+                if sql.startswith("BEGIN"):
+                    self.transactions += 1
+                elif sql not in ("COMMIT", "ROLLBACK"):
+                    self.statements.append(" ".join(sql.split())[:80])
+                return original(sql, *args, **kwargs)
 
-        self.db.conn.execute = counting
+            return count
+
+        for name, original in self._originals.items():
+            setattr(conn, name, counting(original))
         return self
 
     def __exit__(self, *exc) -> None:
-        self.db.conn.execute = self._execute
+        for name, original in self._originals.items():
+            setattr(self.db.conn, name, original)

@@ -176,3 +176,40 @@ async def test_power_level_drift_is_restored(harness):
     restored = [a for a in h.matrix.actions if a[0] == "state" and a[2] == "m.room.power_levels"][-1][4]
     assert restored["users"] == {TEACHER_A: 50} and restored["events_default"] == 0
     assert await h.dispatcher.power_changed("@someone:a.test", class_room, restored) == []
+
+
+async def test_what_the_records_say_of_a_person_is_read_in_one_query(harness):
+    """storage/people.py: every command's caller, in one statement, as SPEC §1's records say."""
+    from storage.models import ClassRole, School
+
+    from .fakes import StatementCounter
+
+    h, now = harness, harness.clock.now()
+    await h.repos.schools.add(A, "Kura A", OPERATOR, now)
+    await h.repos.schools.add(B, "Kura B", OPERATOR, now)
+    for admin in ("@zed:a.test", ADMIN_A):
+        await h.repos.schools.add_admin(A, admin, OPERATOR, now)
+    await h.repos.schools.add_admin(B, ADMIN_A, OPERATOR, now)  # an admin of two schools
+    await h.repos.staff.add(TEACHER_A, A, ADMIN_A, now)
+    physics = await h.repos.classes.create("Physics", "PHYS", "Pacific/Auckland", A, TEACHER_A, now)
+    chemistry = await h.repos.classes.create("Chemistry", "CHEM", "Pacific/Auckland", A, TEACHER_A, now)
+    await h.repos.classes.add_member(physics.id, TEACHER_A, ClassRole.TEACHER, TEACHER_A, now)
+    await h.repos.classes.add_member(physics.id, LEARNER_A, ClassRole.LEARNER, TEACHER_A, now)
+    await h.repos.blocked.add(C, OPERATOR, now)
+
+    with StatementCounter(h.db) as counted:
+        admin = await h.repos.people.get(ADMIN_A)
+    assert len(counted.statements) == 1
+    assert (admin.admin_of, admin.staff, admin.blocked, admin.classes) == (frozenset({A, B}), False, False, {})
+    assert admin.school == School(A, "Kura A", ("@admin:a.test", "@zed:a.test"))
+
+    teacher = await h.repos.people.get(TEACHER_A)
+    assert (teacher.admin_of, teacher.staff) == (frozenset(), True)
+    assert teacher.role_in(physics.id) == ClassRole.TEACHER
+    learner = await h.repos.people.get(LEARNER_A)
+    assert (learner.staff, learner.school.server, learner.classes) == (False, A, {physics.id: ClassRole.LEARNER})
+    assert learner.role_in(None) is None and learner.role_in(chemistry.id) is None
+
+    stranger = await h.repos.people.get(LEARNER_C)
+    assert (stranger.school, stranger.blocked, stranger.staff, stranger.admin_of) == (None, True, False, frozenset())
+    assert (await h.repos.people.get(LEARNER_B)).school == School(B, "Kura B", (ADMIN_A,))

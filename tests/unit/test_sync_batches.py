@@ -14,7 +14,7 @@ from bot.config import Config
 from bot.runtime import Ako, Batch
 
 from .conftest import NOW
-from .fakes import BOT, LEARNER_A, OPERATOR, SHARED_DM, FakeRooms, FrozenClock, StatementCounter, classroom
+from .fakes import BOT, LEARNER_A, OPERATOR, SHARED_DM, TEACHER_A, FakeRooms, FrozenClock, StatementCounter, classroom
 from .outbox_fakes import OutboxHarness
 
 ROOM = "!chat:a.test"
@@ -166,3 +166,36 @@ async def test_a_thread_reply_to_a_topic_is_counted_in_one_transaction_and_anoth
     assert (len(counted.statements), counted.transactions) == (1, 0), "under no topic: one read, no write"
     assert not await handled(ako, elsewhere["event_id"])
     assert (await h.repos.topics.activity(c.klass.id))[0].replies == 1
+
+
+async def test_a_learners_assignments_and_submit_each_cost_one_commit_and_few_statements(ako, db):
+    """Issue 18's round trip: what `!assignments` and `!submit` cost between the sync batch and their
+    committed reply. The budgets are written by hand from what each must do: the position and the
+    handled-mark (2), who the caller is (1), the room and its class (2), the assignments (1), the
+    learner's submissions, extensions, grades and returns (4) or the new version (4), the reply and
+    whom it is about (3), and the records journal carrying the handled-mark and the submission on the
+    reply (7, 9 with the submission's room to find)."""
+    h = OutboxHarness(db, ako.clock, ako.gateway)
+    c = await classroom(h)
+    await h.run(TEACHER_A, c.class_room, '!assign new "Essay" due 2026-12-20 17:00 points 20')
+    await h.deliver()
+    work = c.work[LEARNER_A]
+    await ako.repos.sync.mark_joined(work, NOW)
+
+    async def cost(text: str, token: str, since: str) -> tuple[int, int]:
+        with StatementCounter(db) as counted:
+            outcome = await ako.handle_sync(batch(token, {work: [said(text)]}), since)
+        assert outcome is Batch.POSITION_SAVED
+        await h.deliver()
+        return len(counted.statements), counted.transactions
+
+    reads, commits = await cost("!assignments", "s1", "s0")
+    assert commits == 1 and reads <= 20, reads
+    writes, commits = await cost("!submit A1 my essay", "s2", "s1")
+    assert commits == 1 and writes <= 22, writes
+    for title in ('"Lab report"', '"Quiz"'):
+        await h.run(TEACHER_A, c.class_room, f"!assign new {title} due 2026-12-20 17:00 points 20")
+    await h.deliver()
+    assert (await cost("!assignments", "s3", "s2"))[0] == reads, "a learner's status costs the same for three assignments as for one"
+    listing = (await h.outbox_rows())[-1][2].splitlines()
+    assert [line.split(" — ")[-1] for line in listing[1:]] == ["submitted v1, on time", "not submitted yet", "not submitted yet"], listing
