@@ -83,15 +83,16 @@ class Outbox:
 
     async def put(self, room_id: str, event_type: str, content: dict, at: datetime, txn_id: str | None = None) -> str:
         txn_id = txn_id or f"ako.{uuid.uuid4().hex}"
+        text = json.dumps(content, ensure_ascii=False)
         async with self.db.transaction():  # the caller's, usually
             cur = await self.db.execute(
                 "INSERT OR IGNORE INTO outbox (txn_id, room_id, event_type, content, created_at) VALUES (?, ?, ?, ?, ?)",
-                (txn_id, room_id, event_type, json.dumps(content, ensure_ascii=False), to_text(at)),
+                (txn_id, room_id, event_type, text, to_text(at)),
             )
             if cur.rowcount:
                 about = await self._note_whom_about(cur.lastrowid, room_id, content)
-                if self.db.journal is not None:  # it may carry the records this transaction changes
-                    self.db.journal.queued(cur.lastrowid, room_id, event_type, content, about)
+                if self.db.journal is not None:  # it may carry the records this transaction changes (its own copy)
+                    self.db.journal.queued(cur.lastrowid, room_id, event_type, json.loads(text), about)
         return txn_id
 
     async def _note_whom_about(self, outbox_id: int, room_id: str, content: dict) -> set[str]:
