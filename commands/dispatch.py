@@ -239,8 +239,8 @@ class Dispatcher:
         progress.command = cmd
         try:
             tokens = tokens[used:]
-            room = progress.room = await repos.rooms.get(event.room_id)
-            klass = await repos.classes.get(room.class_id) if room and room.class_id is not None else None
+            room, klass = await repos.rooms.with_class(event.room_id)
+            progress.room = room
             if cmd.needs_class and klass is None and not (tokens and await repos.classes.by_code(tokens[0].text)):
                 marked = await repos.marking.class_marked_in(event.sender, event.room_id)  # marking in a DM
                 klass = await repos.classes.get(marked) if marked is not None else None

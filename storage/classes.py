@@ -121,6 +121,18 @@ class Rooms:
         row = await self.db.fetchone("SELECT room_id, kind, class_id, owner FROM rooms WHERE room_id = ?", (room_id,))
         return None if row is None else _room(row)
 
+    async def with_class(self, room_id: str) -> tuple[Room | None, Class | None]:
+        """The room and the class it belongs to (if any), in one query: where every command starts."""
+        columns = ", ".join(f"c.{c.strip()}" for c in _CLASS_COLUMNS.split(","))
+        row = await self.db.fetchone(
+            f"SELECT r.room_id, r.kind, r.class_id, r.owner, {columns} FROM rooms r LEFT JOIN classes c ON c.id = r.class_id "
+            "WHERE r.room_id = ?",
+            (room_id,),
+        )
+        if row is None:
+            return None, None
+        return _room(row), None if row["id"] is None else _class(row)
+
     async def of_class(self, class_id: int, kind: RoomKind) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ? AND kind = ? ORDER BY created_at LIMIT 1",
