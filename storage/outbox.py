@@ -90,19 +90,21 @@ class Outbox:
                 (txn_id, room_id, event_type, text, to_text(at)),
             )
             if cur.rowcount:
-                about = await self._note_whom_about(cur.lastrowid, room_id, content)
+                room = await self.db.fetchone("SELECT owner, kind FROM rooms WHERE room_id = ?", (room_id,))
+                about = await self._note_whom_about(cur.lastrowid, content, room)
                 if self.db.journal is not None:  # it may carry the records this transaction changes (its own copy)
-                    self.db.journal.queued(cur.lastrowid, room_id, event_type, json.loads(text), about)
+                    room = None if room is None else (room["owner"], room["kind"])
+                    self.db.journal.queued(cur.lastrowid, room_id, event_type, json.loads(text), about, room)
         return txn_id
 
-    async def _note_whom_about(self, outbox_id: int, room_id: str, content: dict) -> set[str]:
-        """Whom the message is about: the users it names or mentions, the owner of the room it goes to."""
+    async def _note_whom_about(self, outbox_id: int, content: dict, room) -> set[str]:
+        """Whom the message is about: the users it names or mentions, the owner of the room it goes to
+        (``room``: its row of ``rooms``, if Ako has one)."""
         about = set(named_users(str(content.get("body") or "")))
         mentions = (content.get("m.mentions") or {}).get("user_ids") or []
         about.update(u for u in mentions if isinstance(u, str))
-        owner = await self.db.fetchval("SELECT owner FROM rooms WHERE room_id = ? AND kind IN ('work', 'dm')", (room_id,))
-        if owner:
-            about.add(owner)
+        if room is not None and room["kind"] in ("work", "dm") and room["owner"]:
+            about.add(room["owner"])
         for user in about:
             await self.db.execute("INSERT OR IGNORE INTO outbox_about (user_id, outbox_id) VALUES (?, ?)", (user, outbox_id))
         return about

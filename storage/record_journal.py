@@ -65,11 +65,16 @@ class RecordJournal:
     async def begin(self) -> None:
         self._queued = {}
 
-    def queued(self, outbox_id: int, room_id: str, event_type: str, content: dict, about: set[str]) -> None:
+    def queued(
+        self, outbox_id: int, room_id: str, event_type: str, content: dict, about: set[str], room: tuple[str | None, str] | None
+    ) -> None:
         """A message went into the outbox in this transaction (the sender cannot have read it yet): it
-        may carry records. Told by storage.outbox, so that no commit has to look for them."""
+        may carry records. Told by storage.outbox, so that no commit has to look for them; ``room``
+        is the (owner, kind) of its room, as read then."""
         if event_type == "m.room.message" and record_format.CONTENT_KEY not in content:
-            self._queued[outbox_id] = {"id": outbox_id, "room_id": room_id, "content": content, "about": set(about), "noted": set(about)}
+            self._queued[outbox_id] = {
+                "id": outbox_id, "room_id": room_id, "content": content, "about": set(about), "noted": set(about), "room": room,
+            }
 
     def withdrawn(self, outbox_id: int) -> None:
         """A message queued in this transaction was dropped again (``!forget``): it carries nothing."""
@@ -333,6 +338,10 @@ class RecordJournal:
 
     async def _owner(self, room_id: str, gone) -> tuple[str | None, str | None, bool]:
         """The room's owner and kind, and whether its row was deleted (Ako is leaving it)."""
+        if not any(r.get("room_id") == room_id for r in gone["rooms"]):  # as read when a message was queued there
+            known = next((m["room"] for m in self._queued.values() if m["room_id"] == room_id and m["room"] is not None), None)
+            if known is not None:  # a room's row is never changed, only made or deleted
+                return known[0], known[1], False
         row = await self.db.fetchone("SELECT owner, kind FROM rooms WHERE room_id = ?", (room_id,))
         if row is not None:
             return row["owner"], row["kind"], False
