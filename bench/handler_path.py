@@ -6,8 +6,11 @@ A learner in their work room alternates ``!assignments`` and ``!submit A1 …`` 
 phase of ``bench.run`` does); each go is timed from ``handle_sync`` to the reply's send, and the
 SQL statements and write transactions of each command are counted. The sender's sent-marks are
 committed between goes (as the 50 ms pause does between a learner's commands), outside the timing.
+The class has the three assignments ``bench.run`` sets. No homeserver, no encryption, no sync loop
+around it: what is left is Ako's own work and SQLite's (each statement is a hand-off to aiosqlite's
+thread, the commit an fsync).
 
-    python -m bench.handler_path [--n 1000]
+    python -m bench.handler_path [--n 1000] [--show]
 """
 
 from __future__ import annotations
@@ -17,17 +20,16 @@ import asyncio
 import statistics
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
+from bench.cluster import ASSIGNMENTS
 from bot.config import Config
 from bot.runtime import Ako
 from storage.db import Database
-from bench.cluster import ASSIGNMENTS
 from tests.unit.fakes import BOT, LEARNER_A, OPERATOR, TEACHER_A, FakeRooms, FrozenClock, StatementCounter, classroom
 from tests.unit.outbox_fakes import OutboxHarness
-
-from datetime import datetime, timezone
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
 COMMANDS = ("!assignments", "!submit A1 Bench answer number {n}: the mitochondria is the powerhouse of the cell.")
