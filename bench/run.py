@@ -317,10 +317,10 @@ async def peer_reminders(world: World, count: int, workdir: Path) -> dict:
 # --- 5. handled events: memory and database size ------------------------------------------------
 
 
-async def steady(world: World, total: int, read: Probe, budget: Budget) -> dict:
+async def steady(world: World, total: int, read: Probe, budget: Budget, minutes: float) -> dict:
     from .steady import handled_events
 
-    return await handled_events(world, total, lambda l: read.line(0, l.klass.code), read.expect, budget, log)
+    return await handled_events(world, total, lambda l: read.line(0, l.klass.code), read.expect, budget, log, minutes=minutes)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -361,6 +361,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scale-n", type=int, help="round trips at each scale point (default 30; quick 10)")
     p.add_argument("--reminders", type=int, help="reminders due in the same minute (default 1000; quick 200)")
     p.add_argument("--peer-reminders", type=int, default=10, help="reminders due at once, to Ako and to matrix-reminder-bot (default 10)")
+    p.add_argument("--steady-minutes", type=float, default=20.0, help="longest the handled-events phase may take (default 20; 100,000 events take ~60 min at Synapse's pace here)")
     p.add_argument("--events", type=int, help="ordinary handled events for the memory and database figure (default 100000; quick 3000)")
     p.add_argument("--gradebook", default=None, help="LEARNERSxASSIGNMENTS for the export (default 1000x50)")
     p.add_argument("--skip", default="", help="phases to leave out: roundtrip,rush,scale,reminders,peer,steady,gradebook")
@@ -481,7 +482,7 @@ async def bench(args, workdir: Path, results: dict) -> None:
 
         if "steady" not in args.skip:
             if budget.allows(180):
-                results["retention"] = await guarded("steady", steady(world, args.events, read, budget))
+                results["retention"] = await guarded("steady", steady(world, args.events, read, budget, args.steady_minutes))
             else:
                 results["retention"] = {"skipped": "time limit"}
     finally:
