@@ -215,8 +215,10 @@ async def ten_at_once(world: World, peer, count: int, log) -> dict:
     while time.monotonic() < deadline:
         for who, (room, sender) in where.items():
             for ev in teacher.timeline(room):
-                m = pattern[who].search(str((ev.get("content") or {}).get("body", "")))
-                if m and ev.get("sender") == sender and ev.get("origin_server_ts", 0) / 1000 >= due_ts - 5:
+                if ev.get("sender") != sender or ev.get("origin_server_ts", 0) / 1000 < due_ts - 5:
+                    continue
+                # Ako sends reminders due together for one room as one message: each counts when it arrives
+                for m in pattern[who].finditer(str((ev.get("content") or {}).get("body", ""))):
                     arrivals[who].setdefault(int(m.group(1)), teacher.arrived_wall.get(ev["event_id"], time.time()) - due_ts)
         if all(len(a) >= count for a in arrivals.values()):
             break

@@ -12,6 +12,11 @@ from pathlib import Path
 from . import config as config_mod
 
 
+
+def _unreachable(cfg, e: BaseException) -> str:
+    """The sentence for a homeserver Ako cannot talk to, named by its config key."""
+    return f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}"
+
 def _logging(level: str, logfile: Path | None = None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if logfile is not None:
@@ -109,7 +114,7 @@ def cmd_check(args) -> int:
                 await client.logout()  # the check's own device, not the bot's
             return code
         except Exception as e:
-            print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}")
+            print(_unreachable(cfg, e))
             return 1
         finally:
             await client.close()
@@ -179,7 +184,7 @@ async def _as_account(cfg, purpose: str, act, errors: tuple[type[Exception], ...
         print(e, file=sys.stderr)
         return 1
     except (OSError, asyncio.TimeoutError) as e:
-        print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}", file=sys.stderr)
+        print(_unreachable(cfg, e), file=sys.stderr)
         return 1
     finally:
         if own_device:
@@ -308,7 +313,7 @@ async def _restore(cfg, recovery_text: str) -> int:
         print(text if "Nothing was written" in text else f"{text} Nothing was written.", file=sys.stderr)
         return 1
     except (OSError, asyncio.TimeoutError) as e:
-        print(f"matrix.homeserver: cannot reach {cfg.matrix.homeserver}: {type(e).__name__}: {e}. Nothing was written.", file=sys.stderr)
+        print(f"{_unreachable(cfg, e)}. Nothing was written.", file=sys.stderr)
         return 1
     finally:
         if logged_in:

@@ -21,6 +21,9 @@ from signedjson.sign import SignatureVerifyException, verify_signed_json
 from storage.models import server_of
 
 
+UNSIGNED = "not cross-signed by its owner"  # the one refusal that a later signature undoes (bot/late_keys.py)
+
+
 class Trust(enum.Enum):
     TRUST = "trusted"
     BLOCK = "blacklisted"
@@ -99,4 +102,4 @@ def decide(
         return Trust.TRUST, "trusted on first use"
     if identity is not None and identity.signed(device_id, ed25519):
         return Trust.TRUST, f"cross-signed by its owner (master key {identity.master})"
-    return Trust.BLOCK, "not cross-signed by its owner"
+    return Trust.BLOCK, UNSIGNED

@@ -12,6 +12,9 @@ The policy (README, "End-to-end encryption"; decided in bot/device_trust.py):
 - Room-key requests from other users are not answered (nio only answers the bot's own verified
   devices). Forwarding keys would hand a device history it was not there for, against the
   ``joined`` history visibility of work rooms; a learner's new device asks the bot to repeat.
+  One exception, which needs no request: a device that was in the room but refused a room key
+  because its owner's signature had not reached Ako yet gets that key once it is signed
+  (bot/late_keys.py).
 - A message that cannot be decrypted waits a short while for its key (keys and messages travel
   separately over federation). Then it gets no action, is logged at WARNING, and its sender is
   told once per room how to fix it.
@@ -34,7 +37,8 @@ from storage.db import Database
 
 from . import identity as identity_mod
 from .recovery import Recovery
-from .device_trust import Trust, UserIdentity, decide, identities_from_query
+from .device_trust import UNSIGNED, Trust, UserIdentity, decide, identities_from_query
+from .late_keys import LateKeys, Owed
 from storage.encryption import EncryptionRecords, Undecrypted
 from storage.sync import SyncState
 
@@ -117,6 +121,7 @@ class Encryption:
         self._learned = 0  # how many identity answers were learned: a change means decisions to make again
         self._decided_for: tuple | None = None
         self.recovery = Recovery(client, data_dir) if data_dir is not None else None  # key backup (bot/recovery.py)
+        self.late_keys = LateKeys(clock.now)
 
     @property
     def enabled(self) -> bool:
@@ -129,6 +134,7 @@ class Encryption:
             return
         await self._check_own_keys()
         await self._cross_sign_this_device()
+        self._remember_first_keys()
         # decisions made before (by another policy, or before a user reset their identity) are made again
         self._unqueried = {d.user_id for d in self.client.device_store}
         waiting = await self.records.waiting()
@@ -139,6 +145,18 @@ class Encryption:
             f"; {len(waiting)} message(s) still waiting for their keys" if waiting else "",
             "devices cross-signed by their owner" if self.exclude_insecure else "devices trusted on first use",
         )
+
+    def _remember_first_keys(self) -> None:
+        """Every room key nio makes is noted with its first key (bot/late_keys.py). nio has no hook for
+        this, so its one maker of room keys (also used when it rotates one) is wrapped."""
+        olm = self.client.olm
+        make = olm.create_outbound_group_session
+
+        def make_and_remember(room_id: str) -> None:
+            make(room_id)
+            self.late_keys.made(room_id, olm.outbound_group_sessions[room_id])
+
+        olm.create_outbound_group_session = make_and_remember
 
     async def _cross_sign_this_device(self) -> None:
         """Ako's identity signs this device, so clients that exclude insecure devices talk to it."""
@@ -246,10 +264,44 @@ class Encryption:
                 c.unblacklist_device(device)
                 c.verify_device(device)
                 log.info("Room keys go to device %s of %s: %s (ed25519 %s)", device.id, device.user_id, why, device.ed25519)
-            elif decision is Trust.BLOCK and not device.blacklisted:
-                c.unverify_device(device)
-                c.blacklist_device(device)
-                log.info("Blacklisted device %s of %s: %s; it gets no room keys", device.id, device.user_id, why)
+                await self._give_late_keys(device, self.late_keys.signed(device.user_id, device.id))
+            elif decision is Trust.BLOCK:
+                if why == UNSIGNED:
+                    self.late_keys.refused_unsigned(device.user_id, device.id)
+                else:
+                    self.late_keys.refused_otherwise(device.user_id, device.id)
+                if not device.blacklisted:
+                    c.unverify_device(device)
+                    c.blacklist_device(device)
+                    log.info("Blacklisted device %s of %s: %s; it gets no room keys", device.id, device.user_id, why)
+
+    async def _give_late_keys(self, device, owed: list[Owed]) -> None:
+        """Send a newly signed device the room keys it was refused while it looked unsigned."""
+        if not owed:
+            return
+        c, olm = self.client, self.client.olm
+        session = olm.session_store.get(device.curve25519)
+        if session is None:
+            _report(await c.keys_claim({device.user_id: [device.id]}), "Claiming a one-time key")
+            session = olm.session_store.get(device.curve25519)
+        if session is None:
+            log.warning("Device %s of %s is now signed, but no Olm session could be made with it: %d room key(s) not given", device.id, device.user_id, len(owed))
+            return
+        for o in owed:
+            content = {"algorithm": MEGOLM, "room_id": o.room_id, "session_id": o.session_id, "session_key": o.session_key}
+            # nio's own encryption of a to-device message (it has no public one for a room key)
+            sealed = olm._olm_encrypt(session, device, "m.room_key", content)
+            olm.outgoing_to_device_messages.append(nio.ToDeviceMessage("m.room.encrypted", device.user_id, device.id, sealed))
+            self.late_keys.given(device.user_id, device.id, o.session_id)
+        log.info(
+            "Device %s of %s is now signed by its owner: gave it the %d room key(s) it was refused while it looked unsigned (%s)",
+            device.id,
+            device.user_id,
+            len(owed),
+            ", ".join(sorted({o.room_id for o in owed})),
+        )
+        for resp in await c.send_to_device_messages():
+            _report(resp, "Sending a room key")
 
     async def _query_identities(self, users: list[str]) -> None:
         """Ask the server for users' cross-signing keys (nio keeps none of them)."""

@@ -179,8 +179,14 @@ async def _reminders(services: Services, enqueue: Enqueue, ids: list[int], now: 
         counts = (len(tally.sent), len(tally.late), len(tally.dropped))
         try:
             async with services.repos.db.transaction():
+                held: list[Message] = []
+
+                async def hold(messages: list[Message]) -> None:
+                    held.extend(messages)
+
                 for reminder_id in ids:
-                    await _reminder(services, enqueue, reminder_id, now, started_at, tally)
+                    await _reminder(services, hold, reminder_id, now, started_at, tally)
+                await enqueue(together(held))
             return
         except Exception:
             log.warning("A batch of %d due reminders failed; doing them one at a time", len(ids), exc_info=True)
@@ -191,6 +197,22 @@ async def _reminders(services: Services, enqueue: Enqueue, ids: list[int], now: 
             await _reminder(services, enqueue, reminder_id, now, started_at, tally)
         except Exception:
             log.exception("Reminder %d failed; it will be tried again", reminder_id)
+
+
+def together(messages: list[Message]) -> list[Message]:
+    """Reminders due together for the same room go as one message, in the order they fell due: one
+    notification, not ten in a row (README, "Reminders")."""
+    by_room: dict[str, list[Message]] = {}
+    for m in messages:
+        by_room.setdefault(m.room_id, []).append(m)
+    out = []
+    for room_id, ms in by_room.items():
+        if len(ms) == 1:
+            out.append(ms[0])
+            continue
+        keys = "+".join(m.txn_key or "" for m in ms)
+        out.append(Message(room_id, "\n\n".join(m.markdown for m in ms), txn_key=f"ako.reminders.{hashlib.sha256(keys.encode()).hexdigest()[:24]}"))
+    return out
 
 
 async def _reminder(services: Services, enqueue: Enqueue, reminder_id: int, now: datetime, started_at, tally: Tally) -> None:

@@ -146,10 +146,13 @@ class ElementUser:
         *,
         isolation: str = "only_signed",
         log_dir: Path | None = None,
+        cross_sign: bool = True,
     ) -> "ElementUser":
         """Register ``localpart`` on ``hs`` (or log in if it exists), then log in with the password
         on a fresh device of a new client process, which sets up the user's cross-signing identity
-        and syncs. ``isolation``: ``"only_signed"`` (Element today) or ``"all_devices"``."""
+        and syncs. ``isolation``: ``"only_signed"`` (Element today) or ``"all_devices"``.
+        ``cross_sign=False``: a new login of a user who already has an identity, unsigned until a
+        signed device of hers signs it (:meth:`cross_sign_device`)."""
         ensure_node_modules()
         password = password or f"pw-{localpart}"
         await asyncio.to_thread(hs.register, localpart, password)
@@ -171,7 +174,7 @@ class ElementUser:
             await asyncio.wait_for(asyncio.shield(self._ready), 60)
             info = await self.call(
                 "login",
-                {"baseUrl": hs.client_url, "user": localpart, "password": password, "isolation": isolation},
+                {"baseUrl": hs.client_url, "user": localpart, "password": password, "isolation": isolation, "crossSign": cross_sign},
                 timeout=120,
             )
         except BaseException:
@@ -180,6 +183,11 @@ class ElementUser:
         self.user_id, self.device_id, self.master_key = info["user_id"], info["device_id"], info["master_key"]
         self.login_info = info
         return self
+
+    async def cross_sign_device(self, device_id: str) -> None:
+        """Sign another device of this user with this device's identity, as Element does at the end
+        of verifying a new login from this one."""
+        await self.call("cross_sign_device", {"device_id": device_id}, timeout=60)
 
     async def close(self) -> None:
         """Stop the client and its process (killed if it does not leave within 10 s)."""

@@ -195,6 +195,42 @@ async def test_learner_on_b_reads_help_and_joins_by_code_in_an_encrypted_dm(ako,
             await learner.close()
 
 
+async def test_answers_given_before_her_new_login_was_verified_become_readable_once_it_is(ako, tmp_path):
+    """For a while Ako can see a learner's device as unsigned though her identity signs it: the
+    signature reaches Ako's server over federation after her device's keys (this failed CI once).
+    Here the window is made wide and certain: a learner on B, cross-signed on her phone, logs in on
+    a laptop whose Element lets an unverified login send (isolation "all devices") and writes to
+    Ako before verifying it. Ako refuses the unsigned laptop a room key, so its answer cannot be
+    read there; once she verifies the laptop from her phone, that same answer becomes readable
+    (bot/late_keys.py), with no shield, and nothing is sent twice."""
+    localpart = unique_localpart("elnewlogin")
+    phone = await ElementUser.create(ako.hs_b, localpart, log_dir=tmp_path)
+    laptop = None
+    try:
+        laptop = await ElementUser.create(ako.hs_b, localpart, log_dir=tmp_path, cross_sign=False, isolation="all_devices")
+        assert not laptop.login_info["device_signed_by_owner"]
+        dm = await laptop.dm(ako.bot_id)
+        early = await laptop.command(dm, "!help", timeout=40)
+        assert early["decryption_failure"] is not None, f"an unsigned device got a room key: {early}"
+        await phone.cross_sign_device(laptop.device_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 40
+        while (seen := await laptop.get_event(dm, early["event_id"], timeout=5))["decryption_failure"] is not None:
+            assert loop.time() < deadline, f"Ako's answer stays unreadable after her new login was verified: {seen}"
+            await asyncio.sleep(1)
+        assert "!join" in readable(seen)["body"]
+        assert "!join" in await ask(laptop, dm, "!help")
+        answers = [
+            e for e in await laptop.events(dm)
+            if e["sender"] == ako.bot_id and e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == early["command_event_id"]
+        ]
+        assert [e["event_id"] for e in answers] == [early["event_id"]], answers
+    finally:
+        await phone.close()
+        if laptop is not None:
+            await laptop.close()
+
+
 async def test_a_file_and_submit_as_a_reply_in_the_encrypted_work_room_then_the_grade(ako, tmp_path):
     klass = await new_class(ako, tmp_path, "Chemistry")
     t, learner = klass.teacher, None

@@ -87,7 +87,7 @@ function timeline(roomId) {
 
 // ------------------------------------------------------------------ login
 
-async function login({ baseUrl, user, password, deviceName = "Element test client", isolation = "only_signed" }) {
+async function login({ baseUrl, user, password, deviceName = "Element test client", isolation = "only_signed", crossSign = true }) {
     if (client) throw new ClientError("already logged in");
     const anon = sdk.createClient({ baseUrl });
     const resp = await anon.loginRequest({
@@ -138,27 +138,7 @@ async function login({ baseUrl, user, password, deviceName = "Element test clien
     await client.startClient({ initialSyncLimit: 20, lazyLoadMembers: true });
     await prepared;
 
-    // As Element does right after login: the user's own identity (master, self-signing and
-    // user-signing keys), with user-interactive auth by password when the server asks for it.
-    await crypto.bootstrapCrossSigning({
-        authUploadDeviceSigningKeys: async (makeRequest) => {
-            try {
-                return await makeRequest(null);
-            } catch (e) {
-                if (e?.httpStatus !== 401 || !e?.data?.flows) throw e;
-                return await makeRequest({
-                    type: "m.login.password",
-                    identifier: { type: "m.id.user", user: me.userId },
-                    password,
-                    session: e.data.session,
-                });
-            }
-        },
-    });
-    const status = await crypto.getCrossSigningStatus();
-    if (!(await crypto.isCrossSigningReady())) {
-        throw new ClientError(`cross-signing is not ready after bootstrap: ${JSON.stringify(status)}`);
-    }
+    if (crossSign) await bootstrapCrossSigning();
     const own = await crypto.getDeviceVerificationStatus(me.userId, me.deviceId);
     return {
         user_id: me.userId,
@@ -167,6 +147,34 @@ async function login({ baseUrl, user, password, deviceName = "Element test clien
         device_signed_by_owner: Boolean(own?.signedByOwner),
         isolation: isolation === "all_devices" ? "all_devices" : "only_signed",
     };
+}
+
+/** As Element does right after login (or when the user sets up her identity later): the user's
+ *  own identity (master, self-signing and user-signing keys) signing this device, with
+ *  user-interactive auth by password when the server asks for it. */
+async function bootstrapCrossSigning() {
+    const c = need();
+    await c.getCrypto().bootstrapCrossSigning({
+        authUploadDeviceSigningKeys: async (makeRequest) => {
+            try {
+                return await makeRequest(null);
+            } catch (e) {
+                if (e?.httpStatus !== 401 || !e?.data?.flows) throw e;
+                return await makeRequest({
+                    type: "m.login.password",
+                    identifier: { type: "m.id.user", user: me.userId },
+                    password: me.password,
+                    session: e.data.session,
+                });
+            }
+        },
+    });
+    const status = await c.getCrypto().getCrossSigningStatus();
+    if (!(await c.getCrypto().isCrossSigningReady())) {
+        throw new ClientError(`cross-signing is not ready after bootstrap: ${JSON.stringify(status)}`);
+    }
+    const own = await c.getCrypto().getDeviceVerificationStatus(me.userId, me.deviceId);
+    return { master_key: await c.getCrypto().getCrossSigningKeyId(), device_signed_by_owner: Boolean(own?.signedByOwner) };
 }
 
 // ------------------------------------------------------------------ rooms
@@ -541,6 +549,11 @@ async function stop() {
 
 const methods = {
     login,
+    cross_sign_device: async (p) => {
+        // what Element does on the verified device at the end of verifying a new login
+        await need().getCrypto().crossSignDevice(p.device_id);
+        return { signed: p.device_id };
+    },
     whoami,
     create_dm: (p) => createDm({ userId: p.user_id, encrypted: p.encrypted, name: p.name }),
     create_room: (p) => createRoom({ name: p.name, invite: p.invite, encrypted: p.encrypted }),

@@ -358,6 +358,8 @@ async def test_while_the_homeserver_rate_limits_sends_go_one_at_a_time_and_refus
     for room in rooms:
         assert [b for r, _, b in hs.accepted if r == room][:3] == [f"{room} {i}" for i in range(3)]
     assert limited_at_end
-    assert 0 < hs.refused <= beyond_burst / 2, (hs.refused, beyond_burst)  # the first refusals, not one per message
+    # fewer refusals than messages beyond the burst (issue 18): the first ones, then only a send that
+    # scheduling made early; typically 4 when the server names the whole wait, 10 when it names 0.4 of it
+    assert 0 < hs.refused < beyond_burst, (hs.refused, beyond_burst)
     assert sender.rate_limit.refusals == hs.refused
     assert hs.most_in_flight > 1 and not sender.rate_limit.limited
