@@ -5,7 +5,9 @@ homeserver takes them (``concurrency`` at a time; at most ``minutes`` for the ph
 ``command_every``-th message (so the outbox gets rows too). After every tenth of the events, one
 learner sends a command and waits for its answer (Ako has caught up), and Ako's resident memory,
 its database's size (the bytes its pages hold; the file and WAL beside it) and the rows of ``processed_events`` and ``outbox``
-are read. Growth is measured from the first sample (after a tenth: the warm-up) to the last.
+are read, and what a copy of the database holds once the retention sweep has run 31 days later
+(what the sweep bounds it to). Growth is measured from the first sample (after a tenth: the
+warm-up) to the last.
 
 If the time limit stops it before ``total`` events, the growth is extrapolated to ``total`` from
 the measured slope, and the result says so. At the end a copy of the database is swept as the
@@ -55,7 +57,9 @@ def summarise(samples: list[dict], asked: int) -> dict:
     a, b = samples[0], samples[-1]
     span = b["handled"] - a["handled"]
     out = {"extrapolated": b["handled"] < asked}
-    for key, name in (("rss_mb", "rss"), ("db_bytes", "db")):
+    for key, name in (("rss_mb", "rss"), ("db_bytes", "db"), ("kept_bytes", "kept")):
+        if key not in a or key not in b:
+            continue
         slope = (b[key] - a[key]) / span if span else 0.0
         end = b[key] + slope * max(0, asked - b["handled"])
         out[f"{name}_per_10k"] = round(slope * 10_000, 3 if key == "rss_mb" else 0)
@@ -121,9 +125,14 @@ async def handled_events(world: World, total: int, read_line, expect: str, budge
         chunk_s = time.monotonic() - t0
         rows = await asyncio.to_thread(_rows, world.ako_db)
         mem = rss_mb(world.ako.pid)
+        try:  # what stays once the retention window has passed: the bound the sweep keeps the database to
+            kept = {"kept_bytes": (await sweep_copy(world.ako_db))["after"]["db_bytes"]}
+        except Exception as e:
+            kept = {}
+            log(f"steady: could not sweep a copy ({type(e).__name__}: {e})")
         points.append({
             "handled": sent, "rss_mb": mem["rss_mb"], "hwm_mb": mem["hwm_mb"], "file_bytes": file_bytes(world.ako_db),
-            **rows, "chunk_s": round(chunk_s, 1), "send_s": round(send_s, 1), "events_per_s": round(n / chunk_s, 1),
+            **rows, **kept, "chunk_s": round(chunk_s, 1), "send_s": round(send_s, 1), "events_per_s": round(n / chunk_s, 1),
             "probe_ms": round(reply.latency * 1000) if reply.latency is not None else None,
         })
         p = points[-1]
