@@ -237,6 +237,28 @@ async def rush(world: World, probe: Probe, read: Probe, learners_total: int, win
 # --- 3. scale --------------------------------------------------------------------------------
 
 
+async def _restart(world: World, user, room: str, line: str, profiler: Profiler, profile_as: str | None) -> tuple[float, float]:
+    """Start the stopped Ako with a command waiting for it; seconds to ready and to its reply."""
+    mark = user.mark(room)
+    sample = await user.send_timed(room, line)  # sent while Ako is down
+    t0 = time.monotonic()
+    handle = None
+    start = asyncio.create_task(asyncio.to_thread(world.ako.start))
+    if profile_as:  # attach as soon as the process is up
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if world.ako.pid is not None and world.ako.is_running():
+                break
+        await asyncio.sleep(0.3)
+        handle = profiler.start(profile_as, world.ako.pid)
+    await start
+    ready = time.monotonic() - t0
+    await user.await_reply(room, sample, timeout=300, since=mark)
+    profiler.stop(handle)
+    first = (sample.sent_at + sample.latency - t0) if sample.latency is not None else math.nan
+    return ready, first
+
+
 async def scale_point(world: World, filler, read: Probe, n: int, budget: Budget, profiler: Profiler, profile_restart: bool) -> dict:
     learner = next(l for l in world.classes[0].learners if not l.federated)
     user, room, code = learner.user, learner.work_room, learner.klass.code
@@ -247,26 +269,18 @@ async def scale_point(world: World, filler, read: Probe, n: int, budget: Budget,
     await asyncio.to_thread(world.ako.stop, 10)
     stopped_in = time.monotonic() - t
     written = await asyncio.to_thread(filler.write_rows) if filler else 0
+    settled = None
+    if written:  # as a running deployment has them: written into their rooms (bench/scale.py)
+        settled = await filler.written_into_rooms(lambda: user.timed(room, read.line(0, code), timeout=300))
     log(f"scale: {rooms} rooms; Ako stopped in {stopped_in:.1f} s; {written} filler classes recorded; restarting")
 
-    mark = user.mark(room)
-    sample = await user.send_timed(room, read.line(0, code))  # sent while Ako is down
-    t0 = time.monotonic()
-    handle = None
-    start = asyncio.create_task(asyncio.to_thread(world.ako.start))
-    if profile_restart:  # attach as soon as the process is up
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if world.ako.pid is not None and world.ako.is_running():
-                break
-        await asyncio.sleep(0.3)
-        handle = profiler.start(f"restart-{rooms}", world.ako.pid)
-    await start
-    ready = time.monotonic() - t0
-    await user.await_reply(room, sample, timeout=300, since=mark)
-    profiler.stop(handle)
-    first = (sample.sent_at + sample.latency - t0) if sample.latency is not None else math.nan
+    ready, first = await _restart(world, user, room, read.line(0, code), profiler, f"restart-{rooms}" if profile_restart else None)
     after_restart = rss_mb(world.ako.pid)
+    # the same restart again at once: what the first one did only once (records written into the
+    # rooms, keys fetched) shows as the difference
+    await asyncio.to_thread(world.ako.stop, 10)
+    ready_again, first_again = await _restart(world, user, room, read.line(0, code), profiler, f"restart-again-{rooms}" if profile_restart else None)
+    log(f"scale: {rooms} rooms: restart to first reply {first:.1f} s, at once again {first_again:.1f} s")
     got = await interleaved(learner, {
         "echo": (learner.echo_room, lambda i: "!ping"),
         "read": (room, lambda i: read.line(i, code)),
@@ -277,8 +291,10 @@ async def scale_point(world: World, filler, read: Probe, n: int, budget: Budget,
     point = {
         "rooms": rooms, "stop_s": round(stopped_in, 1), "restart_to_ready_s": round(ready, 2),
         "restart_to_first_reply_s": round(first, 2),
+        "restart_again_to_ready_s": round(ready_again, 2), "restart_again_to_first_reply_s": round(first_again, 2),
+        "filler_records": settled,
         "rss_running_mb": running["rss_mb"], "rss_after_mb": after["rss_mb"], "rss_after_restart_mb": after_restart["rss_mb"],
-        "hwm_mb": max(running["hwm_mb"], after["hwm_mb"]),
+        "hwm_mb": max(running["hwm_mb"], after_restart["hwm_mb"], after["hwm_mb"]), "hwm_again_mb": after["hwm_mb"],
         "n": ako.n, "errors": errors, "median_ms": ako.median_ms, "p95_ms": ako.p95_ms,
         "echo_median_ms": echo.median_ms, "echo_p95_ms": echo.p95_ms,
         "ratio_to_echo": round(ratio(ako.median_ms, echo.median_ms), 3),

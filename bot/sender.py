@@ -2,7 +2,11 @@
 event under its fixed transaction id.
 
 Each room has its own queue; up to ``ROOMS_AT_ONCE`` rooms send at the same time, taking turns
-of at most ``PER_ROOM`` events, so one class's burst never starves another's receipts. A
+of at most ``PER_ROOM`` events, so one class's burst never starves another's receipts. Rooms with
+a message for people waiting take their turn before rooms with only records to write
+(``nz.ako.record``, storage/record_journal.py): a reply never waits behind a backlog of records
+in a thousand other rooms (a deployment's first start with the records journal writes every
+room's records at once). Rows already in hand are not read again at each look at the outbox. A
 homeserver's rate limit is per user, not per room: while it refuses sends with 429, the sends
 go one at a time, each when the server said (:class:`RateLimit`), so refusals never multiply.
 Rows are marked sent in one transaction per batch; a crash before that resends them under the
@@ -25,6 +29,7 @@ from typing import Awaitable, Callable
 import nio
 
 from storage.outbox import Outbox, Outgoing
+from storage.record_format import EVENT_TYPE as RECORD
 
 from .fault_points import crash_point
 from .rate_limit import RateLimit
@@ -53,9 +58,13 @@ class OutboxSender:
         self.rate_limit = RateLimit()
         self.wake = asyncio.Event()  # something was queued
         self.reconnected = asyncio.Event()  # a sync worked again after failing: stop waiting
-        self._slots = asyncio.Semaphore(rooms_at_once)
+        self.rooms_at_once = rooms_at_once
         self._queues: dict[str, deque[Outgoing]] = {}  # per room: loaded, not yet sent
-        self._rooms: dict[str, asyncio.Task] = {}  # rooms with a sender running
+        self._rooms: dict[str, asyncio.Task] = {}  # rooms with a sender running (at most rooms_at_once)
+        # rooms with events in hand and no sender, in the order they began to wait: those with a
+        # message for people, and those with only records to write
+        self._waiting_people: dict[str, None] = {}
+        self._waiting_records: dict[str, None] = {}
         self._taken: set[int] = set()  # rows loaded and not yet marked sent (queued, on their way, or sent)
         self._loaded_with: dict[int, int] = {}  # loaded row → the outbox's count of withdrawals when it was loaded
         self._sent: list[tuple[Outgoing, str]] = []  # sent, to be marked in the next batch
@@ -81,15 +90,30 @@ class OutboxSender:
         """Queue what is waiting (up to PER_ROOM of each room beyond what is in hand) and start a
         sender for every room that has some; False when nothing new was found."""
         withdrawals = self.outbox.withdrawals  # read before the rows: a withdrawal meanwhile is seen
-        pending = [i for i in await self.outbox.unsent(limit=1000, per_room=PER_ROOM) if i.id not in self._taken]
+        pending = [i for i in await self.outbox.unsent(limit=1000, per_room=PER_ROOM, skip=self._taken) if i.id not in self._taken]
         for item in pending:
             self._taken.add(item.id)
             self._loaded_with[item.id] = withdrawals
             self._queues.setdefault(item.room_id, deque()).append(item)
-        for room_id, queue in self._queues.items():
-            if queue and room_id not in self._rooms:
+        for room_id in dict.fromkeys(item.room_id for item in pending):
+            if room_id not in self._rooms:
+                self._wait_turn(room_id)
+        while len(self._rooms) < self.rooms_at_once and (self._waiting_people or self._waiting_records):
+            waiting = self._waiting_people or self._waiting_records
+            room_id = next(iter(waiting))
+            del waiting[room_id]
+            if self._queues.get(room_id):
                 self._rooms[room_id] = asyncio.create_task(self._send_room(room_id), name=f"outbox {room_id}")
         return bool(pending)
+
+    def _wait_turn(self, room_id: str) -> None:
+        """The room waits for a sender: behind the rooms waiting already, and behind every room with
+        a message for people if it has only records to write."""
+        if any(item.event_type != RECORD for item in self._queues[room_id]):
+            self._waiting_records.pop(room_id, None)
+            self._waiting_people.setdefault(room_id, None)
+        elif room_id not in self._waiting_people:
+            self._waiting_records.setdefault(room_id, None)
 
     async def drain(self) -> None:
         """Send everything waiting now and mark it (for tests and tools): returns when the outbox
@@ -102,23 +126,24 @@ class OutboxSender:
     async def _send_room(self, room_id: str) -> None:
         queue = self._queues[room_id]
         try:
-            async with self._slots:
-                for _ in range(PER_ROOM):
-                    if not queue:
-                        break
-                    if not await self._send_one(queue.popleft()):
-                        for item in queue:  # held back, to keep the room's order: loaded again later
-                            self._taken.discard(item.id)
-                            self._loaded_with.pop(item.id, None)
-                        queue.clear()
-                        break
+            for _ in range(PER_ROOM):
+                if not queue:
+                    break
+                if not await self._send_one(queue.popleft()):
+                    for item in queue:  # held back, to keep the room's order: loaded again later
+                        self._taken.discard(item.id)
+                        self._loaded_with.pop(item.id, None)
+                    queue.clear()
+                    break
         finally:
             self.rate_limit.release()
             if self._rooms.get(room_id) is asyncio.current_task():
                 del self._rooms[room_id]
-            if not queue:
+            if queue:
+                self._wait_turn(room_id)  # its next turn, after the rooms waiting now
+            else:
                 self._queues.pop(room_id, None)
-            self.wake.set()  # the rest of this room, or more of it, may be loaded now
+            self.wake.set()  # the next rooms start, and the rest of this one may be loaded now
 
     async def _send_one(self, loaded: Outgoing) -> bool:
         """True when the room may go on; False after a failure that may pass (and a pause)."""

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import record_format
 from .db import Database
 from .models import USER_ID_IN_TEXT, to_text
 
+
+_READ_BATCH = 500  # rows read a statement at a time (SQLite may take only 999 parameters)
 
 # A Matrix user id written in a message (ASCII only, like the converter accepts).
 _NAMED = USER_ID_IN_TEXT
@@ -137,24 +141,37 @@ class Outbox:
     def _withdrew(self) -> None:
         self.withdrawals += 1
 
-    async def unsent(self, limit: int = 200, per_room: int | None = None) -> list[Outgoing]:
-        """Waiting rows, oldest first; with ``per_room``, taken in turns: the first of every room,
-        then the second of every room, … (each room's own order kept), so one room's burst of
-        replies never holds up another class's receipts."""
+    async def unsent(self, limit: int = 200, per_room: int | None = None, skip: Collection[int] = ()) -> list[Outgoing]:
+        """Waiting rows, oldest first, leaving out the ids in ``skip`` (rows the caller holds already,
+        so a long queue is not read and decoded again at every look). With ``per_room``, taken in
+        turns: the first of every room, then the second of every room, … (each room's own order
+        kept), so one room's burst of replies never holds up another class's receipts; and rooms
+        with a message for people waiting come before rooms with only records to write
+        (``nz.ako.record``, bookkeeping no one reads), so a reply never waits behind a backlog of
+        records in other rooms."""
         if per_room is None:
-            rows = await self.db.fetchall(
-                "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
-                "WHERE sent_at IS NULL ORDER BY id LIMIT ?",
-                (limit,),
+            listed = await self.db.fetchall(
+                "SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?", (limit + len(skip),)
             )
         else:
-            rows = await self.db.fetchall(
-                "SELECT id, txn_id, room_id, event_type, content, attempts FROM ("
-                " SELECT *, ROW_NUMBER() OVER (PARTITION BY room_id ORDER BY id) AS turn FROM outbox WHERE sent_at IS NULL"
-                ") WHERE turn <= ? ORDER BY turn, id LIMIT ?",
-                (per_room, limit),
+            listed = await self.db.fetchall(
+                "SELECT id FROM ("
+                " SELECT id, ROW_NUMBER() OVER (PARTITION BY room_id ORDER BY id) AS turn,"
+                " MAX(event_type <> ?) OVER (PARTITION BY room_id) AS for_people FROM outbox WHERE sent_at IS NULL"
+                ") WHERE turn <= ? ORDER BY for_people DESC, turn, id LIMIT ?",
+                (record_format.EVENT_TYPE, per_room, limit + len(skip)),
             )
-        return [_outgoing(r) for r in rows]
+        ids = [r[0] for r in listed if r[0] not in skip][:limit]
+        found: dict[int, Outgoing] = {}
+        for i in range(0, len(ids), _READ_BATCH):
+            chunk = ids[i : i + _READ_BATCH]
+            for r in await self.db.fetchall(
+                "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox "
+                f"WHERE id IN ({','.join('?' * len(chunk))}) AND sent_at IS NULL",
+                chunk,
+            ):
+                found[r["id"]] = _outgoing(r)
+        return [found[i] for i in ids if i in found]
 
     async def still_unsent(self, outgoing_id: int) -> Outgoing | None:
         """The row as it is now, if it is still waiting (``!forget`` may have withdrawn it)."""

@@ -116,12 +116,15 @@ def split(changes: Iterable[dict], limit: int = MAX_BYTES) -> list[dict]:
     """Objects (for ``CONTENT_KEY``) carrying the changes in order, each under ``limit`` bytes of JSON."""
     objects: list[list[dict]] = []
     current: list[dict] = []
+    empty, used = size(encode([])), 0  # an object's size is its empty shape, its items and a comma between each two
     for change in changes:
         for piece in parts(change, limit):
-            if current and size(encode(current + [piece])) > limit:
+            n = size(piece)
+            if current and empty + used + n + len(current) > limit:
                 objects.append(current)
-                current = []
+                current, used = [], 0
             current.append(piece)
+            used += n
     if current:
         objects.append(current)
     return [encode(c) for c in objects]

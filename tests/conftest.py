@@ -41,10 +41,37 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs against real Synapse homeservers (and the bot as a subprocess)")
 
 
+# The modules that take longest, longest first (seconds each took in the last CI run, on a worker
+# beside another). pytest-xdist hands modules out in collection order (`--no-loadscope-reorder`):
+# these first, then the other end-to-end modules, then the unit modules, so that the long ones
+# start early and the short ones fill in at the end, and the workers finish together. The order
+# is for speed only: no test relies on it (`--reverse` turns it round).
+LONGEST_FIRST = (
+    "e2e/test_rate_limits.py",  # ~205 s, most of it waiting on Synapse's default rc_message
+    "e2e/test_faults.py",  # ~105 s
+    "e2e/test_reliability.py",  # ~100 s
+    "e2e/test_clock.py",  # ~75 s
+    "unit/test_authorisation_matrix.py",  # ~75 s
+    "e2e/test_encryption.py",  # ~65 s
+    "e2e/test_trust.py",  # ~65 s
+    "e2e/test_rebuild.py",  # ~50 s
+    "e2e/test_element.py",  # ~40 s
+)
+
+
+def run_order(item: pytest.Item) -> tuple[int, int]:
+    path = Path(str(item.path)).resolve()
+    relative = path.relative_to(REPO_ROOT / "tests").as_posix() if REPO_ROOT / "tests" in path.parents else ""
+    if relative in LONGEST_FIRST:
+        return (0, LONGEST_FIRST.index(relative))
+    return (1, 0) if E2E_DIR in path.parents else (2, 0)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=run_order)  # stable: a module's tests keep their order
     if config.getoption("--reverse"):
         items.reverse()
 

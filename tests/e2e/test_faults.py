@@ -86,7 +86,12 @@ async def answered_once(user, room_id: str, event_ids: list[str], timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not all(answers_to(user, room_id, e) for e in event_ids):
         await asyncio.sleep(0.5)
-    await asyncio.sleep(2)  # a duplicate would arrive by now
+    # a duplicate would be queued before the answer to a command sent now, and Ako sends a room's
+    # messages in order: once that answer is in, a duplicate would be too
+    later = await user.send(room_id, "!schools")
+    while not answers_to(user, room_id, later):
+        assert time.monotonic() < deadline + 60, "no answer to a later !schools"
+        await asyncio.sleep(0.2)
     counts = [len(answers_to(user, room_id, e)) for e in event_ids]
     f = faults()
     f["commands"] += len(event_ids)

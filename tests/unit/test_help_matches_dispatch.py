@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 
 import pytest
 
@@ -41,8 +42,11 @@ CODES = ("PHYS12", "OTHER1")
 
 
 @pytest.fixture(scope="module")
-async def classroom(tmp_path_factory):
-    db = await Database.open(tmp_path_factory.mktemp("help") / "help.db")
+async def prepared(tmp_path_factory):
+    """The module's classroom, made once: each test gets a fresh copy (``classroom``), so none reads
+    what another's commands left (the answers and records of a hundred refusals pile up otherwise)."""
+    path = tmp_path_factory.mktemp("help") / "help.db"
+    db = await Database.open(path)
     h = Harness(db, FrozenClock(NOW), FakeRooms())
     dm = "!setup:a.test"
     await h.repos.rooms.add(dm, "dm", None, OPERATOR, NOW)
@@ -63,6 +67,19 @@ async def classroom(tmp_path_factory):
     }
     for name, user in CALLERS.items():
         await h.repos.rooms.add(f"!dm-{name.replace(' ', '-').replace(',', '')}:a.test", "dm", None, user, NOW)
+    await db.close()
+    return path, rooms, h._n
+
+
+@pytest.fixture
+async def classroom(prepared, tmp_path):
+    path, rooms, handled = prepared
+    copy = tmp_path / "help.db"
+    shutil.copy(path, copy)
+    db = await Database.open(copy)
+    await db.conn.execute("PRAGMA synchronous=OFF")  # a throw-away copy: no need to wait for the disk
+    h = Harness(db, FrozenClock(NOW), FakeRooms())
+    h._n = handled  # the event ids the set-up used are handled already: go on from there
     yield h, rooms
     await db.close()
 

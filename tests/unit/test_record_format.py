@@ -27,6 +27,8 @@ def test_a_big_batch_is_split_with_every_change_whole_and_in_order():
     for obj in objects:
         assert rf.size(obj) <= 10_000
         assert all("part" not in c for c in obj["changes"])
+    for obj, following in zip(objects, objects[1:]):  # full: the next change would not have fitted
+        assert rf.size(rf.encode(obj["changes"] + following["changes"][:1])) > 10_000
     read = [c for obj in objects for c in rf.decode(rf.event_content(obj))]
     assert read == changes
     assert rf.join(reversed(read)) == changes  # rooms read in any order: seq puts them back
