@@ -1,5 +1,6 @@
-"""The library: one world-readable room (public, in the room directory, ``#ako-library:<server>``)
-where authors list finished programmes: materials only, never anything of a learner's."""
+"""The library: one world-readable room (public, in the room directory, ``#<bot>-library:<server>``,
+``#ako-library`` for ``@ako``) where authors list finished programmes: materials only, never
+anything of a learner's."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from .registry import registry
 
 log = logging.getLogger("ako.library")
 
-LIBRARY_ALIAS = "ako-library"
+
+
+def library_alias(bot_user_id: str) -> str:
+    """The library's alias, named for the bot, so that two Akos on one homeserver (two clusters)
+    each get theirs: ``@ako:…`` → ``ako-library``."""
+    return f"{bot_user_id[1:].split(':', 1)[0].lower()}-library"
 
 
 async def library_room(ctx: Context) -> tuple[str, str | None]:
@@ -38,9 +44,10 @@ async def library_room(ctx: Context) -> tuple[str, str | None]:
         guest_access="can_join",
         events_default=50,  # read-only: only Ako posts
     )
-    alias: str | None = f"#{LIBRARY_ALIAS}:{server_of(ctx.settings.bot_user_id)}"
+    local = library_alias(ctx.settings.bot_user_id)
+    alias: str | None = f"#{local}:{server_of(ctx.settings.bot_user_id)}"
     try:
-        room = await ctx.matrix.create_room(**kwargs, alias=LIBRARY_ALIAS)
+        room = await ctx.matrix.create_room(**kwargs, alias=local)
     except GatewayError as e:  # the alias is taken (a library from an earlier database): make one without
         log.warning("Could not create the library as %s (%s); creating it without an alias", alias, e)
         room, alias = await ctx.matrix.create_room(**kwargs), None

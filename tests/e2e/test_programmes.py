@@ -331,7 +331,7 @@ async def test_the_library_is_world_readable_and_holds_no_learner_data(people, u
     body = await say(b, people.b_dm, f"!programme use {programme.pid} {CODE} start next monday", "teacher B")
     assert body.startswith(f"Put **{programme.pid} — {title}**"), body
     body = await say(b, people.b_dm, f"!programme publish {programme.pid}", "teacher B")
-    alias = f"#ako-library:{hs_a.server_name}"
+    alias = f"#{people.bot[1:].split(':')[0].lower()}-library:{hs_a.server_name}"  # named for the bot (README)
     assert body.startswith(f"**{programme.pid} v6** · {b.user_id} listed it in the library")
     assert f"It is in the library room {alias}: anyone can read it there" in body
     body = await say(people.ben, people.ben_dm, "!library", "ben")
