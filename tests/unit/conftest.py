@@ -2,19 +2,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from storage.db import Database
-
+from .databases import open_db
 from .fakes import FakeRooms, FrozenClock, Harness
+from .outbox_fakes import OutboxHarness
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)  # Mon 30 Nov 2026, 16:00 in Auckland
 
 
 @pytest.fixture
 async def db(tmp_path):
-    database = await Database.open(tmp_path / "ako.db")
-    # The product opens it with synchronous=FULL (a power cut loses nothing); no unit test cuts the
-    # power, and waiting for the disk at every commit made them slow.
-    await database.conn.execute("PRAGMA synchronous=OFF")
+    database = await open_db(tmp_path / "ako.db")
     yield database
     await database.close()
 
@@ -22,6 +19,12 @@ async def db(tmp_path):
 @pytest.fixture
 async def harness(db):
     return Harness(db, FrozenClock(NOW), FakeRooms())
+
+
+@pytest.fixture
+async def h(db):
+    """A harness whose replies also land in the real outbox, as the runtime queues them."""
+    return OutboxHarness(db, FrozenClock(NOW), FakeRooms())
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,7 +10,6 @@ turn and shows that the check then fails.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 
 import pytest
 
@@ -18,10 +17,10 @@ import commands
 from commands.context import Role, Where
 from commands.dispatch import CommandEvent, Outcome
 from commands.registry import Command, registry
-from storage.db import Database
 from tests.authorisation_table import BY_COMMAND, TABLE, Row, allows
 
 from .conftest import NOW
+from .databases import copy_of, preparing
 from .fakes import OPERATOR, FakeRooms, FrozenClock, Harness
 
 ADMIN_A = "@admin:a.test"
@@ -199,31 +198,26 @@ def declaration_disagreements(cmd: Command) -> list[str]:
 async def prepared(tmp_path_factory):
     """One prepared database: two schools, staff, classes with learners, an assignment, a programme, a reminder."""
     path = tmp_path_factory.mktemp("matrix") / "template.db"
-    db = await Database.open(path)
-    h = Harness(db, FrozenClock(NOW), FakeRooms())
     dm = "!dm:a.test"
-    await h.repos.rooms.add(dm, "dm", None, OPERATOR, NOW)
-    for line in ('!school add a.test "Kura A"', '!school add b.test "Kura B"', f"!school admin a.test {ADMIN_A}"):
-        assert "Only" not in await h.say(OPERATOR, dm, line)
-    await h.say(ADMIN_A, dm, f"!staff add {TEACHER} {STAFF_OTHER} {TEACHER_OTHER}")
-    await h.say(TEACHER, dm, '!class new "Physics 12" PHYS12')
-    await h.say(TEACHER, dm, '!class new "Other" OTHER1')
-    await h.say(TEACHER_OTHER, dm, '!class new "Tina\'s class" OTHER2')
-    await h.say(LEARNER, dm, "!join PHYS12")
-    await h.say(OTHER_LEARNER, dm, "!join OTHER1")
-    assert "A1" in await h.say(TEACHER, dm, '!assign new PHYS12 "Essay" due friday 5pm points 20')
-    assert "Created **P1" in await h.say(TEACHER, dm, '!programme new "Forces"')
-    assert "R1" in await h.say(TEACHER, dm, "!remind PHYS12 friday 5pm Bring calculators")
-    await h.repos.rooms.add("!dm-someone:a.test", "dm", None, SOMEONE, NOW)
-    klass = await h.repos.classes.by_code("PHYS12")
-    rooms = {
-        "class": (await h.repos.rooms.of_class(klass.id, "class")).room_id,
-        "work": (await h.repos.rooms.work_room(klass.id, LEARNER)).room_id,
-        "staff": (await h.repos.rooms.of_class(klass.id, "staff")).room_id,
-        "other dm": "!dm-someone:a.test",
-        "unknown": "!unknown:a.test",  # Ako has no record of it
-    }
-    await db.close()
+    async with preparing(path, FrozenClock(NOW), ADMIN_A, dm) as h:
+        await h.say(ADMIN_A, dm, f"!staff add {TEACHER} {STAFF_OTHER} {TEACHER_OTHER}")
+        await h.say(TEACHER, dm, '!class new "Physics 12" PHYS12')
+        await h.say(TEACHER, dm, '!class new "Other" OTHER1')
+        await h.say(TEACHER_OTHER, dm, '!class new "Tina\'s class" OTHER2')
+        await h.say(LEARNER, dm, "!join PHYS12")
+        await h.say(OTHER_LEARNER, dm, "!join OTHER1")
+        assert "A1" in await h.say(TEACHER, dm, '!assign new PHYS12 "Essay" due friday 5pm points 20')
+        assert "Created **P1" in await h.say(TEACHER, dm, '!programme new "Forces"')
+        assert "R1" in await h.say(TEACHER, dm, "!remind PHYS12 friday 5pm Bring calculators")
+        await h.repos.rooms.add("!dm-someone:a.test", "dm", None, SOMEONE, NOW)
+        klass = await h.repos.classes.by_code("PHYS12")
+        rooms = {
+            "class": (await h.repos.rooms.of_class(klass.id, "class")).room_id,
+            "work": (await h.repos.rooms.work_room(klass.id, LEARNER)).room_id,
+            "staff": (await h.repos.rooms.of_class(klass.id, "staff")).room_id,
+            "other dm": "!dm-someone:a.test",
+            "unknown": "!unknown:a.test",  # Ako has no record of it
+        }
     return path, rooms
 
 
@@ -233,11 +227,7 @@ RESULTS: dict[tuple, tuple[bool, Outcome, str]] = {}
 async def cell(prepared, tmp_path, cmd: Command, role: str, room: str) -> tuple[Outcome, list[str]]:
     """Send one command from one person in one room, on a fresh copy of the prepared database."""
     path, rooms = prepared
-    copy = tmp_path / "cell.db"
-    shutil.copy(path, copy)
-    db = await Database.open(copy)
-    await db.conn.execute("PRAGMA synchronous=OFF")  # a cell's copy is thrown away: no need to wait for the disk
-    try:
+    async with copy_of(path, tmp_path / "cell.db") as db:
         h = Harness(db, FrozenClock(NOW), FakeRooms())
         sender = ROLES[role]
         room_id = rooms.get(room) or f"!dm-{role.replace(' ', '-')}:a.test"
@@ -248,9 +238,6 @@ async def cell(prepared, tmp_path, cmd: Command, role: str, room: str) -> tuple[
         text = f"{cmd.name} {code}{line}".strip() + (f"\n{body}" if body else "")
         outcome = await h.dispatcher.handle(CommandEvent(sender, room_id, f"$cell-{cmd.name}-{role}-{room}", text))
         return outcome, [m.markdown for m in h.sent]
-    finally:
-        await db.close()
-        copy.unlink()
 
 
 def judge(row: Row, expected: bool, outcome: Outcome, replies: list[str]) -> str | None:

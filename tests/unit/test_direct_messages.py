@@ -10,23 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from commands import timetable
 
-from .conftest import NOW
-from .fakes import BOT, LEARNER_A, LEARNER_B, TEACHER_A, FakeRooms, FrozenClock, classroom, texts
-from .outbox_fakes import OutboxHarness
+from .fakes import BOT, LEARNER_A, LEARNER_B, TEACHER_A, classroom, texts
 
 DUE = "2026-12-04 17:00"
 GROUP = "!group-dm:a.test"  # the teacher started a "direct message" with Ako and a learner
 TEACHER_DM = "!teacher-dm:a.test"  # an older one with just the two of them
 ALONE = "This room has other people in it; I send"
-
-
-@pytest.fixture
-async def h(db):
-    return OutboxHarness(db, FrozenClock(NOW), FakeRooms())
 
 
 async def graded(h):

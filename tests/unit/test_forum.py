@@ -2,16 +2,8 @@
 
 from datetime import timedelta
 
-import pytest
-
 from .conftest import NOW
-from .fakes import FakeRooms, FrozenClock, LEARNER_A, LEARNER_B, SHARED_DM, TEACHER_A, TEACHER_B, classroom, texts
-from .outbox_fakes import OutboxHarness
-
-
-@pytest.fixture
-async def h(db):
-    return OutboxHarness(db, FrozenClock(NOW), FakeRooms())
+from .fakes import LEARNER_A, LEARNER_B, SHARED_DM, TEACHER_A, TEACHER_B, classroom, texts
 
 
 async def start_topic(h, c, who=LEARNER_A, text='!topic "Pendulum question"\nWhy does *g* not depend on the mass?'):

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 
 import pytest
 
 import commands
 from commands.dispatch import CommandEvent, Outcome
 from commands.registry import registry
-from storage.db import Database
-
 from .conftest import NOW
+from .databases import copy_of, preparing
 from .fakes import OPERATOR, FakeRooms, FrozenClock, Harness
 
 ADMIN = "@admin:a.test"
@@ -46,42 +44,33 @@ async def prepared(tmp_path_factory):
     """The module's classroom, made once: each test gets a fresh copy (``classroom``), so none reads
     what another's commands left (the answers and records of a hundred refusals pile up otherwise)."""
     path = tmp_path_factory.mktemp("help") / "help.db"
-    db = await Database.open(path)
-    h = Harness(db, FrozenClock(NOW), FakeRooms())
     dm = "!setup:a.test"
-    await h.repos.rooms.add(dm, "dm", None, OPERATOR, NOW)
-    for line in ('!school add a.test "Kura A"', '!school add b.test "Kura B"', f"!school admin a.test {ADMIN}"):
-        await h.say(OPERATOR, dm, line)
-    await h.say(ADMIN, dm, f"!staff add {TEACHER} {STAFF} {TEACHER_OTHER}")
-    await h.say(TEACHER, dm, '!class new "Physics 12" PHYS12')
-    await h.say(TEACHER_OTHER, dm, '!class new "Other" OTHER1')
-    await h.say(LEARNER, dm, "!join PHYS12")
-    await h.say(OTHER_LEARNER, dm, "!join OTHER1")
-    klass = await h.repos.classes.by_code("PHYS12")
-    assert klass is not None and await h.repos.classes.role_of(klass.id, LEARNER) == "learner"
-    rooms = {
-        "class room": (await h.repos.rooms.of_class(klass.id, "class")).room_id,
-        "work room": (await h.repos.rooms.work_room(klass.id, LEARNER)).room_id,  # the learner's own
-        "staff room": (await h.repos.rooms.of_class(klass.id, "staff")).room_id,
-        "unknown room": "!unknown:a.test",
-    }
-    for name, user in CALLERS.items():
-        await h.repos.rooms.add(f"!dm-{name.replace(' ', '-').replace(',', '')}:a.test", "dm", None, user, NOW)
-    await db.close()
+    async with preparing(path, FrozenClock(NOW), ADMIN, dm) as h:
+        await h.say(ADMIN, dm, f"!staff add {TEACHER} {STAFF} {TEACHER_OTHER}")
+        await h.say(TEACHER, dm, '!class new "Physics 12" PHYS12')
+        await h.say(TEACHER_OTHER, dm, '!class new "Other" OTHER1')
+        await h.say(LEARNER, dm, "!join PHYS12")
+        await h.say(OTHER_LEARNER, dm, "!join OTHER1")
+        klass = await h.repos.classes.by_code("PHYS12")
+        assert klass is not None and await h.repos.classes.role_of(klass.id, LEARNER) == "learner"
+        rooms = {
+            "class room": (await h.repos.rooms.of_class(klass.id, "class")).room_id,
+            "work room": (await h.repos.rooms.work_room(klass.id, LEARNER)).room_id,  # the learner's own
+            "staff room": (await h.repos.rooms.of_class(klass.id, "staff")).room_id,
+            "unknown room": "!unknown:a.test",
+        }
+        for name, user in CALLERS.items():
+            await h.repos.rooms.add(f"!dm-{name.replace(' ', '-').replace(',', '')}:a.test", "dm", None, user, NOW)
     return path, rooms, h._n
 
 
 @pytest.fixture
 async def classroom(prepared, tmp_path):
     path, rooms, handled = prepared
-    copy = tmp_path / "help.db"
-    shutil.copy(path, copy)
-    db = await Database.open(copy)
-    await db.conn.execute("PRAGMA synchronous=OFF")  # a throw-away copy: no need to wait for the disk
-    h = Harness(db, FrozenClock(NOW), FakeRooms())
-    h._n = handled  # the event ids the set-up used are handled already: go on from there
-    yield h, rooms
-    await db.close()
+    async with copy_of(path, tmp_path / "help.db") as db:
+        h = Harness(db, FrozenClock(NOW), FakeRooms())
+        h._n = handled  # the event ids the set-up used are handled already: go on from there
+        yield h, rooms
 
 
 def room_of(rooms: dict, room: str, caller: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import itertools
-import shutil
 import tempfile
 import time
 from collections import Counter
@@ -40,6 +39,7 @@ from commands.tokens import tokenize
 from storage.db import Database
 
 from .conftest import NOW
+from .databases import copy_of
 from .fakes import OPERATOR, FakeRooms, FrozenClock, Harness
 
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="ako-hypothesis-"))  # its caches stay out of the repository
@@ -553,11 +553,7 @@ async def test_hostile_text_in_a_well_formed_command_reaches_the_handler_and_com
 async def _dispatch(hostile_dir, sender, room, line, threaded) -> None:
     started = time.perf_counter()
     template, rooms = await _template(hostile_dir)
-    copy = hostile_dir / f"case{next(_n)}.db"
-    shutil.copy(template, copy)
-    db = await Database.open(copy)
-    await db.conn.execute("PRAGMA synchronous=OFF")  # a throw-away copy: no need to wait for the disk
-    try:
+    async with copy_of(template, hostile_dir / f"case{next(_n)}.db") as db:
         h = Harness(db, FrozenClock(NOW), FakeRooms())
         before = len(h.sent)
         event = CommandEvent(sender, rooms[room], f"$hostile{next(_n)}", line, thread_root="$root" if threaded else None)
@@ -572,9 +568,6 @@ async def _dispatch(hostile_dir, sender, room, line, threaded) -> None:
         named = {t for t in line.replace("\n", " ").split(" ") if t.startswith("@")}
         for m in sent:
             assert set(m.mentions) <= {sender} | named, (m.mentions, line[:200])
-    finally:
-        await db.close()
-        copy.unlink(missing_ok=True)
     _timed("dispatcher", started)
 
 

@@ -6,6 +6,7 @@ a message withdrawn by `!forget` while on its way is taken back out of the room.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import nio
 import pytest
@@ -49,14 +50,35 @@ class Homeserver:
         return web.json_response({"event_id": event_id})
 
 
-async def start(server: Homeserver):
+SEND_OR_REDACT = "/_matrix/client/v3/rooms/{room}/{kind:send/m.room.message|redact/[^/]+}/{txn}"
+
+
+@asynccontextmanager
+async def served(handle, route: str = SEND_OR_REDACT):
+    """Ako's matrix-nio client talking over HTTP to a server that answers ``route`` with ``handle``;
+    both closed after."""
     app = web.Application()
-    app.router.add_put("/_matrix/client/v3/rooms/{room}/{kind:send/m.room.message|redact/[^/]+}/{txn}", server.handle)
+    app.router.add_put(route, handle)
     test_server = TestServer(app)
     await test_server.start_server()
     client = Client(str(test_server.make_url("")), "@ako:a.test", config=nio.AsyncClientConfig(encryption_enabled=False, max_timeouts=1))
     client.access_token = "token"
-    return test_server, client
+    try:
+        yield client
+    finally:
+        await client.close()
+        await test_server.close()
+
+
+@asynccontextmanager
+async def running(sender: OutboxSender):
+    """The sender's loop running in the background; stopped after."""
+    task = asyncio.create_task(sender.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def sender_for(db, client) -> OutboxSender:
@@ -83,16 +105,11 @@ async def rows(db) -> list[tuple]:
 async def test_a_receipt_refused_with_502_for_a_long_time_is_sent_once_it_passes(db):
     hs = Homeserver()
     hs.replies = [502] * 12  # more than twice the five tries after which the sender used to give up
-    test_server, client = await start(hs)
-    sender = sender_for(db, client)
-    txn = await sender.outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "Received A1, version 1."}, NOW)
-    task = asyncio.create_task(sender.run())
-    try:
-        await until(lambda: _sent(db, txn))
-    finally:
-        task.cancel()
-        await client.close()
-        await test_server.close()
+    async with served(hs.handle) as client:
+        sender = sender_for(db, client)
+        txn = await sender.outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "Received A1, version 1."}, NOW)
+        async with running(sender):
+            await until(lambda: _sent(db, txn))
     [(kind, room, sent_txn, body)] = {s[2]: s for s in hs.sends}.values()
     assert [s[2] for s in hs.sends] == [txn] * 13  # the same transaction id every time: a resend is deduplicated
     assert hs.accepted == [(txn, "$e1")]
@@ -107,17 +124,12 @@ async def _sent(db, txn: str) -> bool:
 
 async def test_a_message_to_a_room_ako_was_removed_from_is_kept_as_undeliverable_with_the_reason(db, caplog):
     hs = Homeserver()
-    test_server, client = await start(hs)
-    sender = sender_for(db, client)
-    lost = await sender.outbox.put(GONE, "m.room.message", {"msgtype": "m.notice", "body": "Your grade for A1: 17/20."}, NOW)
-    after = await sender.outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "Received A2."}, NOW)
-    task = asyncio.create_task(sender.run())
-    try:
-        await until(lambda: _sent(db, after))
-    finally:
-        task.cancel()
-        await client.close()
-        await test_server.close()
+    async with served(hs.handle) as client:
+        sender = sender_for(db, client)
+        lost = await sender.outbox.put(GONE, "m.room.message", {"msgtype": "m.notice", "body": "Your grade for A1: 17/20."}, NOW)
+        after = await sender.outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "Received A2."}, NOW)
+        async with running(sender):
+            await until(lambda: _sent(db, after))
     assert [s[2] for s in hs.sends] == [lost, after]  # one try: the server said it can never arrive
     count, listed = await sender.outbox.undeliverable()
     assert count == 1
@@ -131,24 +143,19 @@ async def test_a_message_to_a_room_ako_was_removed_from_is_kept_as_undeliverable
 async def test_a_message_withdrawn_while_being_sent_is_redacted_and_one_withdrawn_before_is_never_sent(db):
     hs = Homeserver()
     hs.hold = asyncio.Event()
-    test_server, client = await start(hs)
-    sender = sender_for(db, client)
-    first = await sender.outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "About @ben:b.test: 17/20"}, NOW)
-    second = await sender.outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "About @ben:b.test: returned"}, NOW)
-    ids = [r["id"] for r in await db.fetchall("SELECT id FROM outbox ORDER BY id")]
-    task = asyncio.create_task(sender.run())
-    try:
-        await asyncio.wait_for(hs.on_hold.wait(), 10)  # the first is on its way, both rows loaded
-        about = await sender.outbox.about("@ben:b.test")
-        assert [m.id for m in about] == ids
-        await sender.outbox.forget(ids)  # what !forget does, in its own transaction
-        hs.hold.set()
-        await until(lambda: _redaction_sent(db))
-        await asyncio.sleep(0.1)  # anything else queued would go out now
-    finally:
-        task.cancel()
-        await client.close()
-        await test_server.close()
+    async with served(hs.handle) as client:
+        sender = sender_for(db, client)
+        first = await sender.outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "About @ben:b.test: 17/20"}, NOW)
+        second = await sender.outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": "About @ben:b.test: returned"}, NOW)
+        ids = [r["id"] for r in await db.fetchall("SELECT id FROM outbox ORDER BY id")]
+        async with running(sender):
+            await asyncio.wait_for(hs.on_hold.wait(), 10)  # the first is on its way, both rows loaded
+            about = await sender.outbox.about("@ben:b.test")
+            assert [m.id for m in about] == ids
+            await sender.outbox.forget(ids)  # what !forget does, in its own transaction
+            hs.hold.set()
+            await until(lambda: _redaction_sent(db))
+            await asyncio.sleep(0.1)  # anything else queued would go out now
     kinds = [(kind.split("/")[0], txn) for kind, _, txn, _ in hs.sends]
     assert kinds[0] == ("send", first)
     assert second not in [txn for _, txn in kinds]  # withdrawn before its turn: never sent
@@ -251,12 +258,8 @@ async def test_rooms_are_sent_to_side_by_side_up_to_the_bound_each_in_its_own_or
     monkeypatch.setattr(outbox, "mark_sent_many", counting)
     send = Slow()
     sender = OutboxSender(outbox, send, FrozenClock(NOW), cap=0.01, rooms_at_once=5)
-    task = asyncio.create_task(sender.run())
-    try:
+    async with running(sender):
         await until(lambda: _all_out(outbox), timeout=10)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert send.most == 5  # five rooms at once: no more, no fewer
     for room in rooms:
         assert [b for r, b in send.sent if r == room] == [f"{room} {i}" for i in range(10)]
@@ -273,11 +276,8 @@ async def test_a_room_with_more_than_one_batch_of_replies_gets_them_all_without_
         await outbox.put(ROOM, "m.room.message", {"msgtype": "m.notice", "body": f"reply {i}"}, NOW)
     send = Recorder()
     sender = OutboxSender(outbox, send, FrozenClock(NOW), cap=0.01)
-    task = asyncio.create_task(sender.run())
-    try:
+    async with running(sender):
         await until(lambda: _all_out(outbox), timeout=5)
-    finally:
-        task.cancel()
     assert [b for _, b in send.sent] == [f"reply {i}" for i in range(45)]
 
 
@@ -325,34 +325,23 @@ class RateLimited:
 @pytest.mark.parametrize("asks", [1.0, 0.4])  # names the whole wait; names less than it lets pass (as Synapse)
 async def test_while_the_homeserver_rate_limits_sends_go_one_at_a_time_and_refusals_never_multiply(db, asks):
     hs = RateLimited(burst=4, interval=0.1, asks=asks)
-    app = web.Application()
-    app.router.add_put("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", hs.handle)
-    test_server = TestServer(app)
-    await test_server.start_server()
-    client = Client(str(test_server.make_url("")), "@ako:a.test", config=nio.AsyncClientConfig(encryption_enabled=False, max_timeouts=1))
-    client.access_token = "token"
-    sender = sender_for(db, client)
-    client.rate_limit = sender.rate_limit  # as the runtime wires it
     rooms = [f"!r{n}:a.test" for n in range(8)]
-    for i in range(3):
-        for room in rooms:
-            await sender.outbox.put(room, "m.room.message", {"msgtype": "m.notice", "body": f"{room} {i}"}, NOW)
-    task = asyncio.create_task(sender.run())
-    try:
-        await until(lambda: _all_out(sender.outbox), timeout=20)
-        limited_at_end = sender.rate_limit.limited
-        # the limit has eased (more than a burst's worth of time later): sends go side by side again
-        await asyncio.sleep(hs.interval * (hs.burst + 1))
-        hs.most_in_flight = 0
-        for room in rooms[:4]:
-            await sender.outbox.put(room, "m.room.message", {"msgtype": "m.notice", "body": f"{room} later"}, NOW)
-        sender.wake.set()
-        await until(lambda: _all_out(sender.outbox), timeout=20)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.close()
-        await test_server.close()
+    async with served(hs.handle, "/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}") as client:
+        sender = sender_for(db, client)
+        client.rate_limit = sender.rate_limit  # as the runtime wires it
+        for i in range(3):
+            for room in rooms:
+                await sender.outbox.put(room, "m.room.message", {"msgtype": "m.notice", "body": f"{room} {i}"}, NOW)
+        async with running(sender):
+            await until(lambda: _all_out(sender.outbox), timeout=20)
+            limited_at_end = sender.rate_limit.limited
+            # the limit has eased (more than a burst's worth of time later): sends go side by side again
+            await asyncio.sleep(hs.interval * (hs.burst + 1))
+            hs.most_in_flight = 0
+            for room in rooms[:4]:
+                await sender.outbox.put(room, "m.room.message", {"msgtype": "m.notice", "body": f"{room} later"}, NOW)
+            sender.wake.set()
+            await until(lambda: _all_out(sender.outbox), timeout=20)
     beyond_burst = 3 * len(rooms) - hs.burst
     assert len(hs.accepted) == 3 * len(rooms) + 4  # each once
     for room in rooms:

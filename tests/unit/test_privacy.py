@@ -14,17 +14,11 @@ from storage.db import Database
 from storage.privacy import FORGOTTEN, KEPT
 
 from .conftest import NOW
-from .fakes import ADMIN_A, ADMIN_B, LEARNER_A, LEARNER_B, OPERATOR, TEACHER_A, FakeRooms, FrozenClock, classroom, texts
-from .outbox_fakes import OutboxHarness
+from .fakes import ADMIN_A, ADMIN_B, LEARNER_A, LEARNER_B, OPERATOR, TEACHER_A, classroom, texts
 
 SECRET_A, SECRET_B = "Ana's essay about the Waikato", "Ben's essay about the Rhine"
 FEEDBACK_A = "Ana: strong start, weak ending"
 ANA_DM = "!ana-dm:a.test"
-
-
-@pytest.fixture
-async def h(db):
-    return OutboxHarness(db, FrozenClock(NOW), FakeRooms())
 
 
 async def coursework(h):

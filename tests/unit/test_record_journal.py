@@ -10,15 +10,9 @@ from commands.timetable import user_key
 from storage import export, record_format, record_rooms, record_triggers
 from storage.db import Database
 
-from .fakes import LEARNER_A, LEARNER_B, OPERATOR, SHARED_DM, TEACHER_A, FakeRooms, FrozenClock, classroom
-from .outbox_fakes import OutboxHarness
+from .fakes import LEARNER_A, LEARNER_B, OPERATOR, SHARED_DM, TEACHER_A, classroom
 from .test_export_all import RECORD_TABLES, a_term
 from .conftest import NOW
-
-
-@pytest.fixture
-async def h(db):
-    return OutboxHarness(db, FrozenClock(NOW), FakeRooms())
 
 
 async def records_in_outbox(db) -> list[tuple[str, str, dict]]:

@@ -24,11 +24,6 @@ DUE = "2026-12-04 17:00"  # Fri, NZDT = 04:00 UTC
 DUE_AT = datetime(2026, 12, 4, 4, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def h(db):
-    return OutboxHarness(db, FrozenClock(NOW), FakeRooms())
-
-
 async def dms(h):
     for room, owner in ((ANA_DM, LEARNER_A), (TEACHER_DM, TEACHER_A), (TEACHER_B_DM, TEACHER_B)):
         await h.repos.rooms.add(room, "dm", None, owner, h.clock.now())

@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from .conftest import NOW
-from .fakes import ADMIN_A, LEARNER_A, LEARNER_B, FakeRooms, FrozenClock, classroom
-from .outbox_fakes import OutboxHarness
-
-
-@pytest.fixture
-async def h(db):
-    return OutboxHarness(db, FrozenClock(NOW), FakeRooms())
+from .fakes import ADMIN_A, LEARNER_A, LEARNER_B, classroom
 
 
 async def test_a_topic_started_after_the_last_one_was_forgotten_is_posted_under_a_new_transaction_id(h):

@@ -11,22 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from commands import timetable
 
 from .conftest import NOW
-from .fakes import LEARNER_A, LEARNER_B, TEACHER_A, FakeRooms, FrozenClock, classroom
-from .outbox_fakes import OutboxHarness
+from .fakes import LEARNER_A, LEARNER_B, TEACHER_A, classroom
 from .test_forum import start_topic
 
 AKL = ZoneInfo("Pacific/Auckland")
 ANA_DM, TEACHER_DM = "!dm-ana:a.test", "!dm-teacher:a.test"
-
-
-@pytest.fixture
-async def h(db):
-    return OutboxHarness(db, FrozenClock(NOW), FakeRooms())
 
 
 async def wake(h, at: datetime):
