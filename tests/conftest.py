@@ -15,6 +15,7 @@ they run by default.
 from __future__ import annotations
 
 import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -126,16 +127,19 @@ def hs_c(homeservers: list[Homeserver]) -> Homeserver:
 
 
 @pytest.fixture
-async def new_user():
+async def opened():
+    """``await opened(client)`` -> the client (a MatrixUser or an ElementUser), closed at the end of
+    the test whether it passed or not (each one, even if closing another fails)."""
+    async with AsyncExitStack() as stack:
+        yield stack.enter_async_context
+
+
+@pytest.fixture
+def new_user(opened):
     """``await new_user(hs, "alice")`` -> a MatrixUser with a session-unique localpart
     (``alice<N>``), closed at the end of the test."""
-    users: list[MatrixUser] = []
 
     async def make(hs: Homeserver, prefix: str = "user") -> MatrixUser:
-        user = await MatrixUser.create(hs, unique_localpart(prefix))
-        users.append(user)
-        return user
+        return await opened(await MatrixUser.create(hs, unique_localpart(prefix)))
 
-    yield make
-    for user in users:
-        await user.close()
+    return make

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from devtools.homeserver import Homeserver
+from tests.matrix_user import register
 
 ELEMENT_DIR = Path(__file__).resolve().parent / "element"
 CLIENT_SCRIPT = ELEMENT_DIR / "client.mjs"
@@ -142,20 +143,19 @@ class ElementUser:
         cls,
         hs: Homeserver,
         localpart: str,
-        password: str | None = None,
         *,
         isolation: str = "only_signed",
         log_dir: Path | None = None,
         cross_sign: bool = True,
     ) -> "ElementUser":
-        """Register ``localpart`` on ``hs`` (or log in if it exists), then log in with the password
-        on a fresh device of a new client process, which sets up the user's cross-signing identity
-        and syncs. ``isolation``: ``"only_signed"`` (Element today) or ``"all_devices"``.
+        """Register ``localpart`` on ``hs`` (or log in if it exists), then log in with its password
+        (:func:`tests.matrix_user.register`'s, the same for every client of the user) on a fresh
+        device of a new client process, which sets up the user's cross-signing identity and
+        syncs. ``isolation``: ``"only_signed"`` (Element today) or ``"all_devices"``.
         ``cross_sign=False``: a new login of a user who already has an identity, unsigned until a
         signed device of hers signs it (:meth:`cross_sign_device`)."""
         ensure_node_modules()
-        password = password or f"pw-{localpart}"
-        await asyncio.to_thread(hs.register, localpart, password)
+        _, _, password = await register(hs, localpart)
         log_dir = Path(log_dir or LOG_DIR)
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{localpart}-{os.getpid()}.log"

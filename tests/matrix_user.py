@@ -58,6 +58,15 @@ class MatrixError(Exception):
         super().__init__(f"{what}: {self.errcode} {self.message}")
 
 
+async def register(hs: Homeserver, localpart: str, password: str | None = None) -> tuple[str, str, str]:
+    """A test user's account on ``hs``, registered (or logged in to, if it exists) with ``password``,
+    by default ``pw-<localpart>`` so that any client of the same user logs in alike. Returns the
+    user id, an access token and the password."""
+    password = password or f"pw-{localpart}"
+    user_id, token = await asyncio.to_thread(hs.register, localpart, password)
+    return user_id, token, password
+
+
 def _summary(ev: Event) -> str:
     content = ev.get("content") or {}
     bits = [ev.get("type", "?"), ev.get("sender", "?")]
@@ -128,8 +137,7 @@ class MatrixUser:
         sharing room keys with every device (unverified ones too). Undecryptable events stay in
         the timeline as ``m.room.encrypted`` dicts. Its device is cross-signed by its own new identity,
         as Element sets one up at login, unless ``cross_signed=False`` (an insecure device)."""
-        password = password or f"pw-{localpart}"
-        user_id, token = await asyncio.to_thread(hs.register, localpart, password)
+        user_id, token, password = await register(hs, localpart, password)
         config = AsyncClientConfig(
             max_limit_exceeded=0,
             max_timeouts=2,

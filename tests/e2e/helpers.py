@@ -1,18 +1,20 @@
 """Small steps every end-to-end test takes: opening a DM with the bot, taking up invitations,
-enrolling by class code, and reading the bot's database."""
+enrolling by class code, a class with two learners, and reading the bot's database."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-from tests.matrix_user import MatrixUser
+from tests.matrix_user import MatrixUser, unique_localpart
 
 
-async def open_dm(user: MatrixUser, bot_id: str) -> str:
-    """A direct message with the bot, once the bot has joined it."""
-    room = await user.dm(bot_id)
+async def open_dm(user: MatrixUser, bot_id: str, *, encrypted: bool = False) -> str:
+    """A direct message with the bot (end-to-end encrypted if asked), once the bot has joined it."""
+    room = await user.dm(bot_id, encrypted=encrypted)
     await user.wait_for(
         room,
         lambda e: e["type"] == "m.room.member" and e["state_key"] == bot_id and e["content"]["membership"] == "join",
@@ -25,6 +27,11 @@ async def open_dm(user: MatrixUser, bot_id: str) -> str:
 async def join_invite(user: MatrixUser, room_id: str) -> None:
     await user.wait_invite(lambda i: i["room_id"] == room_id, timeout=30)
     await user.join(room_id)
+
+
+def reply_target(content: dict) -> str | None:
+    """The event a message (its content) answers, if it is a reply."""
+    return (content.get("m.relates_to") or {}).get("m.in_reply_to", {}).get("event_id")
 
 
 def room_name(invite: dict) -> str | None:
@@ -81,6 +88,56 @@ async def enrol(user: MatrixUser, bot_id: str, code: str, dm: str | None = None)
         await user.join(room)
         rooms[room] = await room_kind(user, room)
     return rooms.one("work")
+
+
+@dataclass
+class ClassWithLearners:
+    """A class taught by school A's teacher with two learners, Ana on school A and Ben on B."""
+
+    name: str
+    code: str
+    teacher: MatrixUser
+    ana: MatrixUser
+    ben: MatrixUser
+    teacher_dm: str
+    ana_dm: str
+    ben_dm: str
+    class_room: str
+    staff_room: str
+    ana_work: str
+    ben_work: str
+
+
+@asynccontextmanager
+async def class_with_ana_and_ben(cluster, hs_a, hs_b, name: str, code: str):
+    """School A's teacher makes the class ``name`` (``code``) in her DM with the bot; Ana (new, on A)
+    and Ben (new, on B) join it by code in theirs. Everyone joins the rooms that are theirs: the
+    teacher the class and staff rooms and each learner's work room, the learners the class room and
+    their own work room. Ana and Ben are closed after."""
+    teacher, bot_id = cluster.teacher_a, cluster.bot_id
+    async with (
+        await MatrixUser.create(hs_a, unique_localpart("ana")) as ana,
+        await MatrixUser.create(hs_b, unique_localpart("ben")) as ben,
+    ):
+        tdm, adm, bdm = await asyncio.gather(open_dm(teacher, bot_id), open_dm(ana, bot_id), open_dm(ben, bot_id))
+        reply = await teacher.command(tdm, f'!class new "{name}" {code}')
+        assert f"class code **{code}**" in reply["body"], reply["body"]
+        trooms = await accept(teacher, {name, f"{name} — staff"}, 3)
+
+        async def joins(learner: MatrixUser, dm: str) -> Rooms:
+            reply = await learner.command(dm, f"!join {code}")
+            assert f"Welcome to **{name}**" in reply["body"], reply["body"]
+            return await accept(learner, {name, f"{name} — work of {learner.user_id}"}, 3)
+
+        arooms, brooms = await asyncio.gather(joins(ana, adm), joins(ben, bdm))
+        assert arooms.one("class") == brooms.one("class") == trooms.one("class")
+        # the teacher is invited to each learner's work room as it is made
+        works = {f"{name} — work of {learner.user_id}" for learner in (ana, ben)}
+        assert set(await accept(teacher, works, 2)) == {arooms.one("work"), brooms.one("work")}
+        yield ClassWithLearners(
+            name, code, teacher, ana, ben, tdm, adm, bdm,
+            trooms.one("class"), trooms.one("staff"), arooms.one("work"), brooms.one("work"),
+        )
 
 
 def db_rows(owner, sql: str, params=()) -> list[tuple]:

@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from tests.matrix_user import MatrixError, MatrixUser, unique_localpart
+from tests.matrix_user import MatrixError, MatrixUser
 
-from .helpers import accept, join_invite, open_dm
+from .helpers import accept, class_with_ana_and_ben, join_invite, open_dm
 
 CODE = "CWK1"
 NAME = "Coursework 1"
@@ -74,29 +74,9 @@ class Coursework:
 
 @pytest.fixture(scope="module")
 async def cw(cluster, hs_a, hs_b):
-    teacher = cluster.teacher_a
     bot_id = cluster.bot_id
-    ben = await MatrixUser.create(hs_b, unique_localpart("ben"))
-    ana = await MatrixUser.create(hs_a, unique_localpart("ana"))
-    try:
-        tdm, bdm, adm = await asyncio.gather(open_dm(teacher, bot_id), open_dm(ben, bot_id), open_dm(ana, bot_id))
-        reply = await teacher.command(tdm, f'!class new "{NAME}" {CODE}')
-        assert f"class code **{CODE}**" in reply["body"], reply["body"]
-        trooms = await accept(teacher, {NAME, f"{NAME} — staff"}, 3)
-        class_room, staff_room = trooms.one("class"), trooms.one("staff")
-
-        async def enrol(learner: MatrixUser, dm: str):
-            reply = await learner.command(dm, f"!join {CODE}")
-            assert f"Welcome to **{NAME}**" in reply["body"], reply["body"]
-            return await accept(learner, {NAME, f"{NAME} — work of {learner.user_id}"}, 3)
-
-        brooms, arooms = await asyncio.gather(enrol(ben, bdm), enrol(ana, adm))
-        ben_work, ana_work = brooms.one("work"), arooms.one("work")
-        assert brooms.one("class") == arooms.one("class") == class_room
-        # the teacher is invited to each learner's work room as it is made
-        works = {f"{NAME} — work of {ben.user_id}", f"{NAME} — work of {ana.user_id}"}
-        assert set(await accept(teacher, works, 2)) == {ben_work, ana_work}
-
+    async with class_with_ana_and_ben(cluster, hs_a, hs_b, NAME, CODE) as k:
+        teacher, class_room = k.teacher, k.class_room
         # A1, due in about two weeks at 17:00 in the class's zone, with a markdown description
         day = (datetime.now(NZ) + timedelta(days=14)).date()
         due = datetime(day.year, day.month, day.day, 17, 0, tzinfo=NZ)
@@ -113,12 +93,9 @@ async def cw(cluster, hs_a, hs_b):
         )
         show("ako (class room)", post["content"]["body"])
         yield Coursework(
-            bot_id, teacher, ben, ana, tdm, class_room, staff_room, ben_work, ana_work, due, a1_reply,
+            bot_id, teacher, k.ben, k.ana, k.teacher_dm, class_room, k.staff_room, k.ben_work, k.ana_work, due, a1_reply,
             {**post["content"], "event_id": post["event_id"]},
         )
-    finally:
-        await ben.close()
-        await ana.close()
 
 
 async def post(cw: Coursework, title: str, due: str | None = None, points: int = 20) -> tuple[str, datetime | None]:

@@ -137,11 +137,11 @@ class Class:
     staff_room: str
 
 
-async def new_class(ako: Ako, tmp_path, prefix: str) -> Class:
+async def new_class(ako: Ako, opened, tmp_path, prefix: str) -> Class:
     """A teacher on A (Element) made staff, who makes a class in her encrypted DM with Ako."""
     n = unique_localpart("")
     name, code = f"{prefix} {n}", f"{prefix[:4].upper()}{n}"
-    teacher = await ElementUser.create(ako.hs_a, unique_localpart("elteacher"), log_dir=tmp_path)
+    teacher = await opened(await ElementUser.create(ako.hs_a, unique_localpart("elteacher"), log_dir=tmp_path))
     adm = await open_dm(ako.admin_a, ako.bot_id)
     reply = await ako.admin_a.command(adm, f"!staff add {teacher.user_id}")
     assert "is now staff" in reply["body"], reply["body"]
@@ -160,10 +160,10 @@ async def new_class(ako: Ako, tmp_path, prefix: str) -> Class:
     return Class(name, code, teacher, dm, class_room, staff_room)
 
 
-async def learner_joins(ako: Ako, klass: Class, tmp_path) -> tuple[ElementUser, str, str]:
+async def learner_joins(ako: Ako, klass: Class, opened, tmp_path) -> tuple[ElementUser, str, str]:
     """A learner on B (Element) opens an encrypted DM with Ako, reads `!help`, joins by code.
     Returns the learner, her DM and her (encrypted) work room."""
-    learner = await ElementUser.create(ako.hs_b, unique_localpart("ellearner"), log_dir=tmp_path)
+    learner = await opened(await ElementUser.create(ako.hs_b, unique_localpart("ellearner"), log_dir=tmp_path))
     dm = await learner.dm(ako.bot_id)
     assert await learner.is_encrypted(dm), "Element makes every new DM encrypted"
     body = await ask(learner, dm, "!help")
@@ -178,24 +178,18 @@ async def learner_joins(ako: Ako, klass: Class, tmp_path) -> tuple[ElementUser, 
     return learner, dm, work
 
 
-async def test_learner_on_b_reads_help_and_joins_by_code_in_an_encrypted_dm(ako, tmp_path):
-    klass = await new_class(ako, tmp_path, "Biology")
-    learner = None
-    try:
-        learner, dm, work = await learner_joins(ako, klass, tmp_path)
-        roster = await ask(klass.teacher, klass.class_room, "!roster", encrypted=False)
-        assert learner.user_id in roster, roster
-        # Ako's device, as her client sees it: signed by Ako's own identity
-        await sees_signed(learner, ako.bot_id, ako.device_id)
-        body = await ask(learner, work, "!help")
-        assert "!submit" in body, body
-    finally:
-        await klass.teacher.close()
-        if learner is not None:
-            await learner.close()
+async def test_learner_on_b_reads_help_and_joins_by_code_in_an_encrypted_dm(ako, opened, tmp_path):
+    klass = await new_class(ako, opened, tmp_path, "Biology")
+    learner, dm, work = await learner_joins(ako, klass, opened, tmp_path)
+    roster = await ask(klass.teacher, klass.class_room, "!roster", encrypted=False)
+    assert learner.user_id in roster, roster
+    # Ako's device, as her client sees it: signed by Ako's own identity
+    await sees_signed(learner, ako.bot_id, ako.device_id)
+    body = await ask(learner, work, "!help")
+    assert "!submit" in body, body
 
 
-async def test_answers_given_before_her_new_login_was_verified_become_readable_once_it_is(ako, tmp_path):
+async def test_answers_given_before_her_new_login_was_verified_become_readable_once_it_is(ako, opened, tmp_path):
     """For a while Ako can see a learner's device as unsigned though her identity signs it: the
     signature reaches Ako's server over federation after her device's keys (this failed CI once).
     Here the window is made wide and certain: a learner on B, cross-signed on her phone, logs in on
@@ -204,67 +198,58 @@ async def test_answers_given_before_her_new_login_was_verified_become_readable_o
     read there; once she verifies the laptop from her phone, that same answer becomes readable
     (bot/late_keys.py), with no shield, and nothing is sent twice."""
     localpart = unique_localpart("elnewlogin")
-    phone = await ElementUser.create(ako.hs_b, localpart, log_dir=tmp_path)
-    laptop = None
+    phone = await opened(await ElementUser.create(ako.hs_b, localpart, log_dir=tmp_path))
+    laptop = await opened(
+        await ElementUser.create(ako.hs_b, localpart, log_dir=tmp_path, cross_sign=False, isolation="all_devices")
+    )
+    assert not laptop.login_info["device_signed_by_owner"]
+    dm = await laptop.dm(ako.bot_id)
+    early = await laptop.command(dm, "!help", timeout=40)
+    assert early["decryption_failure"] is not None, f"an unsigned device got a room key: {early}"
+    await phone.cross_sign_device(laptop.device_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 40
+    while (seen := await laptop.get_event(dm, early["event_id"], timeout=5))["decryption_failure"] is not None:
+        assert loop.time() < deadline, f"Ako's answer stays unreadable after her new login was verified: {seen}"
+        await asyncio.sleep(1)
+    assert "!join" in readable(seen)["body"]
+    assert "!join" in await ask(laptop, dm, "!help")
+    answers = [
+        e for e in await laptop.events(dm)
+        if e["sender"] == ako.bot_id and e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == early["command_event_id"]
+    ]
+    assert [e["event_id"] for e in answers] == [early["event_id"]], answers
+
+
+async def test_a_file_and_submit_as_a_reply_in_the_encrypted_work_room_then_the_grade(ako, opened, tmp_path):
+    klass = await new_class(ako, opened, tmp_path, "Chemistry")
+    t = klass.teacher
+    learner, dm, work = await learner_joins(ako, klass, opened, tmp_path)
+    await t.wait_invite(room_id=work, timeout=40)
+    await t.join(work)
+    day = (datetime.now(NZ) + timedelta(days=10)).date()
+    body = await ask(t, klass.class_room, f'!assign new "Titration" due {day.isoformat()} 17:00 points 10', encrypted=False)
+    assert "A1" in body, body
+
+    sent = await learner.send_file(work, b"Titres: 24.10, 24.05, 24.10 mL\n", "titres.txt", "text/plain")
+    assert sent["encrypted_file"], "Element encrypts a file it sends into an encrypted room"
+    body = await ask(learner, work, "!submit A1", reply_to=sent["event_id"])
+    assert "Received **A1" in body and "version 1" in body and "titres.txt" in body, body
+
+    mark = await learner.mark(work)
+    body = await ask(t, work, "!grade A1 9/10 Careful work; quote the mean titre.")
+    grade = await learner.wait_event(work, since=mark, sender=ako.bot_id, body_contains="your grade is", timeout=40)
+    content = readable(grade)
+    assert "**9/10**" in content["body"] and "quote the mean titre" in content["body"], content["body"]
+    mywork = await ask(learner, dm, f"!mywork {klass.code}")
+    assert "9/10" in mywork, mywork
+
+
+async def test_five_restarts_and_a_lost_crypto_store_keep_one_identity_and_every_message_readable(ako, opened, tmp_path):
+    klass = await new_class(ako, opened, tmp_path, "Physics")
+    t, bot = klass.teacher, ako.bot
     try:
-        laptop = await ElementUser.create(ako.hs_b, localpart, log_dir=tmp_path, cross_sign=False, isolation="all_devices")
-        assert not laptop.login_info["device_signed_by_owner"]
-        dm = await laptop.dm(ako.bot_id)
-        early = await laptop.command(dm, "!help", timeout=40)
-        assert early["decryption_failure"] is not None, f"an unsigned device got a room key: {early}"
-        await phone.cross_sign_device(laptop.device_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 40
-        while (seen := await laptop.get_event(dm, early["event_id"], timeout=5))["decryption_failure"] is not None:
-            assert loop.time() < deadline, f"Ako's answer stays unreadable after her new login was verified: {seen}"
-            await asyncio.sleep(1)
-        assert "!join" in readable(seen)["body"]
-        assert "!join" in await ask(laptop, dm, "!help")
-        answers = [
-            e for e in await laptop.events(dm)
-            if e["sender"] == ako.bot_id and e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == early["command_event_id"]
-        ]
-        assert [e["event_id"] for e in answers] == [early["event_id"]], answers
-    finally:
-        await phone.close()
-        if laptop is not None:
-            await laptop.close()
-
-
-async def test_a_file_and_submit_as_a_reply_in_the_encrypted_work_room_then_the_grade(ako, tmp_path):
-    klass = await new_class(ako, tmp_path, "Chemistry")
-    t, learner = klass.teacher, None
-    try:
-        learner, dm, work = await learner_joins(ako, klass, tmp_path)
-        await t.wait_invite(room_id=work, timeout=40)
-        await t.join(work)
-        day = (datetime.now(NZ) + timedelta(days=10)).date()
-        body = await ask(t, klass.class_room, f'!assign new "Titration" due {day.isoformat()} 17:00 points 10', encrypted=False)
-        assert "A1" in body, body
-
-        sent = await learner.send_file(work, b"Titres: 24.10, 24.05, 24.10 mL\n", "titres.txt", "text/plain")
-        assert sent["encrypted_file"], "Element encrypts a file it sends into an encrypted room"
-        body = await ask(learner, work, "!submit A1", reply_to=sent["event_id"])
-        assert "Received **A1" in body and "version 1" in body and "titres.txt" in body, body
-
-        mark = await learner.mark(work)
-        body = await ask(t, work, "!grade A1 9/10 Careful work; quote the mean titre.")
-        grade = await learner.wait_event(work, since=mark, sender=ako.bot_id, body_contains="your grade is", timeout=40)
-        content = readable(grade)
-        assert "**9/10**" in content["body"] and "quote the mean titre" in content["body"], content["body"]
-        mywork = await ask(learner, dm, f"!mywork {klass.code}")
-        assert "9/10" in mywork, mywork
-    finally:
-        await t.close()
-        if learner is not None:
-            await learner.close()
-
-
-async def test_five_restarts_and_a_lost_crypto_store_keep_one_identity_and_every_message_readable(ako, tmp_path):
-    klass = await new_class(ako, tmp_path, "Physics")
-    t, learner, bot = klass.teacher, None, ako.bot
-    try:
-        learner, dm, work = await learner_joins(ako, klass, tmp_path)
+        learner, dm, work = await learner_joins(ako, klass, opened, tmp_path)
         master = await ako.master_key()
         assert master, "Ako publishes a master key"
         first_device = ako.device_id
@@ -312,48 +297,41 @@ async def test_five_restarts_and_a_lost_crypto_store_keep_one_identity_and_every
     finally:
         if not bot.is_running():  # the next test needs Ako
             bot.start()
-        await t.close()
-        if learner is not None:
-            await learner.close()
 
 
-async def test_no_room_key_for_a_device_not_cross_signed_nor_for_an_unregistered_server(ako, tmp_path, hs_c):
-    klass = await new_class(ako, tmp_path, "History")
+async def test_no_room_key_for_a_device_not_cross_signed_nor_for_an_unregistered_server(ako, opened, tmp_path, hs_c):
+    klass = await new_class(ako, opened, tmp_path, "History")
     t = klass.teacher
     # on school A (registered), but its device is not cross-signed by its owner
-    insecure = await MatrixUser.create(ako.hs_a, unique_localpart("insecure"), encrypted=True,
-                                       store_dir=tmp_path / "insecure", cross_signed=False)
+    insecure = await opened(await MatrixUser.create(
+        ako.hs_a, unique_localpart("insecure"), encrypted=True, store_dir=tmp_path / "insecure", cross_signed=False
+    ))
     # Element on C, cross-signed, but C is no school of the cluster
-    carla = await ElementUser.create(hs_c, unique_localpart("carla"), log_dir=tmp_path)
-    try:
-        room = await t.create_room(name="Mixed, encrypted", invite=[ako.bot_id, insecure.user_id, carla.user_id])
-        await insecure.wait_invite(lambda i: i["room_id"] == room, timeout=40)
-        await insecure.join(room)
-        await carla.wait_invite(room_id=room, timeout=40)
-        await carla.join(room)
-        for who in (ako.bot_id, insecure.user_id, carla.user_id):
-            await t.wait_member(room, who, timeout=40)
+    carla = await opened(await ElementUser.create(hs_c, unique_localpart("carla"), log_dir=tmp_path))
+    room = await t.create_room(name="Mixed, encrypted", invite=[ako.bot_id, insecure.user_id, carla.user_id])
+    await insecure.wait_invite(lambda i: i["room_id"] == room, timeout=40)
+    await insecure.join(room)
+    await carla.wait_invite(room_id=room, timeout=40)
+    await carla.join(room)
+    for who in (ako.bot_id, insecure.user_id, carla.user_id):
+        await t.wait_member(room, who, timeout=40)
 
-        imark = insecure.mark(room)
-        cmark = await carla.mark(room)
-        answers = []
-        for line in ("!help", "!schools"):
-            answer = await t.command(room, line, timeout=40)
-            readable(answer)  # the teacher, cross-signed on A, reads Ako
-            answers.append(answer["event_id"])
-        await asyncio.sleep(3)  # no key turns up later either
-        for event_id in answers:
-            seen = await insecure.wait_for(room, lambda e, eid=event_id: e["event_id"] == eid, since=imark, timeout=30)
-            assert seen["type"] == "m.room.encrypted", "a device not cross-signed could read Ako"
-            c = seen["content"]
-            assert insecure.client.olm.inbound_group_store.get(room, c["sender_key"], c["session_id"]) is None
-            got = await carla.wait_event(room, since=cmark, event_id=event_id, timeout=30, key_grace=3)
-            assert got["decryption_failure"] == "MEGOLM_UNKNOWN_INBOUND_SESSION_ID", got
-        # Ako decided so, and said why (not a lost key on the way)
-        log = ako.bot.log_text()
-        assert f"Blacklisted device {insecure.client.device_id} of {insecure.user_id}" in log
-        assert f"Blacklisted device {carla.device_id} of {carla.user_id}" in log
-    finally:
-        await t.close()
-        await carla.close()
-        await insecure.close()
+    imark = insecure.mark(room)
+    cmark = await carla.mark(room)
+    answers = []
+    for line in ("!help", "!schools"):
+        answer = await t.command(room, line, timeout=40)
+        readable(answer)  # the teacher, cross-signed on A, reads Ako
+        answers.append(answer["event_id"])
+    await asyncio.sleep(3)  # no key turns up later either
+    for event_id in answers:
+        seen = await insecure.wait_for(room, lambda e, eid=event_id: e["event_id"] == eid, since=imark, timeout=30)
+        assert seen["type"] == "m.room.encrypted", "a device not cross-signed could read Ako"
+        c = seen["content"]
+        assert insecure.client.olm.inbound_group_store.get(room, c["sender_key"], c["session_id"]) is None
+        got = await carla.wait_event(room, since=cmark, event_id=event_id, timeout=30, key_grace=3)
+        assert got["decryption_failure"] == "MEGOLM_UNKNOWN_INBOUND_SESSION_ID", got
+    # Ako decided so, and said why (not a lost key on the way)
+    log = ako.bot.log_text()
+    assert f"Blacklisted device {insecure.client.device_id} of {insecure.user_id}" in log
+    assert f"Blacklisted device {carla.device_id} of {carla.user_id}" in log

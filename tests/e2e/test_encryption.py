@@ -53,17 +53,6 @@ class E2EE:
     replies: dict = field(default_factory=dict)  # what the bot answered while setting up, by step
 
 
-async def open_encrypted_dm(user: MatrixUser, bot_id: str) -> str:
-    room = await user.dm(bot_id, encrypted=True)
-    await user.wait_for(
-        room,
-        lambda e: e["type"] == "m.room.member" and e["state_key"] == bot_id and e["content"]["membership"] == "join",
-        timeout=30,
-        since=0,
-    )
-    return room
-
-
 async def wire_type(user: MatrixUser, room_id: str, event_id: str) -> str:
     """The event's type as the homeserver holds it (before any decryption)."""
     c = user.client
@@ -125,7 +114,9 @@ async def e2ee(cluster, hs_a, hs_b, tmp_path_factory):
             await operator.command(odm, line)
         adm = await open_dm(cluster.admin_a, bot_id)
         assert "is now staff" in (await cluster.admin_a.command(adm, f"!staff add {teacher.user_id}"))["body"]
-        teacher_dm, learner_dm = await asyncio.gather(open_encrypted_dm(teacher, bot_id), open_encrypted_dm(learner, bot_id))
+        teacher_dm, learner_dm = await asyncio.gather(
+            open_dm(teacher, bot_id, encrypted=True), open_dm(learner, bot_id, encrypted=True)
+        )
         e = E2EE(bot_id, proc, teacher, learner, teacher_dm, learner_dm)
         await set_up_class(e)
         yield e

@@ -13,35 +13,11 @@ import json
 import pytest
 
 from tests import security_doc
-from tests.matrix_user import MatrixUser, unique_localpart
 
-from .helpers import open_dm
+from .helpers import class_with_ana_and_ben
 
 SECRET = "you copied part 2"
 FIGURES: dict[str, object] = {}
-
-
-def _name(invite: dict) -> str | None:
-    return next((e["content"].get("name") for e in invite["state"] if e.get("type") == "m.room.name"), None)
-
-
-async def _accept(user: MatrixUser, names: set[str], count: int) -> dict[str, str]:
-    """Join ``count`` invites to rooms named in ``names``: kind (class, staff, work, space) → room id."""
-    rooms = [await user.wait_invite(lambda i: _name(i) in names, timeout=30) for _ in range(count)]
-    await asyncio.gather(*(user.join(r) for r in rooms))
-    out = {}
-    for room in rooms:
-        state = (await user.client.room_get_state(room)).events
-        name = next((e["content"].get("name") for e in state if e["type"] == "m.room.name"), "") or ""
-        if any(e["type"] == "nz.ako.class" for e in state):
-            out["class"] = room
-        elif any(e["type"] == "m.room.create" and e["content"].get("type") == "m.space" for e in state):
-            out["space"] = room
-        elif "— work of" in name:
-            out["work"] = room
-        elif name.endswith("— staff"):
-            out["staff"] = room
-    return out
 
 
 def _redaction_of(event_id: str):
@@ -58,31 +34,12 @@ def _from_bot(bot_id: str, *words: str):
 
 @pytest.fixture(scope="module")
 async def klass(cluster, hs_a, hs_b):
-    teacher, bot_id = cluster.teacher_a, cluster.bot_id
-    code, name = "PRIV16", "Private failures"
-    ben = await MatrixUser.create(hs_b, unique_localpart("ben"))
-    ana = await MatrixUser.create(hs_a, unique_localpart("ana"))
-    try:
-        tdm, bdm, adm = await asyncio.gather(open_dm(teacher, bot_id), open_dm(ben, bot_id), open_dm(ana, bot_id))
-        reply = await teacher.command(tdm, f'!class new "{name}" {code}')
-        assert f"class code **{code}**" in reply["body"], reply["body"]
-        rooms = await _accept(teacher, {name, f"{name} — staff"}, 3)
-        class_room, staff_room = rooms["class"], rooms["staff"]
-        work = {}
-        for learner, dm in ((ben, bdm), (ana, adm)):
-            reply = await learner.command(dm, f"!join {code}")
-            assert "Welcome" in reply["body"], reply["body"]
-            theirs = await _accept(learner, {name, f"{name} — work of {learner.user_id}"}, 3)
-            assert theirs["class"] == class_room
-            work[learner.user_id] = theirs["work"]
-        await _accept(teacher, {f"{name} — work of {u.user_id}" for u in (ben, ana)}, 2)
-        reply = await teacher.command(class_room, '!assign new "Essay" due in 14 days points 20\nWrite about a river.')
+    async with class_with_ana_and_ben(cluster, hs_a, hs_b, "Private failures", "PRIV16") as k:
+        reply = await k.teacher.command(k.class_room, '!assign new "Essay" due in 14 days points 20\nWrite about a river.')
         assert "Posted **A1" in reply["body"], reply["body"]
-        yield dict(bot_id=bot_id, teacher=teacher, ben=ben, ana=ana, class_room=class_room, staff_room=staff_room, work=work,
-                   code=code, name=name, teacher_dm=tdm)
-    finally:
-        await ben.close()
-        await ana.close()
+        yield dict(bot_id=cluster.bot_id, teacher=k.teacher, ben=k.ben, ana=k.ana, class_room=k.class_room,
+                   staff_room=k.staff_room, work={k.ben.user_id: k.ben_work, k.ana.user_id: k.ana_work},
+                   code=k.code, name=k.name, teacher_dm=k.teacher_dm)
 
 
 async def test_refused_private_commands_typed_in_the_class_room_leave_no_trace_there(klass):

@@ -22,9 +22,9 @@ import pytest
 
 from storage import export, record_format
 from storage.db import Database
-from tests.matrix_user import MatrixError, MatrixUser, unique_localpart
+from tests.matrix_user import MatrixError, unique_localpart
 
-from .helpers import accept, db_rows, open_dm
+from .helpers import class_with_ana_and_ben, db_rows
 
 SECRET_BEN = "Ben's own words about the Waikato, for no other learner"
 
@@ -100,42 +100,23 @@ def of_class(doc: dict, class_id: int, rooms: set[str]) -> dict:
 
 @pytest.fixture(scope="module")
 async def term(cluster, hs_a, hs_b):
-    teacher, bot_id = cluster.teacher_a, cluster.bot_id
     code = "REC" + unique_localpart("c")[-5:].upper()
-    name = f"Records {code}"
-    ana = await MatrixUser.create(hs_a, unique_localpart("ana"))
-    ben = await MatrixUser.create(hs_b, unique_localpart("ben"))
-    try:
-        tdm, adm, bdm = await asyncio.gather(open_dm(teacher, bot_id), open_dm(ana, bot_id), open_dm(ben, bot_id))
-        reply = await teacher.command(tdm, f'!class new "{name}" {code}')
-        assert f"class code **{code}**" in reply["body"], reply["body"]
-        trooms = await accept(teacher, {name, f"{name} — staff"}, 3)
-        class_room, staff_room = trooms.one("class"), trooms.one("staff")
-
-        async def enrol(learner, dm):
-            reply = await learner.command(dm, f"!join {code}")
-            assert "Welcome" in reply["body"], reply["body"]
-            return (await accept(learner, {name, f"{name} — work of {learner.user_id}"}, 3)).one("work")
-
-        ana_work, ben_work = await asyncio.gather(enrol(ana, adm), enrol(ben, bdm))
-        await accept(teacher, {f"{name} — work of {ana.user_id}", f"{name} — work of {ben.user_id}"}, 2)
-        reply = await teacher.command(class_room, '!assign new "River essay" due in 10 days points 20\nWrite about a river.')
+    async with class_with_ana_and_ben(cluster, hs_a, hs_b, f"Records {code}", code) as k:
+        teacher, ana, ben = k.teacher, k.ana, k.ben
+        reply = await teacher.command(k.class_room, '!assign new "River essay" due in 10 days points 20\nWrite about a river.')
         assert reply["body"].startswith("Posted **A1"), reply["body"]
-        reply = await ana.command(ana_work, "!submit A1 Rivers carry water to the sea.")
+        reply = await ana.command(k.ana_work, "!submit A1 Rivers carry water to the sea.")
         assert reply["body"].startswith("Received"), reply["body"]
-        reply = await ben.command(ben_work, f"!submit A1 {SECRET_BEN}")
+        reply = await ben.command(k.ben_work, f"!submit A1 {SECRET_BEN}")
         assert reply["body"].startswith("Received"), reply["body"]
-        reply = await teacher.command(ana_work, "!grade A1 17/20 Clear and careful.")
+        reply = await teacher.command(k.ana_work, "!grade A1 17/20 Clear and careful.")
         assert "17" in reply["body"], reply["body"]
         await settled(cluster)
         class_id = db_rows(cluster, "SELECT id FROM classes WHERE code = ?", (code,))[0][0]
         yield dict(code=code, class_id=class_id, ana=ana, ben=ben, rooms={
-            "class": class_room, "staff": staff_room, "ana work": ana_work, "ben work": ben_work,
-            "teacher dm": tdm, "ana dm": adm, "ben dm": bdm,
+            "class": k.class_room, "staff": k.staff_room, "ana work": k.ana_work, "ben work": k.ben_work,
+            "teacher dm": k.teacher_dm, "ana dm": k.ana_dm, "ben dm": k.ben_dm,
         })
-    finally:
-        await ana.close()
-        await ben.close()
 
 
 async def test_the_rooms_carry_exactly_the_records_of_the_export(term, cluster, hs_a, tmp_path):

@@ -18,14 +18,14 @@ import pytest
 
 from tests import reliability_doc
 
-from .helpers import db_rows, enrol, open_dm, wait_dead
+from .helpers import db_rows, enrol, open_dm, reply_target, wait_dead
 
 CODE = "REL1"
 FIGURES: dict[str, object] = {"kills": [], "restarts": 0}
 
 
 def answers(user, room_id: str, event_id: str) -> list[dict]:
-    return [n for n in user.notices(room_id) if (n.get("m.relates_to") or {}).get("m.in_reply_to", {}).get("event_id") == event_id]
+    return [n for n in user.notices(room_id) if reply_target(n) == event_id]
 
 
 async def restart(cluster, crash_at: str | None = None) -> None:
@@ -33,6 +33,18 @@ async def restart(cluster, crash_at: str | None = None) -> None:
     cluster.bot.crash_at = crash_at
     cluster.bot.start()
     FIGURES["restarts"] += 1
+
+
+async def sent_through_a_kill(cluster, user, room_id: str, line: str, point: str) -> str:
+    """``user`` sends ``line`` to a bot set to crash at ``point``; once it has died and been
+    started again, the answer arrives. Returns the command's event id."""
+    await restart(cluster, crash_at=point)
+    event_id = await user.send(room_id, line)
+    code = await wait_dead(cluster.bot)
+    FIGURES["kills"].append({"command": line.split()[0], "point": point, "exit": code})
+    await restart(cluster)
+    await user.wait_for(room_id, lambda e: reply_target(e["content"]) == event_id, since=0, timeout=60)
+    return event_id
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,20 +70,11 @@ async def test_submit_and_grade_survive_a_kill_at_each_point(cluster, course, ne
     learner = await new_user(hs_b, f"crash{point}")
     work = await enrol(learner, cluster.bot_id, CODE)
 
-    await restart(cluster, crash_at=point)
-    event_id = await learner.send(work, f"!submit A1 essay written before the {point} crash")
-    code = await wait_dead(cluster.bot)
-    FIGURES["kills"].append({"command": "!submit", "point": point, "exit": code})
-    await restart(cluster)
-    await learner.wait_for(work, lambda e: (e["content"].get("m.relates_to") or {}).get("m.in_reply_to", {}).get("event_id") == event_id, since=0, timeout=60)
-
+    event_id = await sent_through_a_kill(cluster, learner, work, f"!submit A1 essay written before the {point} crash", point)
     teacher = cluster.teacher_a
-    await restart(cluster, crash_at=point)
-    grade_event = await teacher.send(course, f"!grade {CODE} A1 {learner.user_id} 17/20 Clear argument.")
-    code = await wait_dead(cluster.bot)
-    FIGURES["kills"].append({"command": "!grade", "point": point, "exit": code})
-    await restart(cluster)
-    await teacher.wait_for(course, lambda e: (e["content"].get("m.relates_to") or {}).get("m.in_reply_to", {}).get("event_id") == grade_event, since=0, timeout=60)
+    grade_event = await sent_through_a_kill(
+        cluster, teacher, course, f"!grade {CODE} A1 {learner.user_id} 17/20 Clear argument.", point
+    )
     await learner.wait_for(work, lambda e: "17" in e["content"].get("body", "") and e["sender"] == cluster.bot_id, since=0, timeout=60)
 
     await asyncio.sleep(2)  # any duplicate would have arrived by now
@@ -231,7 +234,7 @@ async def test_homeserver_outage(cluster, course, hs_a, new_user, hs_b):
     up_at = time.monotonic()
     after = await learner.send(work, "!submit A1 sent after it came back")
     for event_id in (during, after):
-        await learner.wait_for(work, lambda e, i=event_id: (e["content"].get("m.relates_to") or {}).get("m.in_reply_to", {}).get("event_id") == i, since=0, timeout=120)
+        await learner.wait_for(work, lambda e, i=event_id: reply_target(e["content"]) == i, since=0, timeout=120)
     recovered = time.monotonic() - up_at
     retries = cluster.bot.log_text()[log_before:].count("Sync failed")
     await asyncio.sleep(2)
