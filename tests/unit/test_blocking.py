@@ -3,7 +3,6 @@ flood of invites from unknown users."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import tracemalloc
 from types import SimpleNamespace
