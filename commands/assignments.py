@@ -132,11 +132,16 @@ async def assign_show(ctx: Context, a: Annotated[Assignment, AssignmentRef()]) -
     ctx.reply(text)
 
 
-@registry.command(
-    "assign edit due",
-    who=Role.TEACHER,
-    where=Where.CLASS,
-    word_after_first=True,
+def _edits(field: str, *, summary: str, details: str):
+    """Declare `!assign edit A1 <field> <value>` (SPEC §3): for teachers, in any room of the class,
+    one field per command, the field's word after the assignment."""
+    return registry.command(
+        f"assign edit {field}", who=Role.TEACHER, where=Where.CLASS, word_after_first=True, summary=summary, details=details
+    )
+
+
+@_edits(
+    "due",
     summary="Move an assignment's due time.",
     details=(
         "Example: `!assign edit A1 due monday 9am`. It cannot be after the cutoff (move the cutoff first) "
@@ -154,11 +159,8 @@ async def assign_edit_due(ctx: Context, a: Annotated[Assignment, AssignmentRef()
     await _edited(ctx, a, f"is now due {when.show(due, tz)}", due_at=due)
 
 
-@registry.command(
-    "assign edit cutoff",
-    who=Role.TEACHER,
-    where=Where.CLASS,
-    word_after_first=True,
+@_edits(
+    "cutoff",
     summary="Set when an assignment stops taking late work, or `off` for no cutoff.",
     details="Examples: `!assign edit A1 cutoff sunday 23:59`, `!assign edit A1 cutoff off`. It cannot be before the due time.",
 )
@@ -174,11 +176,8 @@ async def assign_edit_cutoff(
     await _edited(ctx, a, f"takes late work until {when.show(cutoff, tz)}", cutoff_at=cutoff)
 
 
-@registry.command(
-    "assign edit points",
-    who=Role.TEACHER,
-    where=Where.CLASS,
-    word_after_first=True,
+@_edits(
+    "points",
     summary="Change what an assignment is out of.",
     details="Example: `!assign edit A1 points 25`.",
 )
@@ -186,11 +185,8 @@ async def assign_edit_points(ctx: Context, a: Annotated[Assignment, AssignmentRe
     await _edited(ctx, a, f"is now out of {number(points)} points", points=points)
 
 
-@registry.command(
-    "assign edit title",
-    who=Role.TEACHER,
-    where=Where.CLASS,
-    word_after_first=True,
+@_edits(
+    "title",
     summary="Rename an assignment.",
     details='Example: `!assign edit A1 title "Pendulum lab"`; the title is the rest of the line, quotes or not.',
 )
