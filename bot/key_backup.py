@@ -211,22 +211,56 @@ def _slot(room_id: str, session_id: str) -> str:
     return f"{room_id} {session_id}"
 
 
-def new_sessions(client: nio.AsyncClient, uploaded: Uploaded) -> list[InboundGroupSession]:
-    """Room keys the device holds that the backup lacks, or holds from a later message index."""
+class Arrivals:
+    """The room keys nio's store took since the backup last caught up. Until it first catches up
+    with a store (at the start, or when nio made a new store) a look walks the whole store; after
+    that only what was added since, so a sync does not walk one key for every room Ako ever wrote
+    into (3,200 at 3,200 rooms)."""
+
+    def __init__(self) -> None:
+        self._store: object | None = None
+        self._whole = True
+        self._added: list[InboundGroupSession] = []
+        self._looked = 0
+
+    def look(self, store) -> list[InboundGroupSession]:
+        if store is not self._store:
+            self._store, self._added, self._whole = store, [], True
+            take = store.add  # every key nio keeps goes through it: made, received, forwarded, imported
+
+            def add(session: InboundGroupSession) -> bool:
+                kept = take(session)
+                if kept:
+                    self._added.append(session)
+                return kept
+
+            store.add = add
+        self._looked = len(self._added)
+        return list(store) if self._whole else self._added[: self._looked]
+
+    def caught_up(self) -> None:
+        """What the last look returned is in the backup; keys added since wait for the next look."""
+        self._whole = False
+        del self._added[: self._looked]
+
+
+def new_sessions(client: nio.AsyncClient, uploaded: Uploaded, arrivals: Arrivals | None = None) -> list[InboundGroupSession]:
+    """Room keys the device holds that the backup lacks, or holds from a later message index: of
+    the whole store, or with ``arrivals`` of what the store took since the backup caught up."""
     store = getattr(client.olm, "inbound_group_store", None)
     if store is None:
         return []
     out = []
-    for session in store:
+    for session in store if arrivals is None else arrivals.look(store):
         known = uploaded.keys.get(_slot(session.room_id, session.id))
         if known is None or session.first_known_index < known:
             out.append(session)
     return out
 
 
-async def upload_new(client: nio.AsyncClient, data_dir: Path, uploaded: Uploaded) -> int:
+async def upload_new(client: nio.AsyncClient, data_dir: Path, uploaded: Uploaded, arrivals: Arrivals | None = None) -> int:
     """Upload what is new, in batches, recording each batch once the server has it. Returns how many."""
-    sessions = new_sessions(client, uploaded)
+    sessions = new_sessions(client, uploaded, arrivals)
     for i in range(0, len(sessions), BATCH):
         batch = sessions[i : i + BATCH]
         rooms: dict[str, dict[str, dict]] = {}
@@ -236,6 +270,8 @@ async def upload_new(client: nio.AsyncClient, data_dir: Path, uploaded: Uploaded
         for session in batch:
             uploaded.keys[_slot(session.room_id, session.id)] = session.first_known_index
         await asyncio.to_thread(uploaded.save, data_dir)
+    if arrivals is not None:
+        arrivals.caught_up()
     if sessions:
         log.info("Backed up %d room key(s) to key backup version %s", len(sessions), uploaded.version)
     return len(sessions)
