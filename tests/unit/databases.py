@@ -22,16 +22,17 @@ async def open_db(path: Path) -> Database:
 
 
 @asynccontextmanager
-async def preparing(path: Path, clock: FrozenClock, admin: str, dm: str = "!dm:a.test"):
+async def preparing(path: Path, clock: FrozenClock, *, admin: str, staff: tuple[str, ...], dm: str = "!dm:a.test"):
     """Makes the database at ``path`` that a module's tests copy: yields its harness, with schools
-    a.test and b.test registered by the operator in the operator's DM ``dm`` and ``admin`` made
-    a.test's admin; the rest of the set-up is the module's. Closed after."""
+    a.test and b.test registered by the operator in the operator's DM ``dm``, ``admin`` made
+    a.test's admin and ``staff`` its staff; the rest of the set-up is the module's. Closed after."""
     db = await Database.open(path)
     try:
         h = Harness(db, clock, FakeRooms())
         await h.repos.rooms.add(dm, "dm", None, OPERATOR, clock.now())
         for line in ('!school add a.test "Kura A"', '!school add b.test "Kura B"', f"!school admin a.test {admin}"):
             assert "Only" not in await h.say(OPERATOR, dm, line)
+        assert "Only" not in await h.say(admin, dm, f"!staff add {' '.join(staff)}")
         yield h
     finally:
         await db.close()

@@ -202,6 +202,16 @@ async def classroom(h: Harness, code: str = "PHYS12", name: str = "Physics 12") 
     )
 
 
+async def class_rooms(h: Harness, code: str, learner: str) -> dict[str, str]:
+    """The rooms of the class ``code`` by kind: "class", "staff", and "work" (``learner``'s)."""
+    klass = await h.repos.classes.by_code(code)
+    return {
+        "class": (await h.repos.rooms.of_class(klass.id, "class")).room_id,
+        "work": (await h.repos.rooms.work_room(klass.id, learner)).room_id,
+        "staff": (await h.repos.rooms.of_class(klass.id, "staff")).room_id,
+    }
+
+
 def texts(messages, room_id=None) -> str:
     """The markdown of the messages (to one room), joined."""
     return "\n".join(m.markdown for m in messages if room_id is None or m.room_id == room_id)

@@ -21,7 +21,7 @@ from tests.authorisation_table import BY_COMMAND, TABLE, Row, allows
 
 from .conftest import NOW
 from .databases import copy_of, preparing
-from .fakes import OPERATOR, FakeRooms, FrozenClock, Harness
+from .fakes import OPERATOR, FakeRooms, FrozenClock, Harness, class_rooms
 
 ADMIN_A = "@admin:a.test"
 STAFF_OTHER = "@staffer:a.test"  # staff, in no class
@@ -200,8 +200,7 @@ async def prepared(tmp_path_factory):
     """One prepared database: two schools, staff, classes with learners, an assignment, a programme, a reminder."""
     path = tmp_path_factory.mktemp("matrix") / "template.db"
     dm = "!dm:a.test"
-    async with preparing(path, FrozenClock(NOW), ADMIN_A, dm) as h:
-        await h.say(ADMIN_A, dm, f"!staff add {TEACHER} {STAFF_OTHER} {TEACHER_OTHER}")
+    async with preparing(path, FrozenClock(NOW), admin=ADMIN_A, staff=(TEACHER, STAFF_OTHER, TEACHER_OTHER), dm=dm) as h:
         await h.say(TEACHER, dm, '!class new "Physics 12" PHYS12')
         await h.say(TEACHER, dm, '!class new "Other" OTHER1')
         await h.say(TEACHER_OTHER, dm, '!class new "Tina\'s class" OTHER2')
@@ -211,11 +210,8 @@ async def prepared(tmp_path_factory):
         assert "Created **P1" in await h.say(TEACHER, dm, '!programme new "Forces"')
         assert "R1" in await h.say(TEACHER, dm, "!remind PHYS12 friday 5pm Bring calculators")
         await h.repos.rooms.add("!dm-someone:a.test", "dm", None, SOMEONE, NOW)
-        klass = await h.repos.classes.by_code("PHYS12")
         rooms = {
-            "class": (await h.repos.rooms.of_class(klass.id, "class")).room_id,
-            "work": (await h.repos.rooms.work_room(klass.id, LEARNER)).room_id,
-            "staff": (await h.repos.rooms.of_class(klass.id, "staff")).room_id,
+            **await class_rooms(h, "PHYS12", LEARNER),  # the work room: the learner's own
             "other dm": "!dm-someone:a.test",
             "unknown": "!unknown:a.test",  # Ako has no record of it
         }

@@ -19,7 +19,7 @@ from commands.dispatch import CommandEvent, Outcome
 from commands.registry import registry
 from .conftest import NOW
 from .databases import copy_of, preparing
-from .fakes import OPERATOR, FakeRooms, FrozenClock, Harness
+from .fakes import OPERATOR, FakeRooms, FrozenClock, Harness, class_rooms
 
 ADMIN = "@admin:a.test"
 STAFF = "@staffer:a.test"  # staff, in no class
@@ -45,20 +45,16 @@ async def prepared(tmp_path_factory):
     what another's commands left (the answers and records of a hundred refusals pile up otherwise)."""
     path = tmp_path_factory.mktemp("help") / "help.db"
     dm = "!setup:a.test"
-    async with preparing(path, FrozenClock(NOW), ADMIN, dm) as h:
-        await h.say(ADMIN, dm, f"!staff add {TEACHER} {STAFF} {TEACHER_OTHER}")
+    async with preparing(path, FrozenClock(NOW), admin=ADMIN, staff=(TEACHER, STAFF, TEACHER_OTHER), dm=dm) as h:
         await h.say(TEACHER, dm, '!class new "Physics 12" PHYS12')
         await h.say(TEACHER_OTHER, dm, '!class new "Other" OTHER1')
         await h.say(LEARNER, dm, "!join PHYS12")
         await h.say(OTHER_LEARNER, dm, "!join OTHER1")
         klass = await h.repos.classes.by_code("PHYS12")
         assert klass is not None and await h.repos.classes.role_of(klass.id, LEARNER) == "learner"
-        rooms = {
-            "class room": (await h.repos.rooms.of_class(klass.id, "class")).room_id,
-            "work room": (await h.repos.rooms.work_room(klass.id, LEARNER)).room_id,  # the learner's own
-            "staff room": (await h.repos.rooms.of_class(klass.id, "staff")).room_id,
-            "unknown room": "!unknown:a.test",
-        }
+        # the work room is the learner's own
+        rooms = {f"{kind} room": room for kind, room in (await class_rooms(h, "PHYS12", LEARNER)).items()}
+        rooms["unknown room"] = "!unknown:a.test"
         for name, user in CALLERS.items():
             await h.repos.rooms.add(f"!dm-{name.replace(' ', '-').replace(',', '')}:a.test", "dm", None, user, NOW)
     return path, rooms, h._n

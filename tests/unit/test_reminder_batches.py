@@ -6,12 +6,10 @@ from __future__ import annotations
 from commands import timetable
 
 from .conftest import NOW
-from .fakes import FakeRooms, FrozenClock, TEACHER_A, classroom
-from .outbox_fakes import OutboxHarness
+from .fakes import TEACHER_A, classroom
 
 
-async def test_reminders_due_together_are_queued_in_batches_each_once(db, monkeypatch):
-    h = OutboxHarness(db, FrozenClock(NOW), FakeRooms())
+async def test_reminders_due_together_are_queued_in_batches_each_once(h, db, monkeypatch):
     c = await classroom(h)
     for i in range(120):
         await h.say(TEACHER_A, c.class_room, f"!remind in 10 minutes Lab books, number {i}")
@@ -38,8 +36,7 @@ async def test_reminders_due_together_are_queued_in_batches_each_once(db, monkey
     assert await timetable.run_due(h.services, h._enqueue, h.clock.now(), NOW) and len(h.sent) == before + 3  # never twice
 
 
-async def test_one_broken_reminder_in_a_batch_holds_up_no_other(db, monkeypatch, caplog):
-    h = OutboxHarness(db, FrozenClock(NOW), FakeRooms())
+async def test_one_broken_reminder_in_a_batch_holds_up_no_other(h, db, monkeypatch, caplog):
     c = await classroom(h)
     for i in range(5):
         await h.say(TEACHER_A, c.class_room, f"!remind in 10 minutes Number {i}")
@@ -64,10 +61,9 @@ async def test_one_broken_reminder_in_a_batch_holds_up_no_other(db, monkeypatch,
     assert [body for _, _, body in (await h.outbox_rows())[queued + 4:]] == ["⏰ **Reminder:** Number 2"]
 
 
-async def test_reminders_due_together_go_as_one_message_per_room(db):
+async def test_reminders_due_together_go_as_one_message_per_room(h):
     """A teacher's two class reminders for the same minute arrive as one message in the class room;
     her own !remindme for that minute as another, in her DM; one due later comes on its own."""
-    h = OutboxHarness(db, FrozenClock(NOW), FakeRooms())
     c = await classroom(h)
     await h.repos.rooms.add("!dm-teacher:a.test", "dm", None, TEACHER_A, h.clock.now())
     await h.say(TEACHER_A, c.class_room, "!remind in 10 minutes Lab books out")
