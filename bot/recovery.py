@@ -91,6 +91,7 @@ class Recovery:
         self.data_dir = data_dir
         self.uploaded: Uploaded | None = None
         self.problem: str | None = None  # set: no backup until Ako is restarted
+        self.arrivals = key_backup.Arrivals()  # room keys nio took since the backup caught up
 
     async def upkeep(self) -> None:
         if self.problem is not None or self.client.olm is None:
@@ -98,7 +99,7 @@ class Recovery:
         try:
             if self.uploaded is None:
                 self.uploaded = await self._ready()
-            await key_backup.upload_new(self.client, self.data_dir, self.uploaded)
+            await key_backup.upload_new(self.client, self.data_dir, self.uploaded, self.arrivals)
         except (KeyBackupError, SecretStorageError, RecoveryKeyError, identity_mod.IdentityError) as e:
             self.problem = str(e)
             log.error("Key backup: %s", e)

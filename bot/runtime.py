@@ -534,6 +534,12 @@ class Ako:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def invites_answered(self) -> int:
+        """Wait until the joins and declines under way are done; how many there were."""
+        waiting = list(self._background)
+        await asyncio.gather(*waiting, return_exceptions=True)
+        return len(waiting)
+
     # --- sending
 
     async def enqueue(self, messages: list[Message | Redaction | RoomChange]) -> None:

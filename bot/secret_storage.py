@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import nio
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from Crypto.Cipher import AES
+from Crypto.Hash import SHA256
+from Crypto.Protocol.KDF import HKDF
 
 from .identity import _request
 
@@ -104,14 +104,19 @@ def decode_recovery_key(text: str) -> bytes:
 # --- the algorithm
 
 
+def hkdf_sha256(key: bytes, length: int, info: bytes = b"") -> bytes:
+    """HKDF-SHA256 with a salt of 32 zero bytes, as secret storage and the key backup use it."""
+    return HKDF(key, length, bytes(32), SHA256, context=info)
+
+
 def _keys(key: bytes, name: str) -> tuple[bytes, bytes]:
-    derived = HKDF(algorithm=hashes.SHA256(), length=64, salt=bytes(32), info=name.encode()).derive(key)
+    derived = hkdf_sha256(key, 64, name.encode())
     return derived[:32], derived[32:]
 
 
 def _ctr(key: bytes, iv: bytes, data: bytes) -> bytes:
-    cipher = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-    return cipher.update(data) + cipher.finalize()
+    """AES-256-CTR with the whole 16-byte IV as the initial counter."""
+    return AES.new(key, AES.MODE_CTR, nonce=b"", initial_value=iv).encrypt(data)
 
 
 def _iv() -> bytes:

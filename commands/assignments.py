@@ -132,55 +132,74 @@ async def assign_show(ctx: Context, a: Annotated[Assignment, AssignmentRef()]) -
     ctx.reply(text)
 
 
-@registry.command(
-    "assign edit",
-    who=Role.TEACHER,
-    where=Where.CLASS,
-    summary="Change an assignment's due time, cutoff, points or title.",
+def _edits(field: str, *, summary: str, details: str):
+    """Declare `!assign edit A1 <field> <value>` (SPEC §3): for teachers, in any room of the class,
+    one field per command, the field's word after the assignment."""
+    return registry.command(
+        f"assign edit {field}", who=Role.TEACHER, where=Where.CLASS, word_after_first=True, summary=summary, details=details
+    )
+
+
+@_edits(
+    "due",
+    summary="Move an assignment's due time.",
     details=(
-        "Examples: `!assign edit A1 due monday 9am`, `!assign edit A1 cutoff off`, `!assign edit A1 points 25`, "
-        '`!assign edit A1 title "Pendulum lab"`; several at once: `!assign edit A1 due monday 9am cutoff tuesday 9am`.'
+        "Example: `!assign edit A1 due monday 9am`. It cannot be after the cutoff (move the cutoff first) "
+        "nor, for an assignment not posted yet, before it is posted."
     ),
 )
-async def assign_edit(
-    ctx: Context,
-    a: Annotated[Assignment, AssignmentRef()],
-    due: Annotated[datetime | None, When(), Keyword("due")] = None,
-    cutoff: Annotated[datetime | Literal["off"] | None, CutoffOrOff(), Keyword("cutoff")] = None,
-    points: Annotated[float | None, POINTS, Keyword("points")] = None,
-    title: Annotated[str | None, Text("title", max_len=200, greedy=True), Keyword("title")] = None,
-) -> None:
-    if due is None and cutoff is None and points is None and title is None:
-        raise BadArgument("Say what to change: due, cutoff, points or title, each followed by its new value.")
+async def assign_edit_due(ctx: Context, a: Annotated[Assignment, AssignmentRef()], due: Annotated[datetime, When()]) -> None:
     tz = ctx.tz
-    new_due = due or a.due_at
-    new_cutoff = a.cutoff_at if cutoff is None else None if cutoff == "off" else cutoff
-    changes, fields = [], {}
-    if due is not None:
-        if not a.published and a.publish_at is not None and due <= a.publish_at:
-            raise BadArgument(f"{when.show(due, tz)} is before {a.short_id} is posted ({when.show(a.publish_at, tz)}).")
-        if cutoff is None and new_cutoff is not None and due > new_cutoff:
-            raise BadArgument(
-                f"{when.show(due, tz)} is after {a.short_id}'s cutoff ({when.show(new_cutoff, tz)}); move the cutoff first."
-            )
-        fields["due_at"] = due
-        changes.append(f"is now due {when.show(due, tz)}")
+    if not a.published and a.publish_at is not None and due <= a.publish_at:
+        raise BadArgument(f"{when.show(due, tz)} is before {a.short_id} is posted ({when.show(a.publish_at, tz)}).")
+    if a.cutoff_at is not None and due > a.cutoff_at:
+        raise BadArgument(
+            f"{when.show(due, tz)} is after {a.short_id}'s cutoff ({when.show(a.cutoff_at, tz)}); move the cutoff first."
+        )
+    await _edited(ctx, a, f"is now due {when.show(due, tz)}", due_at=due)
+
+
+@_edits(
+    "cutoff",
+    summary="Set when an assignment stops taking late work, or `off` for no cutoff.",
+    details="Examples: `!assign edit A1 cutoff sunday 23:59`, `!assign edit A1 cutoff off`. It cannot be before the due time.",
+)
+async def assign_edit_cutoff(
+    ctx: Context, a: Annotated[Assignment, AssignmentRef()], cutoff: Annotated[datetime | Literal["off"], CutoffOrOff()]
+) -> None:
+    tz = ctx.tz
     if cutoff == "off":
-        fields["cutoff_at"] = None
-        changes.append("now takes late work without a cutoff")
-    elif cutoff is not None:
-        if cutoff < new_due:
-            raise BadArgument(f"The cutoff ({when.show(cutoff, tz)}) is before the due time ({when.show(new_due, tz)}).")
-        fields["cutoff_at"] = cutoff
-        changes.append(f"takes late work until {when.show(cutoff, tz)}")
-    if points is not None:
-        fields["points"] = points
-        changes.append(f"is now out of {number(points)} points")
-    if title is not None:
-        fields["title"] = title
-        changes.append(f"is now called “{title}”")
+        await _edited(ctx, a, "now takes late work without a cutoff", cutoff_at=None)
+        return
+    if cutoff < a.due_at:
+        raise BadArgument(f"The cutoff ({when.show(cutoff, tz)}) is before the due time ({when.show(a.due_at, tz)}).")
+    await _edited(ctx, a, f"takes late work until {when.show(cutoff, tz)}", cutoff_at=cutoff)
+
+
+@_edits(
+    "points",
+    summary="Change what an assignment is out of.",
+    details="Example: `!assign edit A1 points 25`.",
+)
+async def assign_edit_points(ctx: Context, a: Annotated[Assignment, AssignmentRef()], points: Annotated[float, POINTS]) -> None:
+    await _edited(ctx, a, f"is now out of {number(points)} points", points=points)
+
+
+@_edits(
+    "title",
+    summary="Rename an assignment.",
+    details='Example: `!assign edit A1 title "Pendulum lab"`; the title is the rest of the line, quotes or not.',
+)
+async def assign_edit_title(
+    ctx: Context, a: Annotated[Assignment, AssignmentRef()], title: Annotated[str, Text("title", max_len=200, greedy=True)]
+) -> None:
+    await _edited(ctx, a, f"is now called “{title}”", title=title)
+
+
+async def _edited(ctx: Context, a: Assignment, change: str, **fields) -> None:
+    """Record one change to an assignment: its state event is rewritten, the class room told when
+    the change was made elsewhere, and reminders and publishing follow its times."""
     a = await ctx.repos.assignments.update(a.id, **fields)
-    change = "; ".join(changes)
     if a.published:
         await write_state(ctx, ctx.klass, a)
         room = await ctx.repos.rooms.of_class(ctx.klass.id, RoomKind.CLASS)

@@ -25,7 +25,7 @@ from .converters import class_by_code
 from .errors import BadArgument, NotAllowed, UserError
 from .out_of_view import exposed, take_out_of_view
 from .provision import restore_power
-from .registry import Command, Registry, parse_args, split_message
+from .registry import Command, Registry, split_message
 from .tokens import tokenize
 
 log = logging.getLogger("ako.commands")
@@ -235,12 +235,12 @@ class Dispatcher:
             raise NotAllowed(blocked)
         line, body = split_message(event.body)
         tokens = tokenize(line)
-        cmd, used = self.registry.resolve(tokens, prefix)
+        room, klass = await repos.rooms.with_class(event.room_id)
+        progress.room = room
+        cmd, tokens = self.registry.resolve(tokens, prefix, code_may_lead=klass is None)
         progress.command = cmd
+        code = None
         try:
-            tokens = tokens[used:]
-            room, klass = await repos.rooms.with_class(event.room_id)
-            progress.room = room
             if cmd.needs_class and klass is None and not (tokens and await repos.classes.by_code(tokens[0].text)):
                 marked = await repos.marking.class_marked_in(event.sender, event.room_id)  # marking in a DM
                 klass = await repos.classes.get(marked) if marked is not None else None
@@ -248,10 +248,10 @@ class Dispatcher:
                 if not tokens:
                     raise BadArgument(
                         f"Run {prefix}{cmd.name} in one of the class's rooms, or name the class by its code: "
-                        f"`{prefix}{cmd.name} CODE …`."
+                        f"`{cmd.usage(prefix, code='CODE')}`."
                     )
                 klass = await class_by_code(repos, event.sender, tokens[0].text)
-                tokens = tokens[1:]
+                code, tokens = tokens[0].text, tokens[1:]
             progress.klass = klass
             caller = await self.caller(event.sender, klass.id if klass else None, person)
             ctx = Context(
@@ -270,7 +270,7 @@ class Dispatcher:
             if refused:
                 raise NotAllowed(refused)
             # the prefix and command words are cut from the line before tokenising the arguments
-            args = await parse_args(cmd, line, tokens, body, ctx)
+            args = await self.registry.arguments(cmd, line, tokens, body, ctx, prefix, code)
             await cmd.handler(ctx, **args)
             return ctx
         except UserError as e:

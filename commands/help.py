@@ -29,6 +29,16 @@ async def _as_in_each_class(ctx: Context) -> list[Context]:
     return [replace(ctx, caller=replace(ctx.caller, class_role=role)) for role in roles]
 
 
+def _group(words: list[str]) -> list[Command]:
+    """The commands whose names begin with the most of these words: `!help assign edit` lists the
+    `assign edit …` commands, `!help class foo` every `class …` command."""
+    for size in range(len(words), 0, -1):
+        found = [c for c in registry.all() if c.name.split()[:size] == words[:size]]
+        if found:
+            return found
+    return []
+
+
 @registry.command(
     "help",
     who=Role.ANYONE,
@@ -41,7 +51,7 @@ async def help_(ctx: Context, command: Annotated[str | None, Text("command", max
         name = command.strip().removeprefix(prefix)
         cmd = registry.find(name)
         if cmd is None:
-            group = [c for c in registry.all() if c.name.split()[0] == name.lower().split()[0]]
+            group = _group(name.lower().split())
             if not group:
                 raise NotFound(f"There is no command {prefix}{name}. `{prefix}help` lists them.")
             ctx.reply("\n".join(f"- `{c.usage(prefix)}` — {c.summary}" for c in group))
@@ -53,7 +63,7 @@ async def help_(ctx: Context, command: Annotated[str | None, Text("command", max
         lines.append(f"Who: {cmd.permission_text()}{where}.")
         lines += [check.help for check in cmd.checks]
         if cmd.needs_class and cmd.where in (Where.CLASS, Where.ANYWHERE):
-            lines.append(f"In a direct message, put the class code first: `{prefix}{cmd.name} CODE …`.")
+            lines.append(f"In a direct message, put the class code first: `{cmd.usage(prefix, code='CODE')}`.")
         if cmd.aliases:
             lines.append("Also: " + ", ".join(f"`{prefix}{a}`" for a in cmd.aliases))
         ctx.reply("\n".join(lines))

@@ -4,6 +4,13 @@ A declaration names the command, who may run it and where, and one line of help;
 parameters are the handler's own signature (``assignment: Annotated[Assignment, AssignmentRef()]``,
 as discord.py's ``ext.commands`` reads them). From it come parsing, the usage line, permission
 checks and ``!help``.
+
+A subcommand may be declared ``word_after_first=True``: its last name word is then written after
+the command's first argument, as SPEC §3 writes ``!assign edit A1 due monday 9am`` (the command
+"assign edit due", arguments ``A1 monday 9am``). discord.py's order, ``!assign edit due A1 monday
+9am``, is read too; usage and help show the spec's. Its siblings (the commands that share all
+words but the last, its group) each change one thing: the group alone, or with a word that is none
+of theirs, gets a sentence naming them.
 """
 
 from __future__ import annotations
@@ -84,6 +91,16 @@ class Command:
     reads_only: bool = False  # still allowed in an archived class
     checks: tuple[Check, ...] = ()
     private: bool = False  # private by content: typed where others read it, it is taken out and answered privately
+    word_after_first: bool = False  # the last name word is written after the first argument: `!assign edit A1 due …`
+
+    @property
+    def group(self) -> str:
+        """The name without its last word: "assign edit" for "assign edit due"."""
+        return self.name.rsplit(" ", 1)[0]
+
+    @property
+    def last_word(self) -> str:
+        return self.name.rsplit(" ", 1)[-1]
 
     @property
     def needs_class(self) -> bool:
@@ -93,9 +110,16 @@ class Command:
             Role.LEARNER,
         )
 
-    def usage(self, prefix: str) -> str:
-        parts = [prefix + self.name] + [p.usage() for p in self.params]
-        return " ".join(parts)
+    def usage(self, prefix: str, code: str | None = None) -> str:
+        """How to write it, in the spec's order; with ``code``, the class code put first (a direct message)."""
+        return self.written(prefix, [p.usage() for p in self.params], code)
+
+    def written(self, prefix: str, args: list[str], code: str | None = None) -> str:
+        """The command with these arguments, its last word after the first of them when declared so."""
+        lead = [code] if code else []
+        if self.word_after_first and args:
+            return " ".join([prefix + self.group, *lead, args[0], self.last_word, *args[1:]])
+        return " ".join([prefix + self.name, *lead, *args])
 
     def permission_text(self) -> str:
         return {
@@ -165,15 +189,22 @@ class Registry:
         reads_only: bool = False,
         checks: tuple[Check, ...] | list[Check] = (),
         private: bool = False,
+        word_after_first: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """Declare a command. With ``word_after_first``, the name's last word is written after the
+        first argument (see the module's docstring); the first parameter is then one required word."""
+
         def register(handler: Handler) -> Handler:
             cmd = Command(
-                name, handler, params_of(handler), who, where, summary, aliases, details, reads_only, tuple(checks), private
+                name, handler, params_of(handler), who, where, summary, aliases, details, reads_only, tuple(checks), private,
+                word_after_first,
             )
             _check_declaration(cmd)
             for key in (name, *aliases):
                 if key in self._by_alias:
                     raise ValueError(f"Command name {key!r} declared twice.")
+                if self.written_after_first(key) or (word_after_first and cmd.group in self._by_alias):
+                    raise ValueError(f"{key!r} is both a command and a group whose words come after the first argument.")
                 self._by_alias[key] = cmd
             self.commands[name] = cmd
             return handler
@@ -199,8 +230,16 @@ class Registry:
     def groups(self) -> set[str]:
         return {n.split()[0] for n in self._by_alias if " " in n}
 
-    def resolve(self, tokens: list[Token], prefix: str) -> tuple[Command, int]:
-        """The command the tokens name, and how many tokens its name took."""
+    def written_after_first(self, group: str) -> dict[str, Command]:
+        """The subcommands of ``group`` whose last word comes after the first argument, by that word."""
+        return {c.last_word: c for c in self.commands.values() if c.word_after_first and c.group == group}
+
+    def resolve(self, tokens: list[Token], prefix: str, *, code_may_lead: bool = False) -> tuple[Command, list[Token]]:
+        """The command the tokens name, and the tokens of its arguments. The longest name wins
+        ("class teacher add" before "class"). A group of ``word_after_first`` subcommands counts as
+        a name of its own length: its subcommand's word is looked for right after it (discord.py's
+        order), then after the first argument; with ``code_may_lead`` (a room of no class, where a
+        class code may come first) also after the second."""
         if not tokens or tokens[0].quoted:
             raise UnknownCommand(f"Type a command after {prefix}; {prefix}help lists them.")
         first = tokens[0].text.lower()
@@ -208,9 +247,13 @@ class Registry:
             words = tokens[:size]
             if len(words) < size or any(t.quoted for t in words):
                 continue
-            found = self._by_alias.get(" ".join(t.text.lower() for t in words))
+            name = " ".join(t.text.lower() for t in words)
+            found = self._by_alias.get(name)
             if found:
-                return found, size
+                return found, tokens[size:]
+            subs = self.written_after_first(name)
+            if subs:
+                return _word_after_first(name, subs, tokens[size:], prefix, code_may_lead)
         if first in self.groups():
             subs = sorted({n.split()[1] for n in self._by_alias if n.startswith(first + " ")})
             given = f" “{tokens[1].text}”" if len(tokens) > 1 else ""
@@ -223,6 +266,51 @@ class Registry:
         hint = f" Did you mean {prefix}{near[0]}?" if near else ""
         shown = first if len(first) <= 40 else first[:40] + "…"
         raise UnknownCommand(f"I don't know the command {prefix}{shown}.{hint} {prefix}help lists what you can do here.")
+
+    async def arguments(
+        self, cmd: Command, line: str, tokens: list[Token], body: str, ctx: Any, prefix: str, code: str | None = None
+    ) -> dict[str, Any]:
+        """The command's arguments (:func:`parse_args`). A ``word_after_first`` subcommand changes one
+        thing: when its value does not read and holds a sibling's word (``!assign edit A1 due monday
+        9am cutoff tuesday``), the answer gives the two commands to send instead (with the class
+        ``code`` the command was given, if any)."""
+        try:
+            return await parse_args(cmd, line, tokens, body, ctx)
+        except BadArgument:
+            if not cmd.word_after_first:
+                raise
+            subs = self.written_after_first(cmd.group)
+            at = next((i for i, t in enumerate(tokens[1:], 1) if not t.quoted and t.text.lower() in subs), None)
+            if at is None:
+                raise
+            other = subs[tokens[at].text.lower()]
+            first, value, rest = tokens[0].text, tokens[1:at], tokens[at + 1 :]
+            one = cmd.written(prefix, [first, _span(line, value) if value else _value_usage(cmd)], code)
+            two = other.written(prefix, [first, _span(line, rest) if rest else _value_usage(other)], code)
+            raise BadArgument(f"One change per command: send `{one}`, then `{two}`.") from None
+
+
+def _value_usage(cmd: Command) -> str:
+    return " ".join(p.usage() for p in cmd.params[1:])
+
+
+def _word_after_first(
+    group: str, subs: dict[str, Command], args: list[Token], prefix: str, code_may_lead: bool
+) -> tuple[Command, list[Token]]:
+    """The subcommand whose word follows the first argument (or the class code and the first
+    argument), and the arguments without that word; or a sentence naming the subcommands."""
+    for at in (1, 2) if code_may_lead else (1,):
+        if len(args) > at and not args[at].quoted and args[at].text.lower() in subs:
+            return subs[args[at].text.lower()], args[:at] + args[at + 1 :]
+    first = next(iter(subs.values())).params[0]
+    if not args:
+        given = ""
+    elif len(args) == 1:
+        given = f" (nothing came after “{args[0].text}”)"
+    else:
+        given = f" (not “{args[1].text}”)"
+    usages = " · ".join(f"`{c.usage(prefix)}`" for c in subs.values())
+    raise UnknownCommand(f"{prefix}{group} needs one of: {', '.join(subs)}, after the {first.type.metavar}{given}.\nUsage: {usages}")
 
 
 def params_of(handler: Handler) -> tuple[Param, ...]:
@@ -261,6 +349,12 @@ def _is_list(hint: Any) -> bool:
 def _check_declaration(cmd: Command) -> None:
     if not cmd.summary.strip():
         raise ValueError(f"{cmd.name}: every command needs a one-line summary.")
+    if cmd.word_after_first:
+        first = cmd.params[0] if cmd.params else None
+        if " " not in cmd.name or cmd.aliases:
+            raise ValueError(f"{cmd.name}: a word written after the first argument needs a name of two or more words and no aliases.")
+        if first is None or first.optional or first.keyword or first.many or first.rest or first.body or first.type.greedy:
+            raise ValueError(f"{cmd.name}: its last word comes after the first argument, which must be one required word.")
     seen_optional = False
     for p in cmd.params:
         if p.keyword or p.body:

@@ -95,6 +95,7 @@ SAMPLES = {
     "TaughtClass": "OTHER1",
     "UserId": LEARNER,
     "When": "friday 5pm",
+    "CutoffOrOff": "off",
     "PersonalWhen": "friday 5pm",
     "Text": "Title",
     "Markdown": "Some words",

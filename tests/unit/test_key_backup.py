@@ -237,3 +237,36 @@ def test_restore_says_what_is_wrong_before_touching_anything(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is not empty: a rebuild starts from an empty data folder" in err and "Move its contents away" in err
     assert (data / "ako.db").read_text() == ""
+
+
+def test_after_catching_up_a_look_sees_only_the_keys_added_since():
+    from types import SimpleNamespace
+
+    from nio.crypto.memorystores import GroupSessionStore
+
+    store = GroupSessionStore()
+    old = [room_key() for _ in range(3)]
+    for s in old:
+        store.add(s)
+    client = SimpleNamespace(olm=SimpleNamespace(inbound_group_store=store))
+    uploaded = key_backup.Uploaded("1", key_backup.public_key(key_backup.new_private_key()))
+    arrivals = key_backup.Arrivals()
+    assert set(key_backup.new_sessions(client, uploaded, arrivals)) == set(old)  # the first look walks the store
+    assert set(key_backup.new_sessions(client, uploaded, arrivals)) == set(old)  # not caught up (an upload failed): again
+    arrivals.caught_up()
+    for s in old:  # as if uploaded
+        uploaded.keys[f"{s.room_id} {s.id}"] = s.first_known_index
+    new = room_key()
+    store.add(new)  # as nio adds a key it made or received
+    looked = key_backup.new_sessions(client, uploaded, arrivals)
+    assert looked == [new]
+    late = room_key()
+    store.add(late)  # arrives while the upload of the last look is on its way
+    arrivals.caught_up()
+    assert key_backup.new_sessions(client, uploaded, arrivals) == [late]
+    arrivals.caught_up()
+    assert key_backup.new_sessions(client, uploaded, arrivals) == []
+    fresh = GroupSessionStore()  # nio made a new store: it is walked whole again
+    fresh.add(new)
+    client.olm.inbound_group_store = fresh
+    assert key_backup.new_sessions(client, uploaded, arrivals) == [new]

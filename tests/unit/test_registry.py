@@ -5,7 +5,7 @@ import pytest
 
 import commands
 from commands.context import Role, Where
-from commands.converters import ClassCode, Markdown, ParseEnv, Text, UserId, When
+from commands.converters import ClassCode, Markdown, Number, ParseEnv, Text, UserId, When
 from commands.errors import BadArgument, UnknownCommand
 from commands.registry import Body, Keyword, Registry, Rest, parse_args
 from commands.tokens import tokenize
@@ -20,18 +20,122 @@ REGISTRY = commands.load()
 @pytest.mark.parametrize("cmd", REGISTRY.all(), ids=lambda c: c.name)
 def test_every_command_has_help_usage_and_permission(cmd):
     assert cmd.summary.strip() and cmd.summary.strip().endswith(".")
-    assert cmd.usage("!").startswith("!" + cmd.name)
+    name = cmd.group if cmd.word_after_first else cmd.name
+    assert (cmd.usage("!") + " ").startswith(f"!{name} ")
     assert isinstance(cmd.who, Role) and isinstance(cmd.where, Where)
     assert cmd.permission_text()
     for check in cmd.checks:
         assert check.refusal.strip().endswith(".") and check.help.strip().endswith(".")
 
 
+def words(tokens) -> list[str]:
+    return [t.text for t in tokens]
+
+
 def test_resolve_longest_name_first():
-    cmd, used = REGISTRY.resolve(tokenize("class teacher add @x:y"), "!")
-    assert cmd.name == "class teacher add" and used == 3
-    cmd, used = REGISTRY.resolve(tokenize("classes"), "!")
-    assert cmd.name == "classes" and used == 1
+    cmd, args = REGISTRY.resolve(tokenize("class teacher add @x:y"), "!")
+    assert cmd.name == "class teacher add" and words(args) == ["@x:y"]
+    cmd, args = REGISTRY.resolve(tokenize("classes"), "!")
+    assert cmd.name == "classes" and args == []
+
+
+# --- a word of the name after the first argument (SPEC §3: `!assign edit A1 due|cutoff|points|title <value>`)
+
+
+def edit_registry() -> Registry:
+    """A group "thing edit" of two subcommands written `thing edit T1 colour red`, and a plain command."""
+    reg = Registry()
+
+    async def colour(ctx, thing: Annotated[str, Text("thing")], colour: Annotated[str, Text("colour")]):
+        pass
+
+    async def name(ctx, thing: Annotated[str, Text("thing")], name: Annotated[str, Text("name", greedy=True)]):
+        pass
+
+    async def show(ctx, thing: Annotated[str, Text("thing")]):
+        pass
+
+    reg.command("thing edit colour", who=Role.ANYONE, summary="Colour.", word_after_first=True)(colour)
+    reg.command("thing edit name", who=Role.ANYONE, summary="Name.", word_after_first=True)(name)
+    reg.command("thing show", who=Role.ANYONE, summary="Show.")(show)
+    return reg
+
+
+def test_the_word_after_the_first_argument_names_the_subcommand():
+    reg = edit_registry()
+    cmd, args = reg.resolve(tokenize("thing edit T1 colour dark red"), "!")
+    assert cmd.name == "thing edit colour" and words(args) == ["T1", "dark", "red"]
+    cmd, args = reg.resolve(tokenize("THING Edit T1 NAME big box"), "!")
+    assert cmd.name == "thing edit name" and words(args) == ["T1", "big", "box"]
+    # discord.py's order too
+    cmd, args = reg.resolve(tokenize("thing edit colour T1 red"), "!")
+    assert cmd.name == "thing edit colour" and words(args) == ["T1", "red"]
+    # a quoted word is a value, never a name
+    with pytest.raises(UnknownCommand, match="needs one of"):
+        reg.resolve(tokenize('thing edit T1 "colour" red'), "!")
+    # where a class code may come first (a room of no class): after the code and the first argument
+    cmd, args = reg.resolve(tokenize("thing edit PHYS12 T1 colour red"), "!", code_may_lead=True)
+    assert cmd.name == "thing edit colour" and words(args) == ["PHYS12", "T1", "red"]
+    with pytest.raises(UnknownCommand):
+        reg.resolve(tokenize("thing edit PHYS12 T1 colour red"), "!")
+    # other commands are untouched
+    cmd, args = reg.resolve(tokenize("thing show T1"), "!")
+    assert cmd.name == "thing show" and words(args) == ["T1"]
+
+
+def test_usage_writes_the_word_after_the_first_argument():
+    reg = edit_registry()
+    assert reg.find("thing edit colour").usage("!") == '!thing edit "<thing>" colour "<colour>"'
+    assert reg.find("thing edit name").usage("!", code="CODE") == '!thing edit CODE "<thing>" name "<name>"'
+    assert REGISTRY.find("assign edit due").usage("!") == "!assign edit <assignment> due <when>"
+    assert REGISTRY.find("assign edit cutoff").usage("!") == "!assign edit <assignment> cutoff <when>|off"
+
+
+def test_a_missing_or_unknown_word_names_the_subcommands_and_their_usage():
+    reg = edit_registry()
+    usage = 'Usage: `!thing edit "<thing>" colour "<colour>"` · `!thing edit "<thing>" name "<name>"`'
+    for typed, given in (("thing edit", ""), ("thing edit T1", " (nothing came after “T1”)"), ("thing edit T1 size 3", " (not “size”)")):
+        with pytest.raises(UnknownCommand) as e:
+            reg.resolve(tokenize(typed), "!")
+        assert e.value.message == f"!thing edit needs one of: colour, name, after the thing{given}.\n{usage}"
+    with pytest.raises(UnknownCommand, match=r"^!assign edit needs one of: due, cutoff, points, title, after the assignment"):
+        REGISTRY.resolve(tokenize("assign edit A1 colour blue"), "!")
+
+
+async def test_one_change_per_command():
+    reg = edit_registry()
+    reg.command("thing edit size", who=Role.ANYONE, summary="Size.", word_after_first=True)(_sized)
+
+    async def bind(line):
+        cmd, args = reg.resolve(tokenize(line), "!")
+        return await reg.arguments(cmd, line, args, "", ENV, "!")
+
+    assert await bind("thing edit T1 size 3") == {"thing": "T1", "size": 3}
+    with pytest.raises(BadArgument) as e:
+        await bind("thing edit T1 size 3 colour red")
+    assert e.value.message == "One change per command: send `!thing edit T1 size 3`, then `!thing edit T1 colour red`."
+    with pytest.raises(BadArgument) as e:
+        await bind("thing edit T1 size colour red")
+    assert e.value.message == "One change per command: send `!thing edit T1 size <size>`, then `!thing edit T1 colour red`."
+    # a value that reads is the value, whatever words it holds
+    assert (await bind("thing edit T1 name colour of the box"))["name"] == "colour of the box"
+
+
+async def _sized(ctx, thing: Annotated[str, Text("thing")], size: Annotated[int, Number("size", integer=True)]):
+    pass
+
+
+def test_a_word_after_the_first_argument_is_declared_soundly():
+    async def greedy_first(ctx, when: Annotated[datetime, When()], text: Annotated[str, Text()]):
+        pass
+
+    with pytest.raises(ValueError, match="must be one required word"):
+        Registry().command("x edit y", who=Role.ANYONE, summary="X.", word_after_first=True)(greedy_first)
+    with pytest.raises(ValueError, match="two or more words"):
+        Registry().command("x", who=Role.ANYONE, summary="X.", word_after_first=True)(_sized)
+    reg = edit_registry()
+    with pytest.raises(ValueError, match="both a command and a group"):
+        reg.command("thing edit", who=Role.ANYONE, summary="X.")(_sized)
 
 
 def test_unknown_command_suggests():
