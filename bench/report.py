@@ -201,6 +201,18 @@ def goal_line(g: dict) -> str:
     return f"   {state:<14} {g['row']} — {g['goal']}: measured {measured}{unit if _num(g['measured']) is not None else ''}"
 
 
+def _ran(lines: list[str], title: str, section: dict | list | None) -> bool:
+    """Open a section of the table: True when it has figures to show; a phase that was skipped
+    gets its title and why, one that was not run nothing."""
+    if not section:
+        return False
+    lines.append("")
+    if "skipped" in section:
+        lines.append(f"{title}: skipped ({section['skipped']})")
+        return False
+    return True
+
+
 def table(results: dict) -> str:
     lines = []
     cmds = results.get("commands", {})
@@ -217,34 +229,29 @@ def table(results: dict) -> str:
                 + (f"   ({r['errors']} wrong answers)" if r.get("errors") else "")
             )
     rush = results.get("rush")
-    if rush:
-        lines.append("")
-        if "skipped" in rush:
-            lines.append(f"2. Deadline rush: skipped ({rush['skipped']})")
-        else:
+    if _ran(lines, "2. Deadline rush", rush):
+        lines.append(
+            f"2. Deadline rush: {rush['learners']} learners in {rush['classes']} classes on two servers, each once within "
+            f"{rush['window_s']:.0f} s; Ako ran {rush['command']!r}"
+        )
+        lines.append("                 answered  dupes  median    p95    max  answers/s")
+        for who in ("echo", "ako"):
+            s = rush[who]
             lines.append(
-                f"2. Deadline rush: {rush['learners']} learners in {rush['classes']} classes on two servers, each once within "
-                f"{rush['window_s']:.0f} s; Ako ran {rush['command']!r}"
+                f"   {who:<13}{s['answered']:>4}/{rush['learners']:<4}{s['duplicates']:>5} {_f(s['median_ms']):>7} {_f(s['p95_ms']):>6}"
+                f" {_f(s['max_ms'], 0):>6} {_f(s['per_s']):>9}" + (f"  ({s['errors']} wrong answers)" if s.get("errors") else "")
             )
-            lines.append("                 answered  dupes  median    p95    max  answers/s")
-            for who in ("echo", "ako"):
-                s = rush[who]
-                lines.append(
-                    f"   {who:<13}{s['answered']:>4}/{rush['learners']:<4}{s['duplicates']:>5} {_f(s['median_ms']):>7} {_f(s['p95_ms']):>6}"
-                    f" {_f(s['max_ms'], 0):>6} {_f(s['per_s']):>9}" + (f"  ({s['errors']} wrong answers)" if s.get("errors") else "")
-                )
-            lines.append(f"   p95 ratio Ako/echo: {_f(rush['ratio_p95'], 2)} (echo: its bursts before and after Ako's, pooled)")
-            lags = [(k, rush[k]) for k in ("echo_first", "ako", "echo_after") if k in rush]
-            if lags:
-                lines.append(
-                    "   harness event-loop lag p95/max (ms): "
-                    + ", ".join(f"{k} {_f(v.get('harness_lag_p95_ms'), 0)}/{_f(v.get('harness_lag_max_ms'), 0)}" for k, v in lags)
-                )
-            if "setup_s" in rush:
-                lines.append(f"   ({rush['learners']} learners set up in {rush['setup_s']} s, added by their teachers with !class add)")
+        lines.append(f"   p95 ratio Ako/echo: {_f(rush['ratio_p95'], 2)} (echo: its bursts before and after Ako's, pooled)")
+        lags = [(k, rush[k]) for k in ("echo_first", "ako", "echo_after") if k in rush]
+        if lags:
+            lines.append(
+                "   harness event-loop lag p95/max (ms): "
+                + ", ".join(f"{k} {_f(v.get('harness_lag_p95_ms'), 0)}/{_f(v.get('harness_lag_max_ms'), 0)}" for k, v in lags)
+            )
+        if "setup_s" in rush:
+            lines.append(f"   ({rush['learners']} learners set up in {rush['setup_s']} s, added by their teachers with !class add)")
     scale = results.get("scale", [])
-    if scale:
-        lines.append("")
+    if _ran(lines, "3. Scale", scale):
         lines.append("3. Scale   rooms │ restart: ready  first reply │ RSS MB: running  restarted  peak │ round trip ms: Ako  echo  ×empty")
         for p in scale:
             lines.append(
@@ -256,25 +263,21 @@ def table(results: dict) -> str:
             f = results["filler"]
             lines.append(f"   (filler rooms created with the bot's account: {f['created']} in {f['seconds']:.0f} s)")
     rem = results.get("reminders")
-    if rem:
-        lines.append("")
-        if "skipped" in rem:
-            lines.append(f"4. Reminders: skipped ({rem['skipped']})")
-        else:
-            rooms = ""
-            if "class_room_messages" in rem:
-                rooms = f" ({rem['class_room_messages']} in {rem['classes']} class rooms, {rem['work_room_messages']} personal in work rooms)"
+    if _ran(lines, "4. Reminders", rem):
+        rooms = ""
+        if "class_room_messages" in rem:
+            rooms = f" ({rem['class_room_messages']} in {rem['classes']} class rooms, {rem['work_room_messages']} personal in work rooms)"
+        lines.append(
+            f"4. Reminders: {rem['count']} due in the same minute{rooms}: {rem['sent_once']} sent once, {rem['missing']} missing, "
+            f"{rem['duplicates']} duplicates; lateness p50 {_f(rem['lateness_p50_s'], 2)} s, p99 {_f(rem['lateness_p99_s'], 2)} s, "
+            f"max {_f(rem['lateness_max_s'], 2)} s"
+        )
+        floor = rem.get("homeserver_floor") or {}
+        if "seconds" in floor:
             lines.append(
-                f"4. Reminders: {rem['count']} due in the same minute{rooms}: {rem['sent_once']} sent once, {rem['missing']} missing, "
-                f"{rem['duplicates']} duplicates; lateness p50 {_f(rem['lateness_p50_s'], 2)} s, p99 {_f(rem['lateness_p99_s'], 2)} s, "
-                f"max {_f(rem['lateness_max_s'], 2)} s"
+                f"   homeserver floor: the same {floor['messages']} messages sent by a plain client, {floor['at_once']} rooms at a time, "
+                f"each room in order, took {_f(floor['seconds'], 2)} s ({_f(floor['per_s'])}/s) right after"
             )
-            floor = rem.get("homeserver_floor") or {}
-            if "seconds" in floor:
-                lines.append(
-                    f"   homeserver floor: the same {floor['messages']} messages sent by a plain client, {floor['at_once']} rooms at a time, "
-                    f"each room in order, took {_f(floor['seconds'], 2)} s ({_f(floor['per_s'])}/s) right after"
-                )
     peer = results.get("peer_reminders")
     if peer:
         if "skipped" in peer or "why_not" in peer:
@@ -287,53 +290,44 @@ def table(results: dict) -> str:
                 f"median {_f(p['lateness_median_s'], 2)} s (max {_f(p['lateness_max_s'], 2)}, {p['arrived']}/{peer['count']})"
             )
     steady = results.get("retention")
-    if steady:
-        lines.append("")
-        if "skipped" in steady:
-            lines.append(f"6. Handled events: skipped ({steady['skipped']})")
-        else:
+    if _ran(lines, "6. Handled events", steady):
+        lines.append(
+            f"6. Handled events: {steady['handled']:,} of {steady['asked']:,} ordinary messages (a read command every "
+            f"{steady['command_every']}th) in {steady['seconds']} s, {steady['concurrency']} at a time"
+            + (" — cut short by the time limit: growth extrapolated to all" if steady.get("extrapolated") else "")
+        )
+        lines.append("        events │ RSS MB │ DB MB (file+WAL) │ swept │ processed rows │ outbox rows │ handled/s")
+        for p in steady["samples"]:
+            kept = f"{p['kept_bytes'] / 1e6:>5.2f}" if "kept_bytes" in p else "    –"
             lines.append(
-                f"6. Handled events: {steady['handled']:,} of {steady['asked']:,} ordinary messages (a read command every "
-                f"{steady['command_every']}th) in {steady['seconds']} s, {steady['concurrency']} at a time"
-                + (" — cut short by the time limit: growth extrapolated to all" if steady.get("extrapolated") else "")
+                f"   {p['handled']:>11,} │ {_f(p['rss_mb']):>6} │ {p['db_bytes'] / 1e6:>5.2f} ({p.get('file_bytes', 0) / 1e6:>5.1f})    │ {kept} │"
+                f" {p['processed_events']:>14,} │ {p['outbox']:>11,} │ {_f(p['events_per_s']):>9}"
             )
-            lines.append("        events │ RSS MB │ DB MB (file+WAL) │ swept │ processed rows │ outbox rows │ handled/s")
-            for p in steady["samples"]:
-                kept = f"{p['kept_bytes'] / 1e6:>5.2f}" if "kept_bytes" in p else "    –"
-                lines.append(
-                    f"   {p['handled']:>11,} │ {_f(p['rss_mb']):>6} │ {p['db_bytes'] / 1e6:>5.2f} ({p.get('file_bytes', 0) / 1e6:>5.1f})    │ {kept} │"
-                    f" {p['processed_events']:>14,} │ {p['outbox']:>11,} │ {_f(p['events_per_s']):>9}"
-                )
+        lines.append(
+            f"   growth after warm-up: RSS {_f(steady.get('rss_growth', float('nan')) * 100)} %, DB {_f(steady.get('db_growth', float('nan')) * 100)} % "
+            f"(per 10,000 events: {_f(steady.get('rss_per_10k'), 2)} MB RSS, {_f((steady.get('db_per_10k') or 0) / 1e6, 2)} MB DB)"
+            + (f"; as swept 31 days later {_f(steady['kept_growth'] * 100)} %" if steady.get("kept_growth") is not None else "")
+        )
+        after = steady.get("after_sweep") or {}
+        if "after" in after:
             lines.append(
-                f"   growth after warm-up: RSS {_f(steady.get('rss_growth', float('nan')) * 100)} %, DB {_f(steady.get('db_growth', float('nan')) * 100)} % "
-                f"(per 10,000 events: {_f(steady.get('rss_per_10k'), 2)} MB RSS, {_f((steady.get('db_per_10k') or 0) / 1e6, 2)} MB DB)"
-                + (f"; as swept 31 days later {_f(steady['kept_growth'] * 100)} %" if steady.get("kept_growth") is not None else "")
+                f"   the retention sweep {after['days_later']} days later would leave {after['after']['processed_events']:,} processed rows "
+                f"(of {after['before']['processed_events']:,}) and {after['after']['outbox']:,} outbox rows (of {after['before']['outbox']:,}; "
+                f"{after['emptied_outbox']:,} kept without text for !forget)"
             )
-            after = steady.get("after_sweep") or {}
-            if "after" in after:
-                lines.append(
-                    f"   the retention sweep {after['days_later']} days later would leave {after['after']['processed_events']:,} processed rows "
-                    f"(of {after['before']['processed_events']:,}) and {after['after']['outbox']:,} outbox rows (of {after['before']['outbox']:,}; "
-                    f"{after['emptied_outbox']:,} kept without text for !forget)"
-                )
     model = scale_model(results.get("scale") or [])
-    if model:
-        lines.append("")
+    if _ran(lines, "7. Model", model):
         lines.append(
             f"7. Model of {MODEL_AT:,} rooms (straight lines through {', '.join(f'{r:,}' for r in model['from_rooms'])} rooms): "
             f"restart to first reply {model['restart_s']} s (+{model['restart_s_per_1000_rooms']} s per 1,000 rooms), "
             f"peak RSS {model['peak_mb']} MB (+{model['peak_mb_per_1000_rooms']} MB per 1,000 rooms)"
         )
     gb = results.get("gradebook")
-    if gb:
-        lines.append("")
-        if "skipped" in gb:
-            lines.append(f"5. Gradebook: skipped ({gb['skipped']})")
-        else:
-            lines.append(
-                f"5. Gradebook: !export grades, {gb['learners']} learners × {gb['assignments']} assignments: median {gb['median_s']:.2f} s "
-                f"bot-side over {gb['runs']} runs ({gb['csv_rows']} CSV rows, {gb['csv_kb']:.0f} KB; upload not included)"
-            )
+    if _ran(lines, "5. Gradebook", gb):
+        lines.append(
+            f"5. Gradebook: !export grades, {gb['learners']} learners × {gb['assignments']} assignments: median {gb['median_s']:.2f} s "
+            f"bot-side over {gb['runs']} runs ({gb['csv_rows']} CSV rows, {gb['csv_kb']:.0f} KB; upload not included)"
+        )
     g = results.get("goals", [])
     if g:
         lines.append("")

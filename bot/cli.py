@@ -421,6 +421,14 @@ def _config_option(command: argparse.ArgumentParser) -> None:
     command.add_argument("--config", default="config.toml", help="path to the TOML config (default: config.toml)")
 
 
+def _from_recovery_key(sub, name: str, func, *, help: str, description: str) -> None:
+    """A command that starts from Ako's recovery key (restore-keys, rebuild)."""
+    command = sub.add_parser(name, help=help, description=description)
+    command.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes (spaces may be left out)")
+    _config_option(command)
+    command.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ako",
@@ -459,16 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--pretty", action="store_true", help="indented for reading (still sorted); canonical one-line JSON by default")
     _config_option(exp)
     exp.set_defaults(func=cmd_export)
-    restore = sub.add_parser(
-        "restore-keys",
+    _from_recovery_key(
+        sub, "restore-keys", cmd_restore_keys,
         help="restore Ako's identity and room keys with the recovery key",
         description="On an empty data folder: read Ako's secret storage with the recovery key Ako printed at set-up, restore its "
         "cross-signing identity (cross-signing.json) and every room key in the key backup into a new device, so Ako keeps its "
         "identity and reads the encrypted rooms' history. A wrong key writes nothing.",
     )
-    restore.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes (spaces may be left out)")
-    _config_option(restore)
-    restore.set_defaults(func=cmd_restore_keys)
     rkey = sub.add_parser("recovery-key", help="Ako's recovery key", description="Ako's recovery key (see the README, Recovery).")
     rkey_sub = rkey.add_subparsers(dest="action", required=True, metavar="ACTION")
     rnew = rkey_sub.add_parser(
@@ -480,16 +485,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_option(rnew)
     rnew.set_defaults(func=cmd_recovery_key_new)
-    rebuild = sub.add_parser(
-        "rebuild",
+    _from_recovery_key(
+        sub, "rebuild", cmd_rebuild,
         help="a new Ako from the rooms and the recovery key: identity, room keys and every record",
         description="On an empty data folder: restore identity and room keys as restore-keys does, walk every room Ako is in "
         "(state and whole history, decrypted), and recreate the database from the records Ako wrote there, in one go. "
         "A wrong recovery key writes nothing.",
     )
-    rebuild.add_argument("--recovery-key", required=True, metavar="KEY", help="the recovery key, in quotes")
-    _config_option(rebuild)
-    rebuild.set_defaults(func=cmd_rebuild)
     dev = sub.add_parser("dev", help="two local federated homeservers, the bot and demo accounts", description="Start two federated Synapse homeservers on loopback, register demo accounts, run the bot with an example class, and print how to log in. Ctrl-C stops everything.")
     dev.add_argument("--state", default=".ako-dev", help="folder for all dev state (default: .ako-dev)")
     dev.set_defaults(func=cmd_dev)

@@ -100,19 +100,12 @@ class BotSection(_Section):
     def _tz(cls, v: str) -> str:
         return when.zone(v).key
 
-    @field_validator("reminder_offsets")
+    @field_validator("reminder_offsets", "reminder_grace")
     @classmethod
-    def _offsets(cls, v: list[str]) -> list[str]:
-        for item in v:
+    def _durations(cls, v: list[str] | str) -> list[str] | str:
+        for item in [v] if isinstance(v, str) else v:
             if when.parse_duration(item) is None:
                 raise ValueError(f"{item!r} is not a duration such as 24h or 90m")
-        return v
-
-    @field_validator("reminder_grace")
-    @classmethod
-    def _grace(cls, v: str) -> str:
-        if when.parse_duration(v) is None:
-            raise ValueError(f"{v!r} is not a duration such as 1h or 30m")
         return v
 
     @field_validator("log_level")

@@ -8,7 +8,7 @@ import logging
 
 import nio
 
-from commands.context import GatewayError
+from commands.context import GatewayError, NewRoom
 
 from .fault_points import crash_point
 
@@ -51,38 +51,18 @@ class MatrixGateway:
         # True when new rooms give their creator unlimited power (v12+): the bot stays out of "users".
         self.creator_power = creator_power
 
-    async def create_room(
-        self,
-        *,
-        name: str,
-        topic: str = "",
-        space: bool = False,
-        parent: str | None = None,
-        invite=(),
-        power: dict[str, int] | None = None,
-        history_visibility: str = "shared",
-        join_rule: str = "invite",
-        encrypted: bool = False,
-        events_default: int = 0,
-        direct: bool = False,
-        directory: bool = False,
-        alias: str | None = None,
-        guest_access: str = "forbidden",
-        key: str | None = None,
-    ) -> str:
-        """``directory``: published in the server's public room list; ``alias``: the local part of
-        a canonical alias (``ako-library`` → ``#ako-library:<server>``); ``key``: names the room
-        before it exists (see :func:`key_alias`): created again with the same key, the room made
-        the first time is returned."""
-        if key is not None:
-            alias = key_alias(key)
-        users = dict(power or {})
+    async def create_room(self, **fields) -> str:
+        """The room ``NewRoom(**fields)`` describes. Its ``key`` names the room before it exists (see
+        :func:`key_alias`): created again with the same key, the room made the first time is returned."""
+        room = NewRoom(**fields)
+        alias = room.alias if room.key is None else key_alias(room.key)
+        users = dict(room.power or {})
         if not self.creator_power:
             users[self.bot_user_id] = 100
         pl = {
             "users": users,
             "users_default": 0,
-            "events_default": events_default,
+            "events_default": room.events_default,
             "state_default": 50,
             "invite": 50,
             "kick": 50,
@@ -103,37 +83,37 @@ class MatrixGateway:
             },
         }
         initial_state = [
-            {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": history_visibility}},
-            {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": guest_access}},
-            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": join_rule}},
+            {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": room.history_visibility}},
+            {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": room.guest_access}},
+            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": room.join_rule}},
         ]
-        if encrypted:
+        if room.encrypted:
             initial_state.append(
                 {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
             )
-        if parent:
+        if room.parent:
             initial_state.append(
-                {"type": "m.space.parent", "state_key": parent, "content": {"via": [self.server_name], "canonical": True}}
+                {"type": "m.space.parent", "state_key": room.parent, "content": {"via": [self.server_name], "canonical": True}}
             )
         resp = await self.client.room_create(
-            name=name,
-            topic=topic or None,
-            invite=list(invite),
+            name=room.name,
+            topic=room.topic or None,
+            invite=list(room.invite),
             initial_state=initial_state,
             power_level_override=pl,
-            space=space,
-            is_direct=direct,
-            visibility=nio.RoomVisibility.public if directory else nio.RoomVisibility.private,
+            space=room.space,
+            is_direct=room.direct,
+            visibility=nio.RoomVisibility.public if room.directory else nio.RoomVisibility.private,
             alias=alias,
         )
-        if key is not None and isinstance(resp, nio.ErrorResponse) and resp.status_code == "M_ROOM_IN_USE":
+        if room.key is not None and isinstance(resp, nio.ErrorResponse) and resp.status_code == "M_ROOM_IN_USE":
             found = await self.client.room_resolve_alias(f"#{alias}:{self.server_name}")
-            room_id = _check(found, f"Finding the room {name!r} made before").room_id
-            log.info("Reusing %s (%s), made for the same command before a restart", room_id, name)
+            room_id = _check(found, f"Finding the room {room.name!r} made before").room_id
+            log.info("Reusing %s (%s), made for the same command before a restart", room_id, room.name)
             return room_id
-        room_id = _check(resp, f"Creating room {name!r}").room_id
+        room_id = _check(resp, f"Creating room {room.name!r}").room_id
         crash_point("room-created")
-        log.info("Created %s %s (%s), invited %s", "space" if space else "room", room_id, name, ", ".join(invite) or "nobody")
+        log.info("Created %s %s (%s), invited %s", "space" if room.space else "room", room_id, room.name, ", ".join(room.invite) or "nobody")
         return room_id
 
     async def add_child(self, space_id: str, room_id: str) -> None:

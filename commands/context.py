@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -44,28 +45,32 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+@dataclass(frozen=True)
+class NewRoom:
+    """A room (or space) for :meth:`RoomGateway.create_room` to make."""
+
+    name: str
+    topic: str = ""
+    space: bool = False
+    parent: str | None = None  # the space it belongs to
+    invite: Sequence[str] = ()
+    power: dict[str, int] | None = None
+    history_visibility: str = "shared"
+    join_rule: str = "invite"
+    encrypted: bool = False
+    events_default: int = 0
+    direct: bool = False
+    directory: bool = False  # listed in the server's public room directory
+    alias: str | None = None  # local part of a canonical alias on the bot's server (ako-library → #ako-library:<server>)
+    guest_access: str = "forbidden"
+    key: str | None = None  # names the room before it exists: the same key, the same room (a replay)
+
+
 class RoomGateway(Protocol):
     """The Matrix actions handlers may take. Every method raises ``GatewayError`` on failure."""
 
-    async def create_room(
-        self,
-        *,
-        name: str,
-        topic: str = "",
-        space: bool = False,
-        parent: str | None = None,
-        invite: list[str] = (),
-        power: dict[str, int] | None = None,
-        history_visibility: str = "shared",
-        join_rule: str = "invite",
-        encrypted: bool = False,
-        events_default: int = 0,
-        direct: bool = False,
-        directory: bool = False,  # listed in the server's public room directory
-        alias: str | None = None,  # local part of a canonical alias on the bot's server
-        guest_access: str = "forbidden",
-        key: str | None = None,  # names the room before it exists: the same key, the same room (a replay)
-    ) -> str: ...
+    async def create_room(self, **room: Any) -> str:
+        """Make the room a :class:`NewRoom` with these fields describes (``name=…, invite=[…]``); its id."""
 
     async def add_child(self, space_id: str, room_id: str) -> None: ...
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .db import Database
+from .db import Repository
 from .models import to_text
 
 
-class BlockedServers:
-    def __init__(self, db: Database):
-        self.db = db
-
+class BlockedServers(Repository):
     async def add(self, server: str, by: str, at: datetime) -> bool:
         cur = await self.db.execute(
             "INSERT OR IGNORE INTO blocked_servers (server, blocked_by, blocked_at) VALUES (?, ?, ?)", (server, by, to_text(at))

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .db import Database
-from .models import Class, ClassRole, Member, Room, RoomKind, to_text
+from .db import Repository
+from .models import Class, ClassRole, Member, Room, RoomKind, from_row, to_text
 
-_CLASS_COLUMNS = "id, name, code, code_enabled, timezone, server, created_by, archived_at"
-
-
-def _class(row) -> Class:
-    return Class(
-        id=row["id"],
-        name=row["name"],
-        code=row["code"],
-        code_enabled=bool(row["code_enabled"]),
-        timezone=row["timezone"],
-        server=row["server"],
-        created_by=row["created_by"],
-        archived=row["archived_at"] is not None,
-    )
+_CLASS_COLUMNS = "id, name, code, code_enabled, timezone, server, created_by, archived_at IS NOT NULL AS archived"
+_CLASS_COLUMNS_OF_C = ", ".join(f"c.{c}" for c in _CLASS_COLUMNS.split(", "))  # where the classes table is ``c``
 
 
-class Classes:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Classes(Repository):
     async def create(self, name: str, code: str, timezone: str, server: str, by: str, at: datetime) -> Class:
         cur = await self.db.execute(
             "INSERT INTO classes (name, code, timezone, server, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -37,13 +22,13 @@ class Classes:
 
     async def get(self, class_id: int) -> Class | None:
         row = await self.db.fetchone(f"SELECT {_CLASS_COLUMNS} FROM classes WHERE id = ?", (class_id,))
-        return None if row is None else _class(row)
+        return None if row is None else from_row(Class, row)
 
     async def by_code(self, code: str) -> Class | None:
         row = await self.db.fetchone(
             f"SELECT {_CLASS_COLUMNS} FROM classes WHERE code = ? COLLATE NOCASE", (code,)
         )
-        return None if row is None else _class(row)
+        return None if row is None else from_row(Class, row)
 
     async def code_taken(self, code: str) -> bool:
         return await self.by_code(code) is not None
@@ -65,11 +50,11 @@ class Classes:
 
     async def of_user(self, user_id: str) -> list[tuple[Class, ClassRole]]:
         rows = await self.db.fetchall(
-            f"SELECT {', '.join('c.' + c for c in _CLASS_COLUMNS.split(', '))}, m.role "
+            f"SELECT {_CLASS_COLUMNS_OF_C}, m.role "
             "FROM classes c JOIN class_members m ON m.class_id = c.id WHERE m.user_id = ? ORDER BY c.name",
             (user_id,),
         )
-        return [(_class(r), ClassRole(r["role"])) for r in rows]
+        return [(from_row(Class, r), ClassRole(r["role"])) for r in rows]
 
     # --- members
 
@@ -104,13 +89,10 @@ class Classes:
             sql += " AND role = ?"
             params += (role,)
         rows = await self.db.fetchall(sql + " ORDER BY role DESC, user_id", params)
-        return [Member(r["user_id"], ClassRole(r["role"])) for r in rows]
+        return [from_row(Member, r) for r in rows]
 
 
-class Rooms:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Rooms(Repository):
     async def add(self, room_id: str, kind: RoomKind, class_id: int | None, owner: str | None, at: datetime) -> None:
         await self.db.execute(
             "INSERT INTO rooms (room_id, kind, class_id, owner, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -119,53 +101,52 @@ class Rooms:
 
     async def get(self, room_id: str) -> Room | None:
         row = await self.db.fetchone("SELECT room_id, kind, class_id, owner FROM rooms WHERE room_id = ?", (room_id,))
-        return None if row is None else _room(row)
+        return None if row is None else from_row(Room, row)
 
     async def with_class(self, room_id: str) -> tuple[Room | None, Class | None]:
         """The room and the class it belongs to (if any), in one query: where every command starts."""
-        columns = ", ".join(f"c.{c.strip()}" for c in _CLASS_COLUMNS.split(","))
         row = await self.db.fetchone(
-            f"SELECT r.room_id, r.kind, r.class_id, r.owner, {columns} FROM rooms r LEFT JOIN classes c ON c.id = r.class_id "
+            f"SELECT r.room_id, r.kind, r.class_id, r.owner, {_CLASS_COLUMNS_OF_C} FROM rooms r LEFT JOIN classes c ON c.id = r.class_id "
             "WHERE r.room_id = ?",
             (room_id,),
         )
         if row is None:
             return None, None
-        return _room(row), None if row["id"] is None else _class(row)
+        return from_row(Room, row), None if row["id"] is None else from_row(Class, row)
 
     async def of_class(self, class_id: int, kind: RoomKind) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ? AND kind = ? ORDER BY created_at LIMIT 1",
             (class_id, kind),
         )
-        return None if row is None else _room(row)
+        return None if row is None else from_row(Room, row)
 
     async def all_of_class(self, class_id: int) -> list[Room]:
         rows = await self.db.fetchall(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ?", (class_id,)
         )
-        return [_room(r) for r in rows]
+        return [from_row(Room, r) for r in rows]
 
     async def work_room(self, class_id: int, learner: str) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id = ? AND kind = 'work' AND owner = ?",
             (class_id, learner),
         )
-        return None if row is None else _room(row)
+        return None if row is None else from_row(Room, row)
 
     async def of_every_class(self) -> list[Room]:
         """Every room that belongs to a class (spaces, class, staff and work rooms)."""
         rows = await self.db.fetchall(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE class_id IS NOT NULL ORDER BY class_id, created_at"
         )
-        return [_room(r) for r in rows]
+        return [from_row(Room, r) for r in rows]
 
     async def dms_on(self, server: str) -> list[Room]:
         """Direct messages with users of one server."""
         rows = await self.db.fetchall(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner LIKE ?", (f"%:{server}",)
         )
-        return [_room(r) for r in rows if r["owner"].split(":", 1)[1] == server]
+        return [from_row(Room, r) for r in rows if r["owner"].split(":", 1)[1] == server]
 
     async def dms_of(self, user_id: str) -> list[Room]:
         """Every room recorded as the user's direct message with Ako, newest first."""
@@ -173,18 +154,14 @@ class Rooms:
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner = ? ORDER BY created_at DESC, rowid DESC",
             (user_id,),
         )
-        return [Room(r["room_id"], r["kind"], r["class_id"], r["owner"]) for r in rows]
+        return [from_row(Room, r) for r in rows]
 
     async def dm_of(self, user_id: str) -> Room | None:
         row = await self.db.fetchone(
             "SELECT room_id, kind, class_id, owner FROM rooms WHERE kind = 'dm' AND owner = ? ORDER BY created_at DESC LIMIT 1",
             (user_id,),
         )
-        return None if row is None else _room(row)
+        return None if row is None else from_row(Room, row)
 
     async def remove(self, room_id: str) -> None:
         await self.db.execute("DELETE FROM rooms WHERE room_id = ?", (room_id,))
-
-
-def _room(row) -> Room:
-    return Room(row["room_id"], RoomKind(row["kind"]), row["class_id"], row["owner"])

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .db import Database
-from .models import from_text, to_text
+from .db import Repository
+from .models import from_row, to_text
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,8 @@ class PendingConfirmation:
     expires_at: datetime
 
 
-class Confirmations:
+class Confirmations(Repository):
     """Actions waiting for `!confirm` from one user in one room."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     async def put(
         self, user_id: str, room_id: str, action: str, payload: dict, question: str, at: datetime, expires_at: datetime
@@ -48,10 +45,7 @@ class Confirmations:
         if row is None:
             return None
         await self.db.execute("DELETE FROM pending_confirmations WHERE id = ?", (row["id"],))
-        return PendingConfirmation(
-            row["id"], row["user_id"], row["room_id"], row["action"], json.loads(row["payload"]), row["question"],
-            from_text(row["created_at"]), from_text(row["expires_at"]),
-        )
+        return from_row(PendingConfirmation, row)
 
     async def forget_expired(self, now: datetime) -> int:
         cur = await self.db.execute("DELETE FROM pending_confirmations WHERE expires_at <= ?", (to_text(now),))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
-from .db import Database
-from .models import Titled, from_text, to_text
+from .db import Database, Repository
+from .models import Titled, from_row, to_text
 
 # --- models
 
@@ -28,6 +28,8 @@ class Extension:
 
 @dataclass(frozen=True)
 class Assignment(Titled):
+    letter = "A"
+
     id: int
     class_id: int
     number: int
@@ -43,10 +45,6 @@ class Assignment(Titled):
     copied_from: int | None
     created_by: str
     created_at: datetime
-
-    @property
-    def short_id(self) -> str:
-        return f"A{self.number}"
 
     @property
     def closed(self) -> bool:
@@ -119,6 +117,8 @@ class Return:
 
 # --- repositories
 
+M = TypeVar("M")
+
 _ASSIGNMENT_COLUMNS = (
     "id, class_id, number, title, description, points, due_at, cutoff_at, publish_at, published_at, "
     "closed_at, deleted_at, copied_from, created_by, created_at"
@@ -126,34 +126,7 @@ _ASSIGNMENT_COLUMNS = (
 _EDITABLE = {"title", "description", "points", "due_at", "cutoff_at"}
 
 
-def _assignment(row) -> Assignment:
-    return Assignment(
-        id=row["id"],
-        class_id=row["class_id"],
-        number=row["number"],
-        title=row["title"],
-        description=row["description"],
-        points=row["points"],
-        due_at=from_text(row["due_at"]),
-        cutoff_at=from_text(row["cutoff_at"]),
-        publish_at=from_text(row["publish_at"]),
-        published_at=from_text(row["published_at"]),
-        closed_at=from_text(row["closed_at"]),
-        deleted_at=from_text(row["deleted_at"]),
-        copied_from=row["copied_from"],
-        created_by=row["created_by"],
-        created_at=from_text(row["created_at"]),
-    )
-
-
-def _opt(moment: datetime | None) -> str | None:
-    return None if moment is None else to_text(moment)
-
-
-class Assignments:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Assignments(Repository):
     async def create(
         self,
         class_id: int,
@@ -178,14 +151,14 @@ class Assignments:
             cur = await self.db.execute(
                 "INSERT INTO assignments (class_id, number, title, description, points, due_at, cutoff_at, publish_at, "
                 "copied_from, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (class_id, number, title, description, points, to_text(due_at), _opt(cutoff_at), _opt(publish_at),
+                (class_id, number, title, description, points, to_text(due_at), to_text(cutoff_at), to_text(publish_at),
                  copied_from, by, to_text(at)),
             )
         return await self.get(cur.lastrowid)
 
     async def get(self, assignment_id: int) -> Assignment | None:
         row = await self.db.fetchone(f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE id = ?", (assignment_id,))
-        return None if row is None else _assignment(row)
+        return None if row is None else from_row(Assignment, row)
 
     async def by_number(self, class_id: int, number: int) -> Assignment | None:
         """The class's assignment A<number>, unless deleted."""
@@ -193,14 +166,14 @@ class Assignments:
             f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE class_id = ? AND number = ? AND deleted_at IS NULL",
             (class_id, number),
         )
-        return None if row is None else _assignment(row)
+        return None if row is None else from_row(Assignment, row)
 
     async def of_class(self, class_id: int, published_only: bool = False) -> list[Assignment]:
         sql = f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE class_id = ? AND deleted_at IS NULL"
         if published_only:
             sql += " AND published_at IS NOT NULL"
         rows = await self.db.fetchall(sql + " ORDER BY number", (class_id,))
-        return [_assignment(r) for r in rows]
+        return [from_row(Assignment, r) for r in rows]
 
     async def update(self, assignment_id: int, **fields: Any) -> Assignment:
         """Change title, description, points, due_at or cutoff_at."""
@@ -232,7 +205,7 @@ class Assignments:
             "ORDER BY publish_at, id",
             (to_text(now),),
         )
-        return [_assignment(r) for r in rows]
+        return [from_row(Assignment, r) for r in rows]
 
     async def due_between(self, start: datetime, end: datetime) -> list[Assignment]:
         """Published, open assignments whose (class) due time is in [start, end): for reminders."""
@@ -241,13 +214,10 @@ class Assignments:
             "AND published_at IS NOT NULL AND due_at >= ? AND due_at < ? ORDER BY due_at, id",
             (to_text(start), to_text(end)),
         )
-        return [_assignment(r) for r in rows]
+        return [from_row(Assignment, r) for r in rows]
 
 
-class Extensions:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Extensions(Repository):
     async def grant(self, assignment_id: int, learner: str, due_at: datetime, by: str, at: datetime) -> None:
         await self.db.execute(
             "INSERT INTO extensions (assignment_id, learner, due_at, granted_by, granted_at) VALUES (?, ?, ?, ?, ?) "
@@ -260,15 +230,15 @@ class Extensions:
         row = await self.db.fetchone(
             "SELECT * FROM extensions WHERE assignment_id = ? AND learner = ?", (assignment_id, learner)
         )
-        return None if row is None else _extension(row)
+        return None if row is None else from_row(Extension, row)
 
     async def of_assignment(self, assignment_id: int) -> dict[str, Extension]:
         rows = await self.db.fetchall("SELECT * FROM extensions WHERE assignment_id = ?", (assignment_id,))
-        return {r["learner"]: _extension(r) for r in rows}
+        return {r["learner"]: from_row(Extension, r) for r in rows}
 
     async def of_learner(self, learner: str, assignment_ids: list[int]) -> dict[int, Extension]:
         rows = await _latest_of_learner(self.db, "extensions", learner, assignment_ids, "learner")
-        return {a: _extension(r) for a, r in rows.items()}
+        return {a: from_row(Extension, r) for a, r in rows.items()}
 
 
 async def _latest_of_learner(db: Database, table: str, learner: str, assignment_ids: list[int], order: str, more: str = "") -> dict:
@@ -281,33 +251,14 @@ async def _latest_of_learner(db: Database, table: str, learner: str, assignment_
     return {r["assignment_id"]: r for r in rows}
 
 
-def _extension(row) -> Extension:
-    return Extension(row["assignment_id"], row["learner"], from_text(row["due_at"]), row["granted_by"], from_text(row["granted_at"]))
-
-
 def _submission(row) -> Submission:
     file = None
     if row["file_url"]:
         file = SubmittedFile(row["file_url"], row["file_name"] or "file", row["file_mimetype"], row["file_size"])
-    return Submission(
-        id=row["id"],
-        assignment_id=row["assignment_id"],
-        learner=row["learner"],
-        version=row["version"],
-        text=row["text"],
-        file=file,
-        source_event_id=row["source_event_id"],
-        reply_event_id=row["reply_event_id"],
-        received_at=from_text(row["received_at"]),
-        late_seconds=row["late_seconds"],
-        withdrawn_at=from_text(row["withdrawn_at"]),
-    )
+    return from_row(Submission, row, file=file)
 
 
-class Submissions:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Submissions(Repository):
     async def add(
         self,
         assignment_id: int,
@@ -386,16 +337,33 @@ class Submissions:
         return cur.rowcount
 
 
-def _grade(row) -> Grade:
-    return Grade(
-        row["id"], row["assignment_id"], row["learner"], row["score"], row["max_score"], row["feedback"],
-        row["version"], row["graded_by"], from_text(row["graded_at"]),
-    )
+class _NewestCounts(Repository, Generic[M]):
+    """What teachers give a learner on an assignment, kept in full; the newest one counts."""
+
+    table: ClassVar[str]
+    record: type[M]
+
+    async def _get(self, row_id: int) -> M:
+        return from_row(self.record, await self.db.fetchone(f"SELECT * FROM {self.table} WHERE id = ?", (row_id,)))
+
+    async def latest(self, assignment_id: int, learner: str) -> M | None:
+        row = await self.db.fetchone(
+            f"SELECT * FROM {self.table} WHERE assignment_id = ? AND learner = ? ORDER BY id DESC LIMIT 1",
+            (assignment_id, learner),
+        )
+        return None if row is None else from_row(self.record, row)
+
+    async def latest_of_assignment(self, assignment_id: int) -> dict[str, M]:
+        rows = await self.db.fetchall(f"SELECT * FROM {self.table} WHERE assignment_id = ? ORDER BY id", (assignment_id,))
+        return {r["learner"]: from_row(self.record, r) for r in rows}  # the newest wins
+
+    async def latest_of_learner(self, learner: str, assignment_ids: list[int]) -> dict[int, M]:
+        rows = await _latest_of_learner(self.db, self.table, learner, assignment_ids, "id")
+        return {a: from_row(self.record, r) for a, r in rows.items()}
 
 
-class Grades:
-    def __init__(self, db: Database):
-        self.db = db
+class Grades(_NewestCounts[Grade]):
+    table, record = "grades", Grade
 
     async def add(
         self, assignment_id: int, learner: str, score: float, max_score: float, feedback: str,
@@ -406,53 +374,15 @@ class Grades:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (assignment_id, learner, score, max_score, feedback, version, by, to_text(at)),
         )
-        return _grade(await self.db.fetchone("SELECT * FROM grades WHERE id = ?", (cur.lastrowid,)))
-
-    async def latest(self, assignment_id: int, learner: str) -> Grade | None:
-        row = await self.db.fetchone(
-            "SELECT * FROM grades WHERE assignment_id = ? AND learner = ? ORDER BY id DESC LIMIT 1",
-            (assignment_id, learner),
-        )
-        return None if row is None else _grade(row)
-
-    async def latest_of_assignment(self, assignment_id: int) -> dict[str, Grade]:
-        rows = await self.db.fetchall("SELECT * FROM grades WHERE assignment_id = ? ORDER BY id", (assignment_id,))
-        return {r["learner"]: _grade(r) for r in rows}  # the newest wins
-
-    async def latest_of_learner(self, learner: str, assignment_ids: list[int]) -> dict[int, Grade]:
-        rows = await _latest_of_learner(self.db, "grades", learner, assignment_ids, "id")
-        return {a: _grade(r) for a, r in rows.items()}
+        return await self._get(cur.lastrowid)
 
 
-def _return(row) -> Return:
-    return Return(
-        row["id"], row["assignment_id"], row["learner"], row["note"], row["version"], row["returned_by"],
-        from_text(row["returned_at"]),
-    )
-
-
-class Returns:
-    def __init__(self, db: Database):
-        self.db = db
+class Returns(_NewestCounts[Return]):
+    table, record = "returns", Return
 
     async def add(self, assignment_id: int, learner: str, note: str, version: int | None, by: str, at: datetime) -> Return:
         cur = await self.db.execute(
             "INSERT INTO returns (assignment_id, learner, note, version, returned_by, returned_at) VALUES (?, ?, ?, ?, ?, ?)",
             (assignment_id, learner, note, version, by, to_text(at)),
         )
-        return _return(await self.db.fetchone("SELECT * FROM returns WHERE id = ?", (cur.lastrowid,)))
-
-    async def latest(self, assignment_id: int, learner: str) -> Return | None:
-        row = await self.db.fetchone(
-            "SELECT * FROM returns WHERE assignment_id = ? AND learner = ? ORDER BY id DESC LIMIT 1",
-            (assignment_id, learner),
-        )
-        return None if row is None else _return(row)
-
-    async def latest_of_assignment(self, assignment_id: int) -> dict[str, Return]:
-        rows = await self.db.fetchall("SELECT * FROM returns WHERE assignment_id = ? ORDER BY id", (assignment_id,))
-        return {r["learner"]: _return(r) for r in rows}
-
-    async def latest_of_learner(self, learner: str, assignment_ids: list[int]) -> dict[int, Return]:
-        rows = await _latest_of_learner(self.db, "returns", learner, assignment_ids, "id")
-        return {a: _return(r) for a, r in rows.items()}
+        return await self._get(cur.lastrowid)

@@ -180,6 +180,13 @@ class Database:
         return None if row is None else row[0]
 
 
+class Repository:
+    """One kind of record over the database: the repositories the handlers are given."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+
 def _split_sql(sql: str) -> list[str]:
     """Split a migration file into statements; a trigger's BEGIN … END is one statement."""
     lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
@@ -193,3 +200,4 @@ def _split_sql(sql: str) -> list[str]:
     if current.strip(" \n;"):
         statements.append(current.strip(" \n;"))
     return statements
+

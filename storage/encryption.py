@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Database
-from .models import from_text, to_text
+from .db import Repository
+from .models import from_row, to_text
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,7 @@ class Undecrypted:
     received_at: datetime
 
 
-class EncryptionRecords:
-    def __init__(self, db: Database):
-        self.db = db
-
+class EncryptionRecords(Repository):
     async def registered_servers(self) -> frozenset[str]:
         """The homeservers of the cluster's schools (whose users' devices the bot trusts on first use)."""
         return frozenset(r["server"] for r in await self.db.fetchall("SELECT server FROM schools"))
@@ -56,10 +53,7 @@ class EncryptionRecords:
         rows = await self.db.fetchall(
             "SELECT event_id, room_id, sender, session_id, source, received_at FROM undecrypted_events ORDER BY received_at"
         )
-        return [
-            Undecrypted(r["event_id"], r["room_id"], r["sender"], r["session_id"], json.loads(r["source"]), from_text(r["received_at"]))
-            for r in rows
-        ]
+        return [from_row(Undecrypted, r) for r in rows]
 
     async def done_waiting(self, event_id: str) -> None:
         await self.db.execute("DELETE FROM undecrypted_events WHERE event_id = ?", (event_id,))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Database
-from .models import from_text, to_text
+from .db import Repository
+from .models import ShortId, from_row, from_text, to_text
 
 
 @dataclass(frozen=True)
-class Topic:
+class Topic(ShortId):
+    letter = "T"
+
     id: int
     class_id: int
     number: int
@@ -22,10 +24,6 @@ class Topic:
     created_at: datetime
     closed_at: datetime | None
     pinned: bool
-
-    @property
-    def short_id(self) -> str:
-        return f"T{self.number}"
 
     @property
     def label(self) -> str:
@@ -47,29 +45,10 @@ class TopicActivity:
     answered: bool  # a teacher of the class has replied
 
 
-_COLUMNS = "t.id, t.class_id, t.number, t.title, t.body, t.author, t.room_id, t.root_txn_id, t.created_at, t.closed_at, t.pinned_at"
+_COLUMNS = "t.id, t.class_id, t.number, t.title, t.body, t.author, t.room_id, t.root_txn_id, t.created_at, t.closed_at, t.pinned_at IS NOT NULL AS pinned"
 
 
-def _topic(row) -> Topic:
-    return Topic(
-        id=row["id"],
-        class_id=row["class_id"],
-        number=row["number"],
-        title=row["title"],
-        body=row["body"],
-        author=row["author"],
-        room_id=row["room_id"],
-        root_txn_id=row["root_txn_id"],
-        created_at=from_text(row["created_at"]),
-        closed_at=from_text(row["closed_at"]),
-        pinned=row["pinned_at"] is not None,
-    )
-
-
-class Topics:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Topics(Repository):
     async def next_number(self, class_id: int) -> int:
         return 1 + await self.db.fetchval("SELECT COALESCE(MAX(number), 0) FROM topics WHERE class_id = ?", (class_id,))
 
@@ -86,11 +65,11 @@ class Topics:
 
     async def get(self, topic_id: int) -> Topic | None:
         row = await self.db.fetchone(f"SELECT {_COLUMNS} FROM topics t WHERE t.id = ?", (topic_id,))
-        return None if row is None else _topic(row)
+        return None if row is None else from_row(Topic, row)
 
     async def by_number(self, class_id: int, number: int) -> Topic | None:
         row = await self.db.fetchone(f"SELECT {_COLUMNS} FROM topics t WHERE t.class_id = ? AND t.number = ?", (class_id, number))
-        return None if row is None else _topic(row)
+        return None if row is None else from_row(Topic, row)
 
     async def by_root(self, room_id: str, root_event_id: str) -> Topic | None:
         """The topic whose thread root is this event: the root was sent through the outbox."""
@@ -99,7 +78,7 @@ class Topics:
             "WHERE o.event_id = ? AND o.room_id = ?",
             (root_event_id, room_id),
         )
-        return None if row is None else _topic(row)
+        return None if row is None else from_row(Topic, row)
 
     async def root_event(self, topic: Topic) -> str | None:
         """The thread root's event id; None until the outbox has sent it."""
@@ -116,12 +95,12 @@ class Topics:
     async def set_closed(self, topic_id: int, by: str | None, at: datetime | None) -> None:
         await self.db.execute(
             "UPDATE topics SET closed_at = ?, closed_by = ? WHERE id = ?",
-            (None if at is None else to_text(at), by, topic_id),
+            (to_text(at), by, topic_id),
         )
 
     async def set_pinned(self, topic_id: int, at: datetime | None) -> None:
         await self.db.execute(
-            "UPDATE topics SET pinned_at = ? WHERE id = ?", (None if at is None else to_text(at), topic_id)
+            "UPDATE topics SET pinned_at = ? WHERE id = ?", (to_text(at), topic_id)
         )
 
     async def activity(self, class_id: int, include_closed: bool = False) -> list[TopicActivity]:
@@ -136,7 +115,7 @@ class Topics:
         )
         found = [
             TopicActivity(
-                _topic(r), r["replies"], r["repliers"],
+                from_row(Topic, r), r["replies"], r["repliers"],
                 max(from_text(r["created_at"]), from_text(r["last_reply"]) or from_text(r["created_at"])),
                 bool(r["answered"]),
             )
@@ -150,7 +129,7 @@ class Topics:
             f"SELECT {_COLUMNS} FROM topics t WHERE t.class_id = ? AND t.created_at >= ? AND t.created_at < ? ORDER BY t.number",
             (class_id, to_text(start), to_text(end)),
         )
-        return [_topic(r) for r in rows]
+        return [from_row(Topic, r) for r in rows]
 
     async def replies_between(self, class_id: int, start: datetime, end: datetime) -> list[tuple[Topic, int]]:
         """Topics of the class with replies in [start, end), and how many."""
@@ -159,4 +138,4 @@ class Topics:
             "WHERE t.class_id = ? AND r.sent_at >= ? AND r.sent_at < ? GROUP BY t.id ORDER BY t.number",
             (class_id, to_text(start), to_text(end)),
         )
-        return [(_topic(r), r["n"]) for r in rows]
+        return [(from_row(Topic, r), r["n"]) for r in rows]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Database
-from .models import from_text, to_text
+from .db import Repository
+from .models import from_row, to_text
 
 
 @dataclass(frozen=True)
@@ -30,19 +30,12 @@ class MarkingSession:
     active_at: datetime
 
 
-class MarkingSessions:
-    def __init__(self, db: Database):
-        self.db = db
-
+class MarkingSessions(Repository):
     async def _session(self, row) -> MarkingSession:
         skips = await self.db.fetchall(
             "SELECT learner FROM marking_skips WHERE session_id = ? ORDER BY rowid", (row["id"],)
         )
-        return MarkingSession(
-            row["id"], row["assignment_id"], row["teacher"], row["room_id"], row["learner"], row["version"],
-            row["graded"], row["returned"], tuple(r["learner"] for r in skips),
-            from_text(row["started_at"]), from_text(row["active_at"]),
-        )
+        return from_row(MarkingSession, row, skipped=tuple(r["learner"] for r in skips))
 
     async def open_in(self, teacher: str, room_id: str) -> MarkingSession | None:
         """The teacher's open session in this room."""

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from . import record_format
 from .db import Database
-from .models import USER_ID_IN_TEXT, to_text
+from .models import USER_ID_IN_TEXT, from_row, to_text
 
 
 _READ_BATCH = 500  # rows read a statement at a time (SQLite may take only 999 parameters)
@@ -68,10 +68,6 @@ UNDELIVERABLE_COUNT = f"SELECT count(*) {_UNDELIVERABLE}"
 UNDELIVERABLE_NEWEST = (
     f"SELECT room_id, event_type, sent_at, COALESCE(last_error, ''), attempts {_UNDELIVERABLE} ORDER BY id DESC LIMIT ?"
 )
-
-
-def _outgoing(r) -> Outgoing:
-    return Outgoing(r["id"], r["txn_id"], r["room_id"], r["event_type"], json.loads(r["content"]), r["attempts"])
 
 
 class Outbox:
@@ -170,7 +166,7 @@ class Outbox:
                 f"WHERE id IN ({','.join('?' * len(chunk))}) AND sent_at IS NULL",
                 chunk,
             ):
-                found[r["id"]] = _outgoing(r)
+                found[r["id"]] = from_row(Outgoing, r)
         return [found[i] for i in ids if i in found]
 
     async def still_unsent(self, outgoing_id: int) -> Outgoing | None:
@@ -179,7 +175,7 @@ class Outbox:
             "SELECT id, txn_id, room_id, event_type, content, attempts FROM outbox WHERE id = ? AND sent_at IS NULL",
             (outgoing_id,),
         )
-        return None if row is None else _outgoing(row)
+        return None if row is None else from_row(Outgoing, row)
 
     async def mark_sent(self, outgoing_id: int, event_id: str, at: datetime) -> bool:
         """False when the row was withdrawn while it was being sent: the event is out, its row is not."""

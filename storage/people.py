@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .db import Database
+from .db import Repository
 from .models import ClassRole, School, server_of
 
 # ?1 the person, ?2 their server
@@ -35,10 +35,7 @@ class Person:
         return None if class_id is None else self.classes.get(class_id)
 
 
-class People:
-    def __init__(self, db: Database):
-        self.db = db
-
+class People(Repository):
     async def get(self, user_id: str) -> Person:
         server = server_of(user_id)
         row = await self.db.fetchone(_PERSON, (user_id, server))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from .db import Database
-from .models import Titled, from_text, to_text
+from .db import Repository
+from .models import ShortId, Titled, from_row, to_text
 
 # --- models
 
@@ -22,6 +22,8 @@ class SubjectRoom:
 
 @dataclass(frozen=True)
 class Programme(Titled):
+    letter, numbered_by = "P", "id"
+
     id: int
     title: str
     room_id: str | None
@@ -30,13 +32,11 @@ class Programme(Titled):
     created_at: datetime
     published_at: datetime | None
 
-    @property
-    def short_id(self) -> str:
-        return f"P{self.id}"
-
 
 @dataclass(frozen=True)
-class ProgrammeItem:
+class ProgrammeItem(ShortId):
+    letter = "I"
+
     id: int
     programme_id: int
     number: int
@@ -49,10 +49,6 @@ class ProgrammeItem:
     publish: str | None
     source: str | None
     created_by: str
-
-    @property
-    def short_id(self) -> str:
-        return f"I{self.number}"
 
     @property
     def label(self) -> str:
@@ -82,11 +78,8 @@ class Use:
 # --- repositories
 
 
-class ClusterRooms:
+class ClusterRooms(Repository):
     """The staffroom space, its general room and the library: one of each per cluster."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     async def get(self, kind: str) -> str | None:
         return await self.db.fetchval("SELECT room_id FROM cluster_rooms WHERE kind = ?", (kind,))
@@ -101,22 +94,15 @@ class ClusterRooms:
         )
 
 
-class Subjects:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Subjects(Repository):
     _SELECT = (
         "SELECT s.id, s.name, s.room_id, s.created_by, "
         "(SELECT COUNT(*) FROM subject_members m WHERE m.subject_id = s.id) AS members FROM subject_rooms s"
     )
 
-    @staticmethod
-    def _room(row) -> SubjectRoom:
-        return SubjectRoom(row["id"], row["name"], row["room_id"], row["created_by"], row["members"])
-
     async def by_name(self, name: str) -> SubjectRoom | None:
         row = await self.db.fetchone(f"{self._SELECT} WHERE s.name = ? COLLATE NOCASE", (name,))
-        return None if row is None else self._room(row)
+        return None if row is None else from_row(SubjectRoom, row)
 
     async def add(self, name: str, room_id: str, by: str, at: datetime) -> SubjectRoom:
         await self.db.execute(
@@ -126,7 +112,7 @@ class Subjects:
         return await self.by_name(name)
 
     async def all(self) -> list[SubjectRoom]:
-        return [self._room(r) for r in await self.db.fetchall(f"{self._SELECT} ORDER BY s.name")]
+        return [from_row(SubjectRoom, r) for r in await self.db.fetchall(f"{self._SELECT} ORDER BY s.name")]
 
     async def add_member(self, subject_id: int, user_id: str, at: datetime) -> bool:
         cur = await self.db.execute(
@@ -158,24 +144,7 @@ _ITEM_COLUMNS = (
 )
 
 
-def _programme(row) -> Programme:
-    return Programme(
-        row["id"], row["title"], row["room_id"], row["version"], row["created_by"],
-        from_text(row["created_at"]), from_text(row["published_at"]),
-    )
-
-
-def _item(row) -> ProgrammeItem:
-    return ProgrammeItem(
-        row["id"], row["programme_id"], row["number"], row["position"], row["kind"], row["title"], row["body"],
-        row["points"], row["due"], row["publish"], row["source"], row["created_by"],
-    )
-
-
-class Programmes:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Programmes(Repository):
     # --- the programme
 
     async def create(self, title: str, by: str, at: datetime) -> Programme:
@@ -197,26 +166,26 @@ class Programmes:
 
     async def get(self, programme_id: int) -> Programme | None:
         row = await self.db.fetchone(f"SELECT {_PROGRAMME_COLUMNS} FROM programmes WHERE id = ?", (programme_id,))
-        return None if row is None else _programme(row)
+        return None if row is None else from_row(Programme, row)
 
     async def by_room(self, room_id: str) -> Programme | None:
         """The programme whose own room this is."""
         row = await self.db.fetchone(f"SELECT {_PROGRAMME_COLUMNS} FROM programmes WHERE room_id = ?", (room_id,))
-        return None if row is None else _programme(row)
+        return None if row is None else from_row(Programme, row)
 
     async def all(self) -> list[Programme]:
-        return [_programme(r) for r in await self.db.fetchall(f"SELECT {_PROGRAMME_COLUMNS} FROM programmes ORDER BY id")]
+        return [from_row(Programme, r) for r in await self.db.fetchall(f"SELECT {_PROGRAMME_COLUMNS} FROM programmes ORDER BY id")]
 
     async def published(self) -> list[Programme]:
         rows = await self.db.fetchall(
             f"SELECT {_PROGRAMME_COLUMNS} FROM programmes WHERE published_at IS NOT NULL ORDER BY title, id"
         )
-        return [_programme(r) for r in rows]
+        return [from_row(Programme, r) for r in rows]
 
     async def set_published(self, programme_id: int, by: str | None, at: datetime | None) -> None:
         await self.db.execute(
             "UPDATE programmes SET published_at = ?, published_by = ? WHERE id = ?",
-            (None if at is None else to_text(at), by, programme_id),
+            (to_text(at), by, programme_id),
         )
 
     async def record_change(self, programme_id: int, actor: str, summary: str, at: datetime) -> int:
@@ -235,7 +204,7 @@ class Programmes:
             "SELECT version, actor, summary, at FROM programme_changes WHERE programme_id = ? ORDER BY version",
             (programme_id,),
         )
-        return [Change(r["version"], r["actor"], r["summary"], from_text(r["at"])) for r in rows]
+        return [from_row(Change, r) for r in rows]
 
     # --- authors
 
@@ -268,14 +237,14 @@ class Programmes:
             f"SELECT {_ITEM_COLUMNS} FROM programme_items WHERE programme_id = ? AND removed_at IS NULL ORDER BY position",
             (programme_id,),
         )
-        return [_item(r) for r in rows]
+        return [from_row(ProgrammeItem, r) for r in rows]
 
     async def item(self, programme_id: int, number: int) -> ProgrammeItem | None:
         row = await self.db.fetchone(
             f"SELECT {_ITEM_COLUMNS} FROM programme_items WHERE programme_id = ? AND number = ? AND removed_at IS NULL",
             (programme_id, number),
         )
-        return None if row is None else _item(row)
+        return None if row is None else from_row(ProgrammeItem, row)
 
     async def add_item(
         self, programme_id: int, kind: str, title: str, body: str, points: float | None, due: str | None,
@@ -358,7 +327,4 @@ class Programmes:
 
 
 def _use(row) -> Use:
-    return Use(
-        row["id"], row["programme_id"], row["version"], row["class_id"], date.fromisoformat(row["start_date"]),
-        row["timezone"], row["used_by"], from_text(row["used_at"]),
-    )
+    return from_row(Use, row, start=date.fromisoformat(row["start_date"]))

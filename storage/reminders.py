@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Database
-from .models import from_text, to_text
+from .db import Repository
+from .models import ShortId, from_row, from_text, to_text
 
 
 @dataclass(frozen=True)
-class Reminder:
+class Reminder(ShortId):
+    letter, numbered_by = "R", "id"
+
     id: int
     class_id: int | None  # None: a personal reminder (!remindme)
     created_by: str
@@ -22,10 +24,6 @@ class Reminder:
     timezone: str
     created_at: datetime
     cancelled_at: datetime | None
-
-    @property
-    def short_id(self) -> str:
-        return f"R{self.id}"
 
     @property
     def recurring(self) -> bool:
@@ -41,25 +39,10 @@ _COLUMNS = "id, class_id, created_by, room_id, text, next_at, weekdays, local_ti
 
 def _reminder(row) -> Reminder:
     days = row["weekdays"]
-    return Reminder(
-        id=row["id"],
-        class_id=row["class_id"],
-        created_by=row["created_by"],
-        room_id=row["room_id"],
-        text=row["text"],
-        next_at=from_text(row["next_at"]),
-        weekdays=None if days is None else tuple(int(d) for d in days.split(",") if d),
-        local_time=row["local_time"],
-        timezone=row["timezone"],
-        created_at=from_text(row["created_at"]),
-        cancelled_at=from_text(row["cancelled_at"]),
-    )
+    return from_row(Reminder, row, weekdays=None if days is None else tuple(int(d) for d in days.split(",") if d))
 
 
-class Reminders:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Reminders(Repository):
     async def add(
         self,
         *,
@@ -116,7 +99,7 @@ class Reminders:
 
     async def set_next(self, reminder_id: int, next_at: datetime | None) -> None:
         await self.db.execute(
-            "UPDATE reminders SET next_at = ? WHERE id = ?", (None if next_at is None else to_text(next_at), reminder_id)
+            "UPDATE reminders SET next_at = ? WHERE id = ?", (to_text(next_at), reminder_id)
         )
 
     async def cancel(self, reminder_id: int, by: str, at: datetime) -> None:
@@ -125,11 +108,8 @@ class Reminders:
         )
 
 
-class Ledger:
+class Ledger(Repository):
     """One row per thing that fell due, written with the messages it queued."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     async def record(self, key: str, due_at: datetime, outcome: str, at: datetime) -> bool:
         """Note what became of ``key``; False when it had been handled before (then do nothing)."""
@@ -155,11 +135,8 @@ class Ledger:
         return found
 
 
-class Calendar:
+class Calendar(Repository):
     """When the coursework records say something will happen (read-only over their tables)."""
-
-    def __init__(self, db: Database):
-        self.db = db
 
     async def to_publish_after(self, moment: datetime) -> list[tuple[int, datetime]]:
         """(assignment id, publish time) of assignments still to be posted later than ``moment``."""

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .db import Database
+from .db import Repository
 from .models import School, to_text
 
 
-class Schools:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Schools(Repository):
     async def add(self, server: str, name: str, by: str, at: datetime) -> bool:
         """Register a school, or rename it. True when it is new."""
         existed = await self.get(server) is not None
@@ -47,10 +44,7 @@ class Schools:
         return frozenset(r["server"] for r in rows)
 
 
-class Staff:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Staff(Repository):
     async def add(self, user_id: str, server: str, by: str, at: datetime) -> bool:
         cur = await self.db.execute(
             "INSERT OR IGNORE INTO staff (user_id, server, added_by, added_at) VALUES (?, ?, ?, ?)",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Database
-from .models import from_text, to_text
+from .db import Repository
+from .models import from_row, to_text
 
 
 @dataclass(frozen=True)
@@ -18,19 +18,10 @@ class UserSettings:
     digest_last_slot: datetime | None
 
 
-def _settings(row) -> UserSettings:
-    return UserSettings(
-        row["user_id"], row["timezone"], row["digest"], from_text(row["digest_since"]), from_text(row["digest_last_slot"])
-    )
-
-
-class Users:
-    def __init__(self, db: Database):
-        self.db = db
-
+class Users(Repository):
     async def get(self, user_id: str) -> UserSettings:
         row = await self.db.fetchone("SELECT * FROM user_settings WHERE user_id = ?", (user_id,))
-        return UserSettings(user_id, None, "off", None, None) if row is None else _settings(row)
+        return UserSettings(user_id, None, "off", None, None) if row is None else from_row(UserSettings, row)
 
     async def timezone(self, user_id: str) -> str | None:
         return await self.db.fetchval("SELECT timezone FROM user_settings WHERE user_id = ?", (user_id,))
@@ -66,4 +57,4 @@ class Users:
 
     async def with_digest(self) -> list[UserSettings]:
         rows = await self.db.fetchall("SELECT * FROM user_settings WHERE digest <> 'off' ORDER BY user_id")
-        return [_settings(r) for r in rows]
+        return [from_row(UserSettings, r) for r in rows]
