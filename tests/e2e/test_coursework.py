@@ -144,6 +144,36 @@ async def test_assignment_posted_in_class_room_with_state_event(cw):
     assert f"A1 — {A1_TITLE}" in listing["body"] and "not submitted yet" in listing["body"]
 
 
+async def test_assign_edit_changes_one_thing_per_command_as_the_spec_writes_it(cw):
+    """SPEC §3: `!assign edit A1 due|cutoff|points|title <value>`. Typed in the staff room, the class
+    room is told and the assignment's state event follows, on B's server too."""
+    aid, _ = await post(cw, "Edited lab")
+    mark = cw.ben.mark(cw.class_room)
+    done = await cw.teacher.command(cw.staff_room, f"!assign edit {aid} points 25")
+    assert done["body"] == f"**{aid} — Edited lab** is now out of 25 points.", done["body"]
+    await cw.ben.wait_for(
+        cw.class_room, lambda e: from_bot(cw.bot_id)(e) and e["content"]["body"] == f"**{aid}** is now out of 25 points.", since=mark
+    )
+    for _ in range(50):  # the state event went before that message; B may still be taking it in
+        content = getattr(await cw.ben.client.room_get_state_event(cw.class_room, "nz.ako.assignment", aid), "content", {})
+        if content.get("points") == 25:
+            break
+        await asyncio.sleep(0.2)
+    assert content.get("points") == 25, content
+    # discord.py's order is read too
+    renamed = await cw.teacher.command(cw.staff_room, f"!assign edit title {aid} Edited lab, second try")
+    assert renamed["body"] == f"**{aid} — Edited lab, second try** is now called “Edited lab, second try”.", renamed["body"]
+    # two changes in one command: the two commands to send instead, and nothing changed
+    both = await cw.teacher.command(cw.staff_room, f"!assign edit {aid} points 30 title Other")
+    assert both["body"].startswith("One change per command:"), both["body"]
+    assert f"!assign edit {aid} points 30" in both["body"] and f"!assign edit {aid} title Other" in both["body"], both["body"]
+    # no field: the four, with their usage
+    bare = await cw.teacher.command(cw.staff_room, f"!assign edit {aid}")
+    assert "needs one of: due, cutoff, points, title" in bare["body"], bare["body"]
+    shown = await cw.teacher.command(cw.staff_room, f"!assign show {aid}")
+    assert "Edited lab, second try" in shown["body"] and "25 points" in shown["body"], shown["body"]
+
+
 # --- submissions
 
 
