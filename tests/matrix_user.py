@@ -21,6 +21,7 @@ from nio import (
     AsyncClientConfig,
     JoinError,
     JoinResponse,
+    MegolmEvent,
     RoomCreateError,
     RoomMessagesError,
     RoomPreset,
@@ -111,6 +112,8 @@ class MatrixUser:
         self._timeline: dict[str, list[Event]] = {}
         self._invites: dict[str, dict] = {}  # room_id -> invite info, not yet taken
         self._taken_invites: set[str] = set()
+        self._undecrypted: dict[tuple[str, int], MegolmEvent] = {}  # (room, position) -> event whose room key has not come
+        self._decrypted_late: dict[str, list[int]] = {}  # room -> positions decrypted after they arrived, in order
         self._changed = asyncio.Event()
         self._sync_task: asyncio.Task | None = None
         self._sync_error: str | None = None
@@ -134,8 +137,9 @@ class MatrixUser:
         ``encrypted=True`` makes an end-to-end encryption capable client (its crypto store in
         ``store_dir``, default a fresh temporary folder): it uploads, queries and claims keys in
         its sync loop, decrypts what it receives and encrypts what it sends into encrypted rooms,
-        sharing room keys with every device (unverified ones too). Undecryptable events stay in
-        the timeline as ``m.room.encrypted`` dicts. Its device is cross-signed by its own new identity,
+        sharing room keys with every device (unverified ones too). An event whose room key has
+        not come stays in the timeline as an ``m.room.encrypted`` dict until the key comes; then it
+        is decrypted in its place, as Element does (``wait_for`` sees it then). Its device is cross-signed by its own new identity,
         as Element sets one up at login, unless ``cross_signed=False`` (an insecure device)."""
         user_id, token, password = await register(hs, localpart, password)
         config = AsyncClientConfig(
@@ -223,13 +227,12 @@ class MatrixUser:
                 await asyncio.sleep(0.5)
 
     def _ingest(self, resp: SyncResponse) -> None:
+        self._decrypt_late()  # room keys that came in this sync's to-device messages
         for room_id, info in resp.rooms.join.items():
-            events = self._timeline.setdefault(room_id, [])
-            events.extend(ev.source for ev in info.timeline.events)
+            self._append(room_id, info.timeline.events)
             self._invites.pop(room_id, None)
         for room_id, info in resp.rooms.leave.items():
-            events = self._timeline.setdefault(room_id, [])
-            events.extend(ev.source for ev in info.timeline.events)
+            self._append(room_id, info.timeline.events)
             self._invites.pop(room_id, None)
             self._taken_invites.discard(room_id)  # a later re-invite counts again
         for room_id, info in resp.rooms.invite.items():
@@ -248,6 +251,24 @@ class MatrixUser:
                 "state": state,
             }
         self._notify()
+
+    def _append(self, room_id: str, timeline: list) -> None:
+        events = self._timeline.setdefault(room_id, [])
+        for ev in timeline:
+            if isinstance(ev, MegolmEvent):
+                self._undecrypted[(room_id, len(events))] = ev
+            events.append(ev.source)
+
+    def _decrypt_late(self) -> None:
+        """As Element does: an event whose room key arrives later is decrypted then, in its place."""
+        for (room_id, at), ev in list(self._undecrypted.items()):
+            try:
+                decrypted = self.client.decrypt_event(ev)
+            except Exception:  # still no key
+                continue
+            del self._undecrypted[(room_id, at)]
+            self._timeline[room_id][at] = decrypted.source
+            self._decrypted_late.setdefault(room_id, []).append(at)
 
     def _notify(self) -> None:
         self._changed.set()
@@ -415,6 +436,8 @@ class MatrixUser:
         events = self.timeline(room_id)
         start = len(events) if since is None else since
         pos = start
+        late = self._decrypted_late.setdefault(room_id, [])
+        looked_late = len(late)
         deadline = time.monotonic() + timeout
         while True:
             while pos < len(events):
@@ -422,6 +445,11 @@ class MatrixUser:
                 pos += 1
                 if _safe(predicate, ev):
                     return ev
+            while looked_late < len(late):  # an event already passed over, now decrypted
+                at = late[looked_late]
+                looked_late += 1
+                if start <= at < pos and _safe(predicate, events[at]):
+                    return events[at]
             if not await self._wait_change(deadline):
                 seen = "\n  ".join(_summary(ev) for ev in events[start:]) or "(nothing)"
                 raise TimeoutError(
