@@ -200,4 +200,3 @@ def _split_sql(sql: str) -> list[str]:
     if current.strip(" \n;"):
         statements.append(current.strip(" \n;"))
     return statements
-
