@@ -168,10 +168,16 @@ class MatrixUser:
         if encrypted and cross_signed:
             await _cross_sign(client, password)
         self = cls(hs, client)
+        self._password = password
         # the first sync establishes "now"; later waits only see newer events
         await self._sync_once(timeout_ms=0)
         self._sync_task = asyncio.create_task(self._sync_loop(), name=f"sync {user_id}")
         return self
+
+    async def cross_sign_device(self) -> None:
+        """Set up this user's cross-signing identity now and sign this device with it, as verifying
+        a new login does (for a client made with ``cross_signed=False``)."""
+        await _cross_sign(self.client, self._password)
 
     async def close(self) -> None:
         self._closed = True

@@ -299,6 +299,35 @@ async def test_five_restarts_and_a_lost_crypto_store_keep_one_identity_and_every
             bot.start()
 
 
+async def test_a_nio_device_signed_later_gets_the_keys_it_was_refused_and_reads_the_answer(ako, opened, tmp_path):
+    """bot/late_keys.py with a matrix-nio client: Ako refuses room keys to a device its owner has not
+    cross-signed; once the owner signs it, Ako gives it the keys it was refused, and the client
+    decrypts the answer in its place (the test client does so, as Element does)."""
+    klass = await new_class(ako, opened, tmp_path, "Latin")
+    t = klass.teacher
+    late = await opened(await MatrixUser.create(
+        ako.hs_a, unique_localpart("latesigned"), encrypted=True, store_dir=tmp_path / "latesigned", cross_signed=False
+    ))
+    room = await t.create_room(name="Signed later, encrypted", invite=[ako.bot_id, late.user_id])
+    await late.wait_invite(lambda i: i["room_id"] == room, timeout=40)
+    await late.join(room)
+    for who in (ako.bot_id, late.user_id):
+        await t.wait_member(room, who, timeout=40)
+    mark = late.mark(room)
+    answer = await t.command(room, "!schools", timeout=40)
+    said = readable(answer)["body"]
+    seen = await late.wait_for(room, lambda e: e["event_id"] == answer["event_id"], since=mark, timeout=30)
+    assert seen["type"] == "m.room.encrypted", "a device not cross-signed could read Ako"
+    assert f"Blacklisted device {late.client.device_id} of {late.user_id}" in ako.bot.log_text()
+
+    await late.cross_sign_device()
+    now = await late.wait_for(
+        room, lambda e: e["event_id"] == answer["event_id"] and e["type"] == "m.room.message", since=mark, timeout=60
+    )
+    assert now["content"]["body"] == said
+    assert f"Device {late.client.device_id} of {late.user_id} is now signed by its owner: gave it" in ako.bot.log_text()
+
+
 async def test_no_room_key_for_a_device_not_cross_signed_nor_for_an_unregistered_server(ako, opened, tmp_path, hs_c):
     klass = await new_class(ako, opened, tmp_path, "History")
     t = klass.teacher
